@@ -14,7 +14,7 @@ int proc_auxv_parse(const void *buf, size_t len, struct proc_auxv *out)
 
 	memset(out, 0, sizeof(*out));
 	if (len % 16) {
-		pr_err("auxv: length %zu not a multiple of 16\n", len);
+		pr_err("auxv: length %zu not a multiple of 16", len);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < len / 16; i++) {
@@ -24,14 +24,14 @@ int proc_auxv_parse(const void *buf, size_t len, struct proc_auxv *out)
 		if (t == 0)      /* AT_NULL */
 			return 0;
 		if (out->n == PROC_AUXV_MAX) {
-			pr_err("auxv: more than %d entries\n", PROC_AUXV_MAX);
+			pr_err("auxv: more than %d entries", PROC_AUXV_MAX);
 			return -E2BIG;
 		}
 		out->type[out->n] = t;
 		out->val[out->n] = v;
 		out->n++;
 	}
-	pr_err("auxv: no AT_NULL terminator\n");
+	pr_err("auxv: no AT_NULL terminator");
 	return -EINVAL;
 }
 

@@ -43,7 +43,7 @@ int proc_dirty_open(struct proc_ctl *ctl, struct proc_dirty **out)
 	api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
 	if (ioctl(d->uffd, UFFDIO_API, &api)) {
 		ret = errno == EINVAL ? -ENOTSUP : -errno;
-		pr_err("%d: UFFDIO_API with WP_ASYNC: %s\n", (int)ctl->pid, strerror(errno));
+		pr_err("%d: UFFDIO_API with WP_ASYNC: %s", (int)ctl->pid, strerror(errno));
 		goto fail;
 	}
 	d->features = api.features;
@@ -55,7 +55,7 @@ int proc_dirty_open(struct proc_ctl *ctl, struct proc_dirty **out)
 	d->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (d->pagemap_fd < 0) {
 		ret = -errno;
-		pr_err("open %s: %s\n", path, strerror(-ret));
+		pr_err("open %s: %s", path, strerror(-ret));
 		goto fail;
 	}
 	*out = d;
@@ -114,7 +114,7 @@ int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
 		return -EINVAL;
 	if (ioctl(d->uffd, UFFDIO_REGISTER, &reg)) {
 		ret = -errno;
-		pr_err("%d: UFFDIO_REGISTER %#llx-%#llx: %s\n", (int)d->pid,
+		pr_err("%d: UFFDIO_REGISTER %#llx-%#llx: %s", (int)d->pid,
 		       (unsigned long long)start, (unsigned long long)end, strerror(-ret));
 		return ret;
 	}
@@ -123,7 +123,7 @@ int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
 	if (ioctl(d->uffd, UFFDIO_WRITEPROTECT, &wp)) {
 		struct uffdio_range rg = reg.range;
 		ret = -errno;
-		pr_err("%d: UFFDIO_WRITEPROTECT %#llx-%#llx: %s\n", (int)d->pid,
+		pr_err("%d: UFFDIO_WRITEPROTECT %#llx-%#llx: %s", (int)d->pid,
 		       (unsigned long long)start, (unsigned long long)end, strerror(-ret));
 		(void)ioctl(d->uffd, UFFDIO_UNREGISTER, &rg);
 		return ret;
@@ -250,7 +250,7 @@ static int scan_one(struct proc_dirty *d, uint64_t start, uint64_t end,
 		long r = ioctl(d->pagemap_fd, PAGEMAP_SCAN, &a);
 		if (r < 0) {
 			int ret = -errno;
-			pr_err("%d: PAGEMAP_SCAN %#llx-%#llx: %s\n", (int)d->pid,
+			pr_err("%d: PAGEMAP_SCAN %#llx-%#llx: %s", (int)d->pid,
 			       (unsigned long long)start, (unsigned long long)end,
 			       strerror(-ret));
 			return ret;

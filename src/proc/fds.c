@@ -114,7 +114,7 @@ int proc_fdinfo_parse(const char *buf, size_t len, struct proc_fdinfo *out)
 		}
 	}
 	if (!has_pos || !has_flags) {
-		pr_err("fdinfo: pos or flags missing\n");
+		pr_err("fdinfo: pos or flags missing");
 		ret = -EINVAL;
 		goto out;
 	}
@@ -122,7 +122,7 @@ int proc_fdinfo_parse(const char *buf, size_t len, struct proc_fdinfo *out)
 	*out = fi;
 	return 0;
 bad:
-	pr_err("fdinfo: malformed line %u\n", l.lineno);
+	pr_err("fdinfo: malformed line %u", l.lineno);
 out:
 	free(line);
 	proc_fdinfo_free(&fi);
@@ -190,7 +190,7 @@ int proc_fds_list(pid_t pid, struct proc_fds *out)
 		if (de->d_name[0] == '.')
 			continue;
 		if (proc_parse_dirent_num(de->d_name, INT_MAX, &fd)) {
-			pr_err("%s: unexpected entry '%s'\n", path, de->d_name);
+			pr_err("%s: unexpected entry '%s'", path, de->d_name);
 			ret = -EINVAL;
 			goto out;
 		}

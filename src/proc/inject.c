@@ -51,7 +51,7 @@ static int run_gadget(struct proc_thread *t, const struct user_regs_struct *save
 	for (int i = 0; i < INJECT_RESUMES_MAX; i++) {
 		if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, t->tid, 0, 0)) {
 			ret = -errno;
-			pr_err("resume %d for injection: %s\n", (int)t->tid, strerror(-ret));
+			pr_err("resume %d for injection: %s", (int)t->tid, strerror(-ret));
 			return ret;
 		}
 		t->stopped = false;
@@ -61,7 +61,7 @@ static int run_gadget(struct proc_thread *t, const struct user_regs_struct *save
 		if (t->stop_event == PTRACE_EVENT_STOP)
 			continue;      /* group-stop or interrupt: run on */
 		if (t->stop_event) {
-			pr_err("thread %d: unexpected ptrace event %d\n", (int)t->tid, t->stop_event);
+			pr_err("thread %d: unexpected ptrace event %d", (int)t->tid, t->stop_event);
 			return -EIO;
 		}
 		ret = proc_get_regs(t->tid, &cur);
@@ -81,11 +81,11 @@ static int run_gadget(struct proc_thread *t, const struct user_regs_struct *save
 			*out = (int64_t)cur.rax;
 			return 0;
 		}
-		pr_err("thread %d: SIGTRAP at %#llx, expected %#llx\n", (int)t->tid,
+		pr_err("thread %d: SIGTRAP at %#llx, expected %#llx", (int)t->tid,
 		       (unsigned long long)cur.rip, (unsigned long long)end);
 		return -EIO;
 	}
-	pr_err("thread %d: injected syscall %ld did not complete\n", (int)t->tid, nr);
+	pr_err("thread %d: injected syscall %ld did not complete", (int)t->tid, nr);
 	return -EIO;
 }
 
@@ -156,12 +156,12 @@ static int create_scratch(struct proc_ctl *ctl, uint64_t hint)
 	} else {
 		ret = proc_mem_peek(t->tid, saved.rip, orig, sizeof(orig));
 		if (ret) {
-			pr_err("read code at rip of %d: %s\n", (int)t->tid, strerror(-ret));
+			pr_err("read code at rip of %d: %s", (int)t->tid, strerror(-ret));
 			return ret;
 		}
 		ret = proc_mem_poke(t->tid, saved.rip, scratch_code, 3);
 		if (ret) {
-			pr_err("write gadget at rip of %d: %s\n", (int)t->tid, strerror(-ret));
+			pr_err("write gadget at rip of %d: %s", (int)t->tid, strerror(-ret));
 			return ret;
 		}
 		ret = run_gadget(t, &saved, saved.rip, false, SYS_mmap, a, &res);
@@ -170,7 +170,7 @@ static int create_scratch(struct proc_ctl *ctl, uint64_t hint)
 			ret = r2;
 		r2 = proc_mem_poke(t->tid, saved.rip, orig, sizeof(orig));
 		if (r2) {
-			pr_err("put back code at %#llx in %d: %s\n",
+			pr_err("put back code at %#llx in %d: %s",
 			       (unsigned long long)saved.rip, (int)t->tid, strerror(-r2));
 			ret = ret ? ret : r2;
 		}
@@ -178,14 +178,14 @@ static int create_scratch(struct proc_ctl *ctl, uint64_t hint)
 	if (ret)
 		return ret;
 	if (res < 0 && res > -4096) {
-		pr_err("mmap scratch page in %d: %s\n", (int)ctl->pid, strerror((int)-res));
+		pr_err("mmap scratch page in %d: %s", (int)ctl->pid, strerror((int)-res));
 		return (int)res;
 	}
 	ctl->scratch_code = (uint64_t)res;
 	/* The page is r-x: write it with ptrace (FOLL_FORCE). */
 	ret = proc_mem_poke(t->tid, ctl->scratch_code, scratch_code, sizeof(scratch_code));
 	if (ret) {
-		pr_err("fill scratch page in %d: %s\n", (int)ctl->pid, strerror(-ret));
+		pr_err("fill scratch page in %d: %s", (int)ctl->pid, strerror(-ret));
 		return ret;
 	}
 	ctl->gadget = ctl->scratch_code;
@@ -200,7 +200,7 @@ static int do_inject(struct proc_ctl *ctl, struct proc_thread *t, long nr,
 	int ret, r2;
 
 	if (!t->seized || !t->stopped) {
-		pr_err("inject into %d: thread not stopped\n", (int)t->tid);
+		pr_err("inject into %d: thread not stopped", (int)t->tid);
 		return -ESRCH;
 	}
 	ret = proc_get_regs(t->tid, &saved);
@@ -212,7 +212,7 @@ static int do_inject(struct proc_ctl *ctl, struct proc_thread *t, long nr,
 	/* Registers go back on every path, orig_rax included. */
 	r2 = proc_set_regs(t->tid, &saved);
 	if (r2) {
-		pr_err("thread %d: registers NOT restored after injection\n", (int)t->tid);
+		pr_err("thread %d: registers NOT restored after injection", (int)t->tid);
 		return r2;
 	}
 	return ret;
@@ -228,7 +228,7 @@ int proc_inject_syscall_thread(struct proc_ctl *ctl, size_t idx, long nr,
 	if (!ctl->gadget) {
 		ret = find_vdso_gadget(ctl);
 		if (ret) {
-			pr_debug("%d: no vdso gadget (%s), making a scratch page\n",
+			pr_debug("%d: no vdso gadget (%s), making a scratch page",
 				 (int)ctl->pid, strerror(-ret));
 			ret = create_scratch(ctl, 0);
 			if (ret)
@@ -278,7 +278,7 @@ int proc_inject_scratch_data(struct proc_ctl *ctl, uint64_t *addr)
 		ret = call(ctl, 0, SYS_mmap, 0, SCRATCH_LEN, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &r);
 		if (ret) {
-			pr_err("mmap data page in %d: %s\n", (int)ctl->pid, strerror(-ret));
+			pr_err("mmap data page in %d: %s", (int)ctl->pid, strerror(-ret));
 			return ret;
 		}
 		ctl->scratch_data = (uint64_t)r;
@@ -299,14 +299,14 @@ int proc_inject_cleanup(struct proc_ctl *ctl)
 		if (ctl->t[idx].seized && ctl->t[idx].stopped)
 			break;
 	if (idx == ctl->n) {
-		pr_err("%d: no stopped thread to remove scratch pages with\n", (int)ctl->pid);
+		pr_err("%d: no stopped thread to remove scratch pages with", (int)ctl->pid);
 		return -ESRCH;
 	}
 	if (ctl->scratch_data) {
 		r = call(ctl, idx, SYS_munmap, ctl->scratch_data, ctl->scratch_data_len,
 			 0, 0, 0, 0, NULL);
 		if (r) {
-			pr_err("%d: unmap scratch data page: %s\n", (int)ctl->pid, strerror(-r));
+			pr_err("%d: unmap scratch data page: %s", (int)ctl->pid, strerror(-r));
 			ret = r;
 		} else {
 			ctl->scratch_data = 0;
@@ -320,7 +320,7 @@ int proc_inject_cleanup(struct proc_ctl *ctl)
 		ctl->gadget_is_scratch = false;
 		r = call(ctl, idx, SYS_munmap, ctl->scratch_code, SCRATCH_LEN, 0, 0, 0, 0, NULL);
 		if (r) {
-			pr_err("%d: unmap scratch code page: %s\n", (int)ctl->pid, strerror(-r));
+			pr_err("%d: unmap scratch code page: %s", (int)ctl->pid, strerror(-r));
 			ret = ret ? ret : r;
 			ctl->gadget_is_scratch = true;
 		} else {
@@ -416,19 +416,19 @@ int proc_remote_userfaultfd(struct proc_ctl *ctl, int flags, int *local)
 		ret = call(ctl, 0, SYS_userfaultfd, (uint64_t)(flags | UFFD_USER_MODE_ONLY),
 			   0, 0, 0, 0, 0, &rfd);
 	if (ret) {
-		pr_err("userfaultfd in %d: %s\n", (int)ctl->pid, strerror(-ret));
+		pr_err("userfaultfd in %d: %s", (int)ctl->pid, strerror(-ret));
 		return ret;
 	}
 	fd = pidfd_getfd(ctl->pidfd, (int)rfd, 0);
 	if (fd < 0) {
 		ret = -errno;
-		pr_err("pidfd_getfd %d fd %d: %s\n", (int)ctl->pid, (int)rfd, strerror(-ret));
+		pr_err("pidfd_getfd %d fd %d: %s", (int)ctl->pid, (int)rfd, strerror(-ret));
 	}
 	/* The target's copy goes whatever happened: it must not keep it. */
 	{
 		int r = proc_remote_close(ctl, (int)rfd);
 		if (r) {
-			pr_err("close injected uffd %d in %d: %s\n", (int)rfd, (int)ctl->pid,
+			pr_err("close injected uffd %d in %d: %s", (int)rfd, (int)ctl->pid,
 			       strerror(-r));
 			if (fd >= 0)
 				close(fd);

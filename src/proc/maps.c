@@ -201,7 +201,7 @@ int proc_maps_parse(const char *buf, size_t len, struct proc_maps *out)
 	*out = m;
 	return 0;
 bad:
-	pr_err("maps: malformed line %u\n", l.lineno);
+	pr_err("maps: malformed line %u", l.lineno);
 out:
 	free(line);
 	proc_maps_free(&m);
@@ -215,13 +215,13 @@ int proc_maps_read(pid_t pid, bool smaps, struct proc_maps *out)
 	int ret = proc_read_file(pid, smaps ? "smaps" : "maps", &buf, &len);
 
 	if (ret) {
-		pr_err("read /proc/%d/%s: %s\n", (int)pid, smaps ? "smaps" : "maps",
+		pr_err("read /proc/%d/%s: %s", (int)pid, smaps ? "smaps" : "maps",
 		       strerror(-ret));
 		return ret;
 	}
 	ret = proc_maps_parse(buf, len, out);
 	if (ret)
-		pr_err("/proc/%d/%s: cannot parse: %s\n", (int)pid,
+		pr_err("/proc/%d/%s: cannot parse: %s", (int)pid,
 		       smaps ? "smaps" : "maps", strerror(-ret));
 	free(buf);
 	return ret;

@@ -47,7 +47,7 @@ static int transfer(pid_t pid, uint64_t addr, void *buf, size_t len, size_t *don
 			int ret = -errno;
 			if (done)
 				*done = off;
-			pr_debug("process_vm_%s %d at %#llx: %s\n", write ? "writev" : "readv",
+			pr_debug("process_vm_%s %d at %#llx: %s", write ? "writev" : "readv",
 				 (int)pid, (unsigned long long)(addr + off), strerror(-ret));
 			return ret;
 		}
@@ -177,12 +177,12 @@ int proc_pagemap_read(pid_t pid, uint64_t start, size_t npages, uint64_t *out)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		pr_err("open %s: %s\n", path, strerror(-ret));
+		pr_err("open %s: %s", path, strerror(-ret));
 		return ret;
 	}
 	ret = proc_pagemap_read_fd(fd, start, npages, out);
 	if (ret)
-		pr_err("read %s at %#llx: %s\n", path, (unsigned long long)start, strerror(-ret));
+		pr_err("read %s at %#llx: %s", path, (unsigned long long)start, strerror(-ret));
 	close(fd);
 	return ret;
 }

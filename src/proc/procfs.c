@@ -26,7 +26,7 @@ int proc_read_file(pid_t pid, const char *name, char **bufp, size_t *lenp)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		pr_debug("open %s: %s\n", path, strerror(-ret));
+		pr_debug("open %s: %s", path, strerror(-ret));
 		return ret;
 	}
 	buf = malloc(cap);
@@ -38,7 +38,7 @@ int proc_read_file(pid_t pid, const char *name, char **bufp, size_t *lenp)
 		ssize_t r;
 		if (cap - len < 4097) {
 			if (cap >= PROC_FILE_MAX) {
-				pr_err("%s: larger than %u bytes\n", path, PROC_FILE_MAX);
+				pr_err("%s: larger than %u bytes", path, PROC_FILE_MAX);
 				ret = -EFBIG;
 				goto out_free;
 			}
@@ -55,7 +55,7 @@ int proc_read_file(pid_t pid, const char *name, char **bufp, size_t *lenp)
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
-			pr_debug("read %s: %s\n", path, strerror(-ret));
+			pr_debug("read %s: %s", path, strerror(-ret));
 			goto out_free;
 		}
 		if (r == 0)
@@ -109,7 +109,7 @@ int proc_task_list(pid_t pid, pid_t **tidsp, size_t *np)
 		if (de->d_name[0] == '.')
 			continue;
 		if (proc_parse_dirent_num(de->d_name, INT32_MAX, &tid)) {
-			pr_err("%s: unexpected entry '%s'\n", path, de->d_name);
+			pr_err("%s: unexpected entry '%s'", path, de->d_name);
 			ret = -EINVAL;
 			goto out;
 		}

@@ -40,7 +40,7 @@ int proc_wait_stop(struct proc_thread *t)
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		int ret = -errno;
-		pr_err("waitpid %d: %s\n", (int)t->tid, strerror(-ret));
+		pr_err("waitpid %d: %s", (int)t->tid, strerror(-ret));
 		if (ret == -ECHILD) {
 			t->gone = true;
 			t->seized = false;
@@ -78,11 +78,11 @@ static int wait_interrupt_stop(struct proc_thread *t)
 		t->stopped = false;
 		if (ptrace(PTRACE_CONT, t->tid, 0, (long)(t->stop_event ? 0 : t->stop_sig))) {
 			ret = -errno;
-			pr_err("resume %d to its interrupt: %s\n", (int)t->tid, strerror(-ret));
+			pr_err("resume %d to its interrupt: %s", (int)t->tid, strerror(-ret));
 			return ret;
 		}
 	}
-	pr_err("thread %d never reached its interrupt stop\n", (int)t->tid);
+	pr_err("thread %d never reached its interrupt stop", (int)t->tid);
 	return -EAGAIN;
 }
 
@@ -111,7 +111,7 @@ static int seize_one(struct proc_ctl *ctl, struct proc_thread *t)
 			t->gone = true;
 			return 0;
 		}
-		pr_err("seize %d (thread %d): %s%s\n", (int)ctl->pid, (int)t->tid,
+		pr_err("seize %d (thread %d): %s%s", (int)ctl->pid, (int)t->tid,
 		       strerror(-ret), ret == -EPERM ? " (already traced?)" : "");
 		return ret;
 	}
@@ -125,7 +125,7 @@ static int seize_one(struct proc_ctl *ctl, struct proc_thread *t)
 			t->seized = false;
 			return 0;
 		}
-		pr_err("interrupt %d: %s\n", (int)t->tid, strerror(-ret));
+		pr_err("interrupt %d: %s", (int)t->tid, strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -153,7 +153,7 @@ int proc_seize(pid_t pid, struct proc_ctl **out)
 	ctl->pidfd = pidfd_open(pid, 0);
 	if (ctl->pidfd < 0) {
 		ret = -errno;
-		pr_err("pidfd_open %d: %s\n", (int)pid, strerror(-ret));
+		pr_err("pidfd_open %d: %s", (int)pid, strerror(-ret));
 		free(ctl);
 		return ret;
 	}
@@ -163,7 +163,7 @@ int proc_seize(pid_t pid, struct proc_ctl **out)
 
 		ret = proc_task_list(pid, &tids, &ntids);
 		if (ret) {
-			pr_err("list threads of %d: %s\n", (int)pid, strerror(-ret));
+			pr_err("list threads of %d: %s", (int)pid, strerror(-ret));
 			goto fail;
 		}
 		for (size_t i = 0; i < ntids; i++) {
@@ -200,17 +200,17 @@ int proc_seize(pid_t pid, struct proc_ctl **out)
 			break;
 	}
 	if (round == SEIZE_ROUNDS_MAX) {
-		pr_err("threads of %d keep appearing; giving up\n", (int)pid);
+		pr_err("threads of %d keep appearing; giving up", (int)pid);
 		ret = -EAGAIN;
 		goto fail;
 	}
 	compact(ctl);
 	if (!ctl->n) {
-		pr_err("process %d has no live thread\n", (int)pid);
+		pr_err("process %d has no live thread", (int)pid);
 		ret = -ESRCH;
 		goto fail;
 	}
-	pr_debug("seized %d: %zu threads\n", (int)pid, ctl->n);
+	pr_debug("seized %d: %zu threads", (int)pid, ctl->n);
 	*out = ctl;
 	return 0;
 fail:
@@ -247,7 +247,7 @@ static int detach_one(pid_t pid, struct proc_thread *t)
 	if (ptrace(PTRACE_DETACH, t->tid, 0, (long)first_sig)) {
 		int err = -errno;
 		if (err != -ESRCH) {
-			pr_err("detach %d: %s\n", (int)t->tid, strerror(-err));
+			pr_err("detach %d: %s", (int)t->tid, strerror(-err));
 			ret = ret ? ret : err;
 		}
 	}
@@ -282,7 +282,7 @@ int proc_get_regs(pid_t tid, struct user_regs_struct *regs)
 {
 	if (ptrace(PTRACE_GETREGS, tid, 0, regs)) {
 		int ret = -errno;
-		pr_err("GETREGS %d: %s\n", (int)tid, strerror(-ret));
+		pr_err("GETREGS %d: %s", (int)tid, strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -292,7 +292,7 @@ int proc_set_regs(pid_t tid, const struct user_regs_struct *regs)
 {
 	if (ptrace(PTRACE_SETREGS, tid, 0, regs)) {
 		int ret = -errno;
-		pr_err("SETREGS %d: %s\n", (int)tid, strerror(-ret));
+		pr_err("SETREGS %d: %s", (int)tid, strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -338,7 +338,7 @@ int proc_get_xstate(pid_t tid, uint8_t **bufp, size_t *lenp)
 			break;
 		cap *= 2;  /* probe a larger area */
 	}
-	pr_err("GETREGSET xstate %d: %s\n", (int)tid, strerror(-ret));
+	pr_err("GETREGSET xstate %d: %s", (int)tid, strerror(-ret));
 	return ret;
 }
 
@@ -348,7 +348,7 @@ int proc_set_xstate(pid_t tid, const uint8_t *buf, size_t len)
 
 	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov)) {
 		int ret = -errno;
-		pr_err("SETREGSET xstate %d (%zu bytes): %s\n", (int)tid, len, strerror(-ret));
+		pr_err("SETREGSET xstate %d (%zu bytes): %s", (int)tid, len, strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -358,7 +358,7 @@ int proc_get_sigmask(pid_t tid, uint64_t *mask)
 {
 	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(*mask), mask)) {
 		int ret = -errno;
-		pr_err("GETSIGMASK %d: %s\n", (int)tid, strerror(-ret));
+		pr_err("GETSIGMASK %d: %s", (int)tid, strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -368,7 +368,7 @@ int proc_set_sigmask(pid_t tid, uint64_t mask)
 {
 	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask)) {
 		int ret = -errno;
-		pr_err("SETSIGMASK %d: %s\n", (int)tid, strerror(-ret));
+		pr_err("SETSIGMASK %d: %s", (int)tid, strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -400,7 +400,7 @@ int proc_peek_siginfo(pid_t tid, bool shared, siginfo_t **outp, size_t *np)
 		r = ptrace(PTRACE_PEEKSIGINFO, tid, &a, out + n);
 		if (r < 0) {
 			int ret = -errno;
-			pr_err("PEEKSIGINFO %d: %s\n", (int)tid, strerror(-ret));
+			pr_err("PEEKSIGINFO %d: %s", (int)tid, strerror(-ret));
 			free(out);
 			return ret;
 		}
@@ -420,7 +420,7 @@ int proc_get_rseq(pid_t tid, struct proc_rseq *rs)
 
 	if (r < 0) {
 		int ret = -errno;
-		pr_err("GET_RSEQ_CONFIGURATION %d: %s\n", (int)tid, strerror(-ret));
+		pr_err("GET_RSEQ_CONFIGURATION %d: %s", (int)tid, strerror(-ret));
 		return ret;
 	}
 	if (!c.rseq_abi_pointer)
@@ -439,7 +439,7 @@ int proc_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len)
 
 	if (syscall(SYS_get_robust_list, tid, &h, &l)) {
 		int ret = -errno;
-		pr_err("get_robust_list %d: %s\n", (int)tid, strerror(-ret));
+		pr_err("get_robust_list %d: %s", (int)tid, strerror(-ret));
 		return ret;
 	}
 	*head = (uint64_t)(uintptr_t)h;
@@ -507,7 +507,7 @@ int proc_thread_capture(struct proc_ctl *ctl, size_t idx, struct proc_thread_sta
 		goto fail;
 	return 0;
 fail:
-	pr_err("capture thread %d of %d: %s\n", (int)tid, (int)ctl->pid, strerror(-ret));
+	pr_err("capture thread %d of %d: %s", (int)tid, (int)ctl->pid, strerror(-ret));
 	proc_thread_state_free(st);
 	return ret;
 }

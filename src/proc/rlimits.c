@@ -102,12 +102,12 @@ int proc_rlimits_parse(const char *buf, size_t len, struct proc_rlimits *out)
 			goto bad;
 	}
 	if (!out->seen) {
-		pr_err("limits: no rows\n");
+		pr_err("limits: no rows");
 		return -EINVAL;
 	}
 	return 0;
 bad:
-	pr_err("limits: malformed line %u\n", l.lineno);
+	pr_err("limits: malformed line %u", l.lineno);
 	return ret;
 }
 

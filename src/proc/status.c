@@ -157,12 +157,12 @@ int proc_status_parse(const char *buf, size_t len, struct proc_status *st)
 	}
 	free(line);
 	if ((st->seen & PROC_STATUS_HAVE_ALL) != PROC_STATUS_HAVE_ALL) {
-		pr_err("status: required lines missing (have %#x)\n", st->seen);
+		pr_err("status: required lines missing (have %#x)", st->seen);
 		return -ENODATA;
 	}
 	return 0;
 bad:
-	pr_err("status: malformed line %u\n", l.lineno);
+	pr_err("status: malformed line %u", l.lineno);
 	free(line);
 	return ret;
 }
@@ -187,7 +187,7 @@ int proc_status_read(pid_t pid, pid_t tid, struct proc_status *st)
 		return ret;
 	ret = proc_status_parse(buf, len, st);
 	if (ret)
-		pr_err("/proc/%d/status (tid %d): %s\n", (int)pid, (int)tid, strerror(-ret));
+		pr_err("/proc/%d/status (tid %d): %s", (int)pid, (int)tid, strerror(-ret));
 	free(buf);
 	return ret;
 }
@@ -263,7 +263,7 @@ int proc_stat_parse(const char *buf, size_t len, struct proc_stat *st)
 		goto bad;
 	return 0;
 bad:
-	pr_err("stat: malformed line 1\n");
+	pr_err("stat: malformed line 1");
 	return -EINVAL;
 }
 

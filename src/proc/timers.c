@@ -132,7 +132,7 @@ int proc_timers_parse(const char *buf, size_t len, struct proc_timers *out)
 	*out = ts;
 	return 0;
 bad:
-	pr_err("timers: malformed line %u\n", l.lineno);
+	pr_err("timers: malformed line %u", l.lineno);
 out:
 	proc_timers_free(&ts);
 	return ret;
