@@ -163,6 +163,9 @@ static int demo_txn(struct store_cmd *sc, struct store *s, const char *obj,
 	err = store_txn_begin(s, obj, base.no ? STORE_SNAP_NEWEST : 0, &t);
 	if (err) {
 		free(page);
+		if (err == -EINVAL)
+			return cli_fail(sc->c, "invalid object name '%s' (1..%d bytes; no spaces, "
+					"'/' or control characters)", obj, STORE_NAME_MAX);
 		return cli_fail_store(sc->c, err, "begin snapshot of %s", obj);
 	}
 	for (uint64_t vpn = 0; vpn < pages; vpn++) {

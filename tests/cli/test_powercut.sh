@@ -8,7 +8,7 @@ need_store
 S=$T/store
 st() { "$CRYO" store "$@" --store "$S"; }
 
-check 0 "init" st init --size 256M --segment-size 1M
+check 0 "init" st init --size 128M --segment-size 1M
 check 0 "snapshot 1" st demo-write vm --pages 4000
 check 0 "snapshot 2" st demo-write vm --change 10
 check 0 "snapshot 3" st demo-write vm --change 10

@@ -7,15 +7,15 @@ need_store
 S=$T/store
 st() { "$CRYO" store "$@" --store "$S"; }
 
-check 0 "init --size 256M --segment-size 1M" st init --size 256M --segment-size 1M
-check_out 'segments +248 of 1\.0 MiB' "init shows the geometry"
+check 0 "init --size 64M --segment-size 1M" st init --size 64M --segment-size 1M
+check_out 'segments +[0-9]+ of 1\.0 MiB' "init shows the geometry"
 [ -f "$S" ] && pass "store file exists" || fail "no store file"
 blocks=$(stat -c %b "$S"); size=$(stat -c %s "$S")
-[ "$size" = $((256 << 20)) ] && pass "file is 256 MiB" || fail "file size $size"
+[ "$size" = $((64 << 20)) ] && pass "file is 64 MiB" || fail "file size $size"
 [ $((blocks * 512)) -lt $((size / 4)) ] && pass "file is sparse ($((blocks / 2)) KiB allocated)" \
 	|| fail "file is not sparse ($((blocks / 2)) KiB allocated)"
 cp "$S" "$T/before"
-check 1 "init twice refuses" st init --size 256M
+check 1 "init twice refuses" st init --size 64M
 check_err1
 check_err 'already exists' "and says the store exists"
 cmp -s "$S" "$T/before" && pass "the refused init left the store untouched" || fail "init twice changed the store"
@@ -47,7 +47,10 @@ w3=$(st ls --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[2]["
 [ -n "$w1" ] && [ -n "$w3" ] && [ "$w3" -lt $((w1 / 10)) ] \
 	&& pass "1% incremental wrote $w3 bytes, full wrote $w1" \
 	|| fail "1% incremental wrote $w3 bytes, full wrote $w1"
-check 0 "demo-write another object" st demo-write "name with \"quotes\"" --pages 10
+check 0 "demo-write another object" st demo-write 'we"ird\name' --pages 10
+check 1 "demo-write with a space in the name" st demo-write 'two words'
+check_err1
+check_err 'invalid object name' "says the name is invalid"
 check 0 "ls" st ls
 n=$(grep -c '^vm ' "$OUT")
 [ "$n" = 3 ] && pass "ls shows 3 snapshots of vm" || fail "ls shows $n snapshots of vm"
