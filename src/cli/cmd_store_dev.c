@@ -409,6 +409,8 @@ static int run_cat(struct cli *c, const struct cli_cmd *self, int argc, char **a
 	rc = store_cmd_parse(&sc, c, self, argc, argv, extra, cat_opt, &a, 2, 3);
 	if (rc >= 0)
 		return rc;
+	if (sc.json)
+		return cli_usage(c, sc.cmdpath, "%s: no --json; use --raw for the bytes", sc.cmdpath);
 	if (!a.record && sc.npos != 3)
 		return cli_usage(c, sc.cmdpath, "%s: give a VPN or --record KEY", sc.cmdpath);
 	if (a.record && sc.npos != 2)
