@@ -54,6 +54,7 @@ struct pager {
 	uint64_t *lat;
 	size_t nlat;
 	uint8_t *buf;			/* RUN_MAX pages */
+	bool forked;			/* a new uffd arrived during this drain */
 	struct pager_stats st;
 };
 
@@ -501,6 +502,7 @@ static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg
 	case UFFD_EVENT_FORK:
 		p->st.events++;
 		r = on_fork(p, pp, (int)m->arg.fork.ufd);
+		p->forked = true;	/* the poll set must grow: end this drain */
 		break;
 	case UFFD_EVENT_REMAP:
 		p->st.events++;
@@ -540,7 +542,8 @@ static int drain(struct pager *p, int timeout_ms)
 	int k = poll(pfd, n, timeout_ms);
 	if (k < 0 && errno != EINTR)
 		r = -errno;
-	for (size_t i = 0; k > 0 && !r && i < n; i++) {
+	p->forked = false;
+	for (size_t i = 0; k > 0 && !r && !p->forked && i < n; i++) {
 		struct pg_proc *pp = p->procs[i];
 		if (pfd[i].revents & (POLLERR | POLLHUP)) {
 			pp->gone = true;
@@ -558,7 +561,7 @@ static int drain(struct pager *p, int timeout_ms)
 			}
 			for (size_t j = 0; !r && j < (size_t)got / sizeof(m[0]); j++)
 				r = handle_msg(p, pp, &m[j], retry, &nretry);
-			if (r || (size_t)got < sizeof(m))
+			if (r || p->forked || (size_t)got < sizeof(m))
 				break;
 		}
 	}
@@ -696,7 +699,8 @@ int pager_run(struct pager *p, int timeout_ms, int prefetch)
 		uint64_t now = mono_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		int wait = prefetch ? 0 : (deadline == UINT64_MAX ? 100 : (int)((deadline - now) / 1000000 + 1));
+		/* short polls: a process may have forked a new uffd in */
+		int wait = prefetch ? 0 : 100;
 		r = drain(p, wait);
 		if (r)
 			return r;

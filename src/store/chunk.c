@@ -322,7 +322,7 @@ static int chunk_check_hdr(const struct store *s, uint64_t addr, const struct fm
 	if (h->prev_sum != prev_sum) { *why = "broken chain"; return -EBADMSG; }
 	if (h->chunk_len < FMT_BLOCK || h->chunk_len % FMT_BLOCK || h->chunk_len > CHUNK_MAX ||
 	    h->chunk_len > seg_end - addr) { *why = "bad chunk length"; return -EBADMSG; }
-	if (h->nitems > h->chunk_len / sizeof(struct fmt_item) ||
+	if (h->data_len > h->chunk_len || h->nitems > h->chunk_len / sizeof(struct fmt_item) ||
 	    FMT_CHUNK_DESC_OFF((uint64_t)h->data_len) + (uint64_t)h->nitems * sizeof(struct fmt_item) >
 		    h->chunk_len) { *why = "bad data length"; return -EBADMSG; }
 	return 0;

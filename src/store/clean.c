@@ -90,7 +90,12 @@ struct mark {
 
 static int mark_item(struct mark *mk, const struct fmt_entry *e)
 {
-	int r = am_add(&mk->seen, fmt_entry_addr(e), e);
+	uint64_t a = fmt_entry_addr(e);
+
+	/* addresses come from disk: one outside the segments is corruption */
+	if (a < mk->s->sb.seg_start || seg_of(mk->s, a) >= mk->s->sb.seg_count)
+		return -EBADMSG;
+	int r = am_add(&mk->seen, a, e);
 	if (r)
 		return r;	/* 1: counted already (and below it, for nodes) */
 	mk->per_seg[seg_of(mk->s, fmt_entry_addr(e))] += e->len;

@@ -171,7 +171,7 @@ static_assert(sizeof(struct fmt_slot) == 128, "fmt_slot size");
 #define FMT_CHUNK_COMMIT	0x1u
 #define FMT_CHUNK_STATE		0x2u
 #define FMT_CHUNK_HDR		128u
-#define FMT_CHUNK_DESC_OFF(data_len) ((FMT_CHUNK_HDR + (data_len) + 7u) & ~7u)
+#define FMT_CHUNK_DESC_OFF(data_len) ((FMT_CHUNK_HDR + (uint64_t)(data_len) + 7u) & ~(uint64_t)7)
 struct fmt_chunk {
 	uint64_t magic;
 	uint16_t version;

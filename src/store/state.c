@@ -38,7 +38,8 @@ static uint8_t *state_encode(const struct store *s, size_t *len)
 	}
 	for (size_t i = 0; i < s->nobj; i++) {
 		const struct obj_mem *o = s->objs[i];
-		memcpy(p, o->snaps, o->nsnaps * sizeof(struct fmt_snap));
+		if (o->nsnaps)
+			memcpy(p, o->snaps, o->nsnaps * sizeof(struct fmt_snap));
 		p += o->nsnaps * sizeof(struct fmt_snap);
 		nsnap += o->nsnaps;
 	}
