@@ -1,0 +1,347 @@
+/* Shared parts of the store's fuzz targets: see fuzz_common.h. */
+#include "fuzz_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/csum.h"
+#include "store/format.h"
+#include "store/io_record.h"
+#include "store/store.h"
+
+static void fill(uint8_t *p, size_t n, unsigned seed, int style)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		p[i] = style == 0 ? (uint8_t)s : style == 1 ? (uint8_t)("cryo log "[(i + seed) % 9]) : 0;
+	}
+}
+
+static int commit(struct store *s, const char *obj, uint64_t base, unsigned seed, unsigned npages)
+{
+	uint8_t page[STORE_PAGE_SIZE], rec[3000];
+	struct store_txn *t = NULL;
+	uint64_t no;
+	int r = store_txn_begin(s, obj, base, &t);
+
+	for (unsigned i = 0; !r && i < npages; i++) {
+		fill(page, sizeof(page), seed + i, (int)((seed + i) % 3));
+		r = store_txn_put_page(t, 0x100 + (seed * 7 + i * 3) % 64, page);
+	}
+	if (!r)
+		r = store_txn_put_zero(t, 0x900 + seed % 8);
+	if (!r)
+		r = store_txn_drop_pages(t, 0x100 + seed % 64, 2);
+	if (!r) {
+		fill(rec, sizeof(rec), seed, 1);
+		r = store_txn_put_record(t, seed % 2 ? "regs" : "files", rec, 100 + seed * 37 % 2900);
+	}
+	if (!r)
+		r = store_txn_put_page(t, STORE_VPN_MAX, page);
+	if (r) {
+		store_txn_abort(t);
+		return r;
+	}
+	return store_txn_commit(t, &no);
+}
+
+static uint8_t *build(size_t *size)
+{
+	struct store_create_opts co = {
+		.size = FMT_SEG_START + (uint64_t)FUZZ_NSEGS * FUZZ_SEG_SIZE,
+		.seg_size = FUZZ_SEG_SIZE, .codec = CODEC_LZ4,
+	};
+	struct store_open_opts oo = { .no_autoclean = 1 };
+	struct io_record *rec = NULL;
+	struct store_io *io = NULL;
+	struct store *s = NULL;
+	uint8_t *img = NULL;
+	int r;
+
+	if (io_record_new(co.size, &rec))
+		return NULL;
+	r = io_record_io(rec, &io);
+	if (!r)
+		r = store_create_io(io, &co);
+	if (!r)
+		r = io_record_io(rec, &io);
+	if (!r)
+		r = store_open_io(io, &oo, &s);
+	if (!r)
+		r = commit(s, "editor", 0, 1, 24);
+	if (!r)
+		r = commit(s, "shell", 0, 2, 16);
+	if (!r)
+		r = commit(s, "editor", STORE_SNAP_NEWEST, 3, 6);
+	if (!r)
+		r = commit(s, "daemon", 0, 4, 8);
+	if (!r)
+		r = store_snap_delete(s, "shell", 1);
+	if (!r)
+		r = store_checkpoint(s);
+	/* after the checkpoint: open has commits to roll forward */
+	if (!r)
+		r = commit(s, "editor", STORE_SNAP_NEWEST, 5, 5);
+	if (!r)
+		r = commit(s, "shell", 0, 6, 4);
+	if (!r)
+		r = store_retain(s, "editor", 2);
+	if (!r) {
+		img = malloc(co.size);
+		if (img) {
+			memcpy(img, io_record_device(rec), co.size);
+			*size = co.size;
+		}
+	} else {
+		fprintf(stderr, "fuzz: cannot build the seed store: %d\n", r);
+	}
+	store_close(s);
+	io_record_free(rec);
+	return img;
+}
+
+const uint8_t *fuzz_seed_image(size_t *size)
+{
+	/* Built once and kept for the life of the fuzzing process: libFuzzer
+	 * calls the target millions of times. */
+	static uint8_t *img;
+	static size_t len;
+
+	if (!img)
+		img = build(&len);
+	*size = len;
+	return img;
+}
+
+size_t fuzz_chunks(const uint8_t *img, size_t size, uint64_t *addr, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t off = FMT_SEG_START; off + FMT_BLOCK <= size && n < max; off += FMT_BLOCK) {
+		uint64_t magic;
+
+		memcpy(&magic, img + off, sizeof(magic));
+		if (magic == FMT_CHUNK_MAGIC)
+			addr[n++] = off;
+	}
+	return n;
+}
+
+/* Fix one chunk's descriptor, data and summary checksums in place; returns
+ * its summary checksum. */
+static uint64_t fix_chunk(uint8_t *img, size_t size, uint64_t at)
+{
+	struct fmt_chunk h;
+	uint64_t sum_end, data_at;
+	size_t n;
+
+	memcpy(&h, img + at, sizeof(h));
+	n = h.nitems;
+	sum_end = at + sizeof(h) + (uint64_t)n * sizeof(struct fmt_item);
+	if (n > FMT_BLOCK * 64 || sum_end > size || h.sum_len > size - at)
+		return h.sum_csum;	/* nonsense: leave it broken */
+	data_at = at + h.sum_len;
+	if (h.data_len <= size - data_at) {
+		for (size_t i = 0; i < n; i++) {
+			struct fmt_item it;
+			uint8_t *p = img + at + sizeof(h) + i * sizeof(it);
+
+			memcpy(&it, p, sizeof(it));
+			if (it.off <= h.data_len && it.len <= h.data_len - it.off) {
+				it.csum = csum32(img + data_at + it.off, it.len);
+				memcpy(p, &it, sizeof(it));
+			}
+		}
+		h.data_csum = csum64(img + data_at, h.data_len);
+	}
+	memcpy(img + at, &h, sizeof(h));
+	h.sum_csum = csum64_skip(img + at, sum_end - at, offsetof(struct fmt_chunk, sum_csum), 8);
+	memcpy(img + at + offsetof(struct fmt_chunk, sum_csum), &h.sum_csum, 8);
+	return h.sum_csum;
+}
+
+static uint64_t lsn_of(const uint8_t *img, uint64_t at)
+{
+	uint64_t v;
+	memcpy(&v, img + at + offsetof(struct fmt_chunk, lsn), 8);
+	return v;
+}
+
+static int by_lsn(const void *a, const void *b, void *img)
+{
+	uint64_t x = lsn_of(img, *(const uint64_t *)a), y = lsn_of(img, *(const uint64_t *)b);
+	return x < y ? -1 : x > y;
+}
+
+void fuzz_fix_checksums(uint8_t *img, size_t size)
+{
+	uint64_t addr[2048], sums[2048];
+	size_t n;
+
+	if (size >= sizeof(struct fmt_super)) {
+		uint64_t c = csum64(img, offsetof(struct fmt_super, csum));
+		memcpy(img + offsetof(struct fmt_super, csum), &c, 8);
+	}
+	n = fuzz_chunks(img, size, addr, 2048);
+	qsort_r(addr, n, sizeof(addr[0]), by_lsn, img);
+	/* in lsn order: a chunk's prev_sum is the summary checksum of the
+	 * chunk before it in the chain, so that one is final first */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t lsn = lsn_of(img, addr[i]);
+
+		for (size_t j = i; j-- > 0;) {
+			uint64_t next;
+
+			memcpy(&next, img + addr[j] + offsetof(struct fmt_chunk, next), 8);
+			if (lsn_of(img, addr[j]) + 1 == lsn && next == addr[i]) {
+				memcpy(img + addr[i] + offsetof(struct fmt_chunk, prev_sum), &sums[j], 8);
+				break;
+			}
+		}
+		sums[i] = fix_chunk(img, size, addr[i]);
+	}
+	for (unsigned s = 0; s < 2; s++) {
+		struct fmt_slot sl;
+		uint64_t at = FMT_SLOT_OFF(s);
+
+		if (at + sizeof(sl) > size)
+			break;
+		memcpy(&sl, img + at, sizeof(sl));
+		if (sl.state_addr <= size && sl.state_len <= size - sl.state_addr)
+			sl.state_csum = csum64(img + sl.state_addr, sl.state_len);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t next;
+
+			memcpy(&next, img + addr[i] + offsetof(struct fmt_chunk, next), 8);
+			if (next == sl.head && lsn_of(img, addr[i]) + 1 == sl.lsn)
+				sl.prev_sum = sums[i];
+		}
+		sl.csum = csum64(&sl, offsetof(struct fmt_slot, csum));
+		memcpy(img + at, &sl, sizeof(sl));
+	}
+}
+
+struct walk_arg {
+	struct store_snap *sn;
+	uint8_t buf[STORE_PAGE_SIZE];
+};
+
+static int read_cb(void *arg, uint64_t vpn, enum store_page_kind kind)
+{
+	struct walk_arg *w = arg;
+
+	(void)kind;
+	store_snap_read_page(w->sn, vpn, w->buf);
+	return 0;
+}
+
+static int key_cb(void *arg, const char *key, size_t len)
+{
+	struct walk_arg *w = arg;
+	char k[STORE_KEY_MAX + 1];
+	void *data = NULL;
+	size_t n = 0;
+
+	if (len > STORE_KEY_MAX)
+		return 0;
+	memcpy(k, key, len);
+	k[len] = 0;
+	if (!store_snap_read_record(w->sn, k, &data, &n))
+		free(data);
+	return 0;
+}
+
+struct list_arg {
+	struct store_snap_info *a;
+	size_t n, cap;
+};
+
+static int list_cb(void *arg, const struct store_snap_info *info)
+{
+	struct list_arg *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		void *p;
+
+		if (cap > 4096)
+			return 1;	/* enough to walk */
+		p = realloc(l->a, cap * sizeof(*l->a));
+		if (!p)
+			return -ENOMEM;
+		l->a = p;
+		l->cap = cap;
+	}
+	l->a[l->n++] = *info;
+	return 0;
+}
+
+static void say(void *arg, const char *line)
+{
+	(void)arg;
+	(void)line;
+}
+
+unsigned fuzz_exercise(const uint8_t *img, size_t size, int write)
+{
+	struct store_open_opts ro = { .read_only = 1, .cache_bytes = 1u << 20 };
+	struct store_open_opts rw = { .no_autoclean = 0, .cache_bytes = 1u << 20 };
+	struct store_fsck_report fr;
+	struct list_arg l = { 0 };
+	struct walk_arg *w = malloc(sizeof(*w));
+	struct store_io *io = NULL;
+	struct store *s = NULL;
+	unsigned good = 0;
+
+	if (!w || io_record_open_image(img, size, &io))
+		goto out;
+	if (store_open_io(io, &ro, &s))
+		goto out;
+	store_list(s, list_cb, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		struct store_snap_info info;
+
+		if (store_snap_open(s, l.a[i].object, l.a[i].no, &w->sn))
+			continue;
+		store_snap_info(w->sn, &info);
+		store_snap_walk(w->sn, 0, STORE_VPN_MAX, read_cb, w);
+		store_snap_keys(w->sn, key_cb, w);
+		store_snap_close(w->sn);
+		good++;
+	}
+	store_fsck(s, &fr, say, NULL);
+	store_close(s);
+	s = NULL;
+
+	if (write && !io_record_open_image(img, size, &io) && !store_open_io(io, &rw, &s)) {
+		struct store_txn *t = NULL;
+		uint64_t no;
+
+		memset(w->buf, 0x3c, sizeof(w->buf));
+		if (!store_txn_begin(s, "fuzz", STORE_SNAP_NEWEST, &t)) {
+			if (!store_txn_put_page(t, 0x100, w->buf) &&
+			    !store_txn_put_record(t, "k", w->buf, 100))
+				store_txn_commit(t, &no);
+			else
+				store_txn_abort(t);
+		}
+		if (l.n)
+			store_snap_delete(s, l.a[0].object, l.a[0].no);
+		{
+			struct store_clean_report cr;
+			store_clean(s, 0, &cr);
+		}
+		store_fsck(s, &fr, say, NULL);
+	}
+out:
+	store_close(s);
+	free(l.a);
+	free(w);
+	return good;
+}
