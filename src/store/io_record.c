@@ -17,7 +17,8 @@ struct rec_write {
 struct io_record {
 	unsigned refs;
 	uint64_t size;
-	uint8_t *base;		/* the device when the recorder was made */
+	uint8_t *base;		/* the device when the recorder was made; NULL
+				 * until the first write (then dev still is it) */
 	uint8_t *dev;		/* the device now: every write applied */
 
 	struct rec_write *w;
@@ -85,6 +86,13 @@ static int rec_pwrite(struct store_io *io, const void *buf, size_t len, uint64_t
 		return -ENOSPC;	/* as a block device says past its end */
 	if (!len)
 		return 0;
+	if (!rec->base) {
+		/* first write: keep the device as it was made, for crash images */
+		rec->base = malloc(rec->size + 1);
+		if (!rec->base)
+			return -ENOMEM;
+		memcpy(rec->base, rec->dev, rec->size);
+	}
 	if (grow((void **)&rec->w, &rec->capw, rec->nw + 1, sizeof(*rec->w)) ||
 	    grow((void **)&rec->arena, &rec->arena_cap, rec->arena_len + len, 1))
 		return -ENOMEM;
@@ -136,35 +144,38 @@ static const struct store_io_ops rec_ops = {
 	.close = rec_close,
 };
 
-int io_record_new_image(const void *img, uint64_t size, struct io_record **out)
+int io_record_new_take(uint8_t *img, uint64_t size, struct io_record **out)
 {
-	struct io_record *rec;
+	struct io_record *rec = calloc(1, sizeof(*rec));
 
-	if (size >= SIZE_MAX)
-		return -EFBIG;
-	rec = calloc(1, sizeof(*rec));
 	if (!rec)
 		return -ENOMEM;
 	rec->refs = 1;
 	rec->size = size;
-	/* +1: malloc(0) may return NULL for an empty device */
-	rec->base = malloc(size + 1);
-	rec->dev = malloc(size + 1);
-	if (!rec->base || !rec->dev) {
-		free(rec->base);
-		free(rec->dev);
-		free(rec);
-		return -ENOMEM;
-	}
-	if (img) {
-		memcpy(rec->base, img, size);
-		memcpy(rec->dev, img, size);
-	} else {
-		memset(rec->base, 0, size);
-		memset(rec->dev, 0, size);
-	}
+	rec->dev = img;
 	*out = rec;
 	return 0;
+}
+
+int io_record_new_image(const void *img, uint64_t size, struct io_record **out)
+{
+	uint8_t *dev;
+	int r;
+
+	if (size >= SIZE_MAX)
+		return -EFBIG;
+	/* +1: malloc(0) may return NULL for an empty device */
+	dev = malloc(size + 1);
+	if (!dev)
+		return -ENOMEM;
+	if (img)
+		memcpy(dev, img, size);
+	else
+		memset(dev, 0, size);
+	r = io_record_new_take(dev, size, out);
+	if (r)
+		free(dev);
+	return r;
 }
 
 int io_record_new(uint64_t size, struct io_record **out)
@@ -316,7 +327,7 @@ static int synced_prefix(struct io_record *rec, uint64_t upto)
 		rec->cache_upto = UINT64_MAX;
 	}
 	if (rec->cache_upto > upto) {
-		memcpy(rec->cache, rec->base, rec->size);
+		memcpy(rec->cache, rec->base ? rec->base : rec->dev, rec->size);
 		rec->cache_upto = 0;
 	}
 	for (; rec->cache_upto < upto; rec->cache_upto++)

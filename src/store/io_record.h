@@ -33,6 +33,10 @@ struct io_record;
 int io_record_new(uint64_t size, struct io_record **out);
 /* A device that starts as a copy of img[size] (a crash image, a fuzz input). */
 int io_record_new_image(const void *img, uint64_t size, struct io_record **out);
+/* A device that starts as img[size], a malloc'd buffer the recorder takes
+ * over (and frees with the last reference); on failure the caller keeps
+ * it. Saves a copy per crash image. */
+int io_record_new_take(uint8_t *img, uint64_t size, struct io_record **out);
 /* Drop the caller's reference; NULL does nothing. */
 void io_record_free(struct io_record *rec);
 

@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@
 #define NSEGS		24u
 #define DEV_SIZE	((uint64_t)FMT_SEG_START + (uint64_t)NSEGS * SEG_SIZE)
 #define ROUNDS		24
+#define CACHE_BYTES	(1u << 20)	/* small: thousands of opens */
 #define MAX_SHOWN	25	/* failures printed in full */
 
 static const char *const objs[] = { "alpha", "beta", "gamma", "delta" };
@@ -265,6 +267,8 @@ static int retain(struct wl *w, unsigned obj, unsigned keep)
 	struct del_arg a = { objs[obj], 0, 0 };
 	char what[64];
 
+	if (n == 0)
+		return 0;	/* -ENOENT: no such object, nothing to keep */
 	CHECK(store_retain(w->s, objs[obj], keep), "%s keep %u", objs[obj], keep);
 	if (n > (int)keep) {
 		a.below = nos[n - keep];	/* list order: by number */
@@ -452,15 +456,16 @@ static int walk_cb(void *arg, uint64_t vpn, enum store_page_kind kind)
 }
 
 struct keys {
-	char (*k)[STORE_KEY_MAX + 1];
+	struct m_rec *k;
 	size_t n, cap;
 };
 
+/* store_snap_keys gives each key (a C string) with its record's length. */
 static int keys_cb(void *arg, const char *key, size_t len)
 {
 	struct keys *ks = arg;
 
-	if (len > STORE_KEY_MAX)
+	if (strlen(key) > STORE_KEY_MAX)
 		return -E2BIG;
 	if (ks->n == ks->cap) {
 		size_t cap = ks->cap ? ks->cap * 2 : 16;
@@ -470,18 +475,15 @@ static int keys_cb(void *arg, const char *key, size_t len)
 		ks->k = p;
 		ks->cap = cap;
 	}
-	memcpy(ks->k[ks->n], key, len);
-	ks->k[ks->n][len] = 0;
+	snprintf(ks->k[ks->n].key, sizeof(ks->k[ks->n].key), "%s", key);
+	ks->k[ks->n].len = len;
 	ks->n++;
 	return 0;
 }
 
 static int all_zero(const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return 0;
-	return 1;
+	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
 }
 
 static void check_pages(struct store_snap *sn, const struct m_snap *ms, struct why *y)
@@ -538,9 +540,9 @@ static void check_records(struct store_snap *sn, const struct m_snap *ms, struct
 		void *data = NULL;
 		size_t len = 0;
 
-		if (strcmp(ks.k[i], ms->rec[i].key)) {
-			whyf(y, "%s#%" PRIu64 ": key %zu is %s, want %s", ms->obj, ms->no, i,
-			     ks.k[i], ms->rec[i].key);
+		if (strcmp(ks.k[i].key, ms->rec[i].key) || ks.k[i].len != ms->rec[i].len) {
+			whyf(y, "%s#%" PRIu64 ": key %zu is %s (%zu bytes), want %s (%zu)", ms->obj,
+			     ms->no, i, ks.k[i].key, ks.k[i].len, ms->rec[i].key, ms->rec[i].len);
 			break;
 		}
 		r = store_snap_read_record(sn, ms->rec[i].key, &data, &len);
@@ -668,7 +670,8 @@ static int open_and_check(struct store_io *io, int read_only, const struct model
 			  const uint32_t *const *ids, const size_t *nids, int nlists,
 			  struct store **out, struct list *l, int *which, struct why *y)
 {
-	struct store_open_opts oo = { .read_only = read_only, .no_autoclean = 1 };
+	struct store_open_opts oo = { .read_only = read_only, .no_autoclean = 1,
+				      .cache_bytes = CACHE_BYTES };
 	struct store_fsck_report fr = { 0 };
 	struct store *s = NULL;
 	int r = store_open_io(io, &oo, &s);
@@ -774,8 +777,9 @@ out:
 	free(with);
 }
 
-/* Check one crash image for a cut after write k-1. 0 when it passes. */
-static int check_state(struct ctx *c, const uint8_t *img, uint64_t k, const char *flavour,
+/* Check one crash image (taken over: freed here) for a cut after write
+ * k-1. 0 when it passes. */
+static int check_state(struct ctx *c, uint8_t *img, uint64_t k, const char *flavour,
 		       int post)
 {
 	const struct model *m = &c->w->m;
@@ -797,7 +801,12 @@ static int check_state(struct ctx *c, const uint8_t *img, uint64_t k, const char
 	nids[1] = m->vers[vb].n;
 	c->states++;
 
-	if (io_record_new_image(img, DEV_SIZE, &rec) || io_record_io(rec, &io)) {
+	if (io_record_new_take(img, DEV_SIZE, &rec)) {
+		free(img);
+		whyf(&y, "no memory");
+		goto out;
+	}
+	if (io_record_io(rec, &io)) {
 		whyf(&y, "no memory");
 		goto out;
 	}
@@ -824,7 +833,7 @@ static int check_state(struct ctx *c, const uint8_t *img, uint64_t k, const char
 		whyf(&y, "no memory");
 		goto out;
 	}
-	r = store_open_io(io, &(struct store_open_opts){ .read_only = 1 }, &s);
+	r = store_open_io(io, &(struct store_open_opts){ .read_only = 1, .cache_bytes = CACHE_BYTES }, &s);
 	if (r) {
 		whyf(&y, "I5: second open = %d", r);
 		goto out;
@@ -838,7 +847,7 @@ static int check_state(struct ctx *c, const uint8_t *img, uint64_t k, const char
 	store_close(s);
 	s = NULL;
 	if (!y.set && post && which >= 0)
-		post_commit(c, img, ids[which], nids[which], &y);
+		post_commit(c, io_record_device(rec), ids[which], nids[which], &y);
 out:
 	store_close(s);
 	io_record_free(rec);
@@ -920,7 +929,6 @@ static void power_cuts(struct ctx *c, uint64_t stride, unsigned post_every)
 			}
 			check_state(c, img, k, flavours[f].name,
 				    post_every && c->states % post_every == 0);
-			free(img);
 		}
 		if (stride > 1 && k + stride > nw && k != nw)
 			k = nw - stride;	/* always end on the last write */
@@ -1206,6 +1214,10 @@ int main(void)
 	int id;
 
 	setenv("CRYO_LOG", "quiet", 0);	/* thousands of torn logs are expected */
+	/* device-sized buffers come and go thousands of times: keep them in
+	 * the heap instead of an mmap and page faults each */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	unsetenv("CRYO_FAULT");
 	fault_reset();
 	c.long_run = getenv("CRYO_LONG") && atoi(getenv("CRYO_LONG")) > 0;

@@ -51,11 +51,11 @@ static int commit(struct store *s, const char *obj, uint64_t base, unsigned seed
 	return store_txn_commit(t, &no);
 }
 
-static uint8_t *build(size_t *size)
+static uint8_t *build(enum codec codec, size_t *size)
 {
 	struct store_create_opts co = {
 		.size = FMT_SEG_START + (uint64_t)FUZZ_NSEGS * FUZZ_SEG_SIZE,
-		.seg_size = FUZZ_SEG_SIZE, .codec = CODEC_LZ4,
+		.seg_size = FUZZ_SEG_SIZE, .codec = codec,
 	};
 	struct store_open_opts oo = { .no_autoclean = 1 };
 	struct io_record *rec = NULL;
@@ -106,17 +106,19 @@ static uint8_t *build(size_t *size)
 	return img;
 }
 
-const uint8_t *fuzz_seed_image(size_t *size)
+const uint8_t *fuzz_seed_image(enum codec codec, size_t *size)
 {
-	/* Built once and kept for the life of the fuzzing process: libFuzzer
-	 * calls the target millions of times. */
-	static uint8_t *img;
-	static size_t len;
+	/* Built once per codec and kept for the life of the fuzzing process:
+	 * libFuzzer calls the target millions of times. */
+	static uint8_t *img[CODEC__COUNT];
+	static size_t len[CODEC__COUNT];
 
-	if (!img)
-		img = build(&len);
-	*size = len;
-	return img;
+	if (codec >= CODEC__COUNT)
+		return NULL;
+	if (!img[codec])
+		img[codec] = build(codec, &len[codec]);
+	*size = len[codec];
+	return img[codec];
 }
 
 size_t fuzz_chunks(const uint8_t *img, size_t size, uint64_t *addr, size_t max)
@@ -134,35 +136,38 @@ size_t fuzz_chunks(const uint8_t *img, size_t size, uint64_t *addr, size_t max)
 }
 
 /* Fix one chunk's descriptor, data and summary checksums in place; returns
- * its summary checksum. */
+ * its summary checksum. Layout (format.h): header, data area from byte 128,
+ * descriptors from FMT_CHUNK_DESC_OFF(data length). */
 static uint64_t fix_chunk(uint8_t *img, size_t size, uint64_t at)
 {
 	struct fmt_chunk h;
-	uint64_t sum_end, data_at;
+	uint64_t desc, end;
+	XXH3_state_t st;
 	size_t n;
 
 	memcpy(&h, img + at, sizeof(h));
 	n = h.nitems;
-	sum_end = at + sizeof(h) + (uint64_t)n * sizeof(struct fmt_item);
-	if (n > FMT_BLOCK * 64 || sum_end > size || h.sum_len > size - at)
+	desc = at + FMT_CHUNK_DESC_OFF((uint64_t)h.data_len);
+	end = desc + (uint64_t)n * sizeof(struct fmt_item);
+	if (n > FMT_BLOCK * 64 || end > size)
 		return h.sum_csum;	/* nonsense: leave it broken */
-	data_at = at + h.sum_len;
-	if (h.data_len <= size - data_at) {
-		for (size_t i = 0; i < n; i++) {
-			struct fmt_item it;
-			uint8_t *p = img + at + sizeof(h) + i * sizeof(it);
+	for (size_t i = 0; i < n; i++) {
+		struct fmt_item it;
+		uint8_t *p = img + desc + i * sizeof(it);
 
-			memcpy(&it, p, sizeof(it));
-			if (it.off <= h.data_len && it.len <= h.data_len - it.off) {
-				it.csum = csum32(img + data_at + it.off, it.len);
-				memcpy(p, &it, sizeof(it));
-			}
+		memcpy(&it, p, sizeof(it));
+		if (it.off <= h.data_len && it.len <= h.data_len - it.off) {
+			it.csum = csum32(img + at + FMT_CHUNK_HDR + it.off, it.len);
+			memcpy(p, &it, sizeof(it));
 		}
-		h.data_csum = csum64(img + data_at, h.data_len);
 	}
+	h.data_csum = csum64(img + at + FMT_CHUNK_HDR, h.data_len);
+	h.sum_csum = 0;
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, &h, sizeof(h));
+	XXH3_64bits_update(&st, img + desc, n * sizeof(struct fmt_item));
+	h.sum_csum = XXH3_64bits_digest(&st);
 	memcpy(img + at, &h, sizeof(h));
-	h.sum_csum = csum64_skip(img + at, sum_end - at, offsetof(struct fmt_chunk, sum_csum), 8);
-	memcpy(img + at + offsetof(struct fmt_chunk, sum_csum), &h.sum_csum, 8);
 	return h.sum_csum;
 }
 
@@ -248,10 +253,8 @@ static int key_cb(void *arg, const char *key, size_t len)
 	void *data = NULL;
 	size_t n = 0;
 
-	if (len > STORE_KEY_MAX)
-		return 0;
-	memcpy(k, key, len);
-	k[len] = 0;
+	(void)len;	/* the record's length; the key is a C string */
+	snprintf(k, sizeof(k), "%s", key);
 	if (!store_snap_read_record(w->sn, k, &data, &n))
 		free(data);
 	return 0;

@@ -8,19 +8,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/codec.h"
+
 #define FUZZ_SEG_SIZE	(256u * 1024u)
 #define FUZZ_NSEGS	8u
 
-/* A small store, built once per process: several objects and snapshots,
- * records, a delete, a checkpoint, and commits after it (so open rolls
- * forward). The bytes are what a power cut after the last commit leaves.
- * Owned by this module; NULL if the store could not be built. */
-const uint8_t *fuzz_seed_image(size_t *size);
+/* A small store with codec as its default, built once per process:
+ * several objects and snapshots, records, a delete, a checkpoint, and
+ * commits after it (so open rolls forward). The bytes are what a power cut
+ * after the last commit leaves. Owned by this module; NULL if the store
+ * could not be built. */
+const uint8_t *fuzz_seed_image(enum codec codec, size_t *size);
 
 /* Recompute, from format.h, the checksums that stand between a mutation
  * and the parsers: superblock, every chunk (descriptor csum32s, data and
  * summary checksums, prev_sum along the lsn chain) and both slots (state
- * item checksum, prev_sum, own checksum). Index entry checksums are left
+ * item checksum, prev_sum, own checksum). Slots and chunks the mutation
+ * made nonsense of are left as they are. Index entry checksums are left
  * alone: a mutated page or node must still fail its reads (I7). */
 void fuzz_fix_checksums(uint8_t *img, size_t size);
 

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t seed_len = 0;
-	const uint8_t *seed = fuzz_seed_image(&seed_len);
+	const uint8_t *seed = fuzz_seed_image(CODEC_LZ4, &seed_len);
 	size_t len = size >= FMT_SEG_START ? size : seed_len;
 	uint8_t *img;
 

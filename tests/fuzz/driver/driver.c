@@ -70,7 +70,7 @@ static size_t make_input(uint64_t *rs, unsigned i, uint8_t *buf, size_t cap)
 static size_t make_input(uint64_t *rs, unsigned i, uint8_t *buf, size_t cap)
 {
 	size_t len = 0, nch;
-	const uint8_t *seed = fuzz_seed_image(&len);
+	const uint8_t *seed = fuzz_seed_image(CODEC_LZ4, &len);
 	uint64_t chunks[512];
 
 	if (len > cap)
@@ -200,7 +200,12 @@ int main(int argc, char **argv)
 			rc |= run_file(argv[i]);
 		return rc;
 	}
-	if (!fuzz_seed_image(&cap)) {
+#ifdef FUZZ_TARGET_IMAGE
+	enum codec codec = CODEC_RAW;
+#else
+	enum codec codec = CODEC_LZ4;
+#endif
+	if (!fuzz_seed_image(codec, &cap)) {
 		fprintf(stderr, "FAIL: no seed store\n");
 		return 1;
 	}
@@ -214,7 +219,7 @@ int main(int argc, char **argv)
 	}
 	/* The unchanged store must open and show its snapshots, or every
 	 * mutated run below tests only the error path of a broken seed. */
-	if (fuzz_exercise(fuzz_seed_image(&cap), cap, 0) == 0) {
+	if (fuzz_exercise(fuzz_seed_image(codec, &cap), cap, 0) == 0) {
 		fprintf(stderr, "FAIL: the seed store shows no readable snapshot\n");
 		free(buf);
 		return 1;
