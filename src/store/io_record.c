@@ -291,12 +291,15 @@ static void apply_sector(uint8_t *img, const struct io_record *rec,
 
 /* Tear w: some of its sectors land, never all of them. */
 static void apply_torn(uint8_t *img, const struct io_record *rec, const struct rec_write *w,
-		       enum io_record_tear how, uint64_t *rs)
+		       const struct io_record_crash *c, uint64_t *rs)
 {
 	uint64_t first = w->off / IO_RECORD_SECTOR;
 	uint64_t nsec = (w->off + w->len - 1) / IO_RECORD_SECTOR - first + 1;
 	uint64_t n = rnd(rs) % nsec, skip, s;
+	enum io_record_tear how = c->tear;
 
+	if (c->tear_fixed)
+		n = c->tear_sectors < nsec ? c->tear_sectors : nsec - 1;
 	switch (how) {
 	case IO_RECORD_TEAR_PREFIX:
 	case IO_RECORD_TEAR_GARBAGE:
@@ -380,7 +383,7 @@ int io_record_crash_image(struct io_record *rec, const struct io_record_crash *c
 
 		for (i = 0; i < napp; i++) {
 			if (i == torn)
-				apply_torn(out, rec, &rec->w[order[i]], c->tear, &rs);
+				apply_torn(out, rec, &rec->w[order[i]], c, &rs);
 			else
 				apply(out, rec, &rec->w[order[i]]);
 		}

@@ -77,6 +77,8 @@ struct io_record_crash {
 					 * the others a random applied one */
 	uint64_t seed;			/* for every random choice; same seed,
 					 * same image */
+	int tear_fixed;			/* PREFIX, GARBAGE: exactly tear_sectors */
+	uint32_t tear_sectors;		/* sectors that land (clamped below all) */
 };
 
 /* Build the device a power cut as c describes leaves behind into a new

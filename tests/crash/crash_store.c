@@ -867,72 +867,110 @@ out:
 	return 1;
 }
 
-struct flavour {
-	const char *name;
-	enum io_record_keep keep;
-	enum io_record_tear tear;
+/* The power cuts made at one cut point. */
+struct variant {
+	struct io_record_crash cr;
+	char name[48];
 };
 
-static const struct flavour flavours[] = {
-	{ "clean cut", IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_NONE },
-	{ "unsynced dropped", IO_RECORD_KEEP_NONE, IO_RECORD_TEAR_NONE },
-	{ "unsynced subset", IO_RECORD_KEEP_SUBSET, IO_RECORD_TEAR_NONE },
-	{ "unsynced reordered", IO_RECORD_KEEP_SHUFFLE, IO_RECORD_TEAR_NONE },
-	{ "torn prefix", IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_PREFIX },
-	{ "torn garbage", IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_GARBAGE },
-	{ "reordered, torn sectors", IO_RECORD_KEEP_SHUFFLE, IO_RECORD_TEAR_SECTORS },
+enum { FL_CLEAN, FL_DROPPED, FL_SUBSET, FL_REORDERED, FL_TORN_PREFIX, FL_TORN_GARBAGE,
+       FL_TORN_SECTORS, FL__COUNT };
+static const char *const fl_names[FL__COUNT] = {
+	"clean cut", "unsynced dropped", "unsynced subset", "unsynced reordered",
+	"torn prefix", "torn garbage", "torn sectors",
 };
-#define NFLAVOURS	(sizeof(flavours) / sizeof(flavours[0]))
 
-/* Whether flavour f at cut k makes a state the clean cut at k or k-1 does
- * not already make. */
-static int worth(const struct io_record *rec, uint64_t k, unsigned f)
+static void add(struct variant *v, size_t *n, unsigned fl, uint64_t k, enum io_record_keep keep,
+		enum io_record_tear tear, int fixed, uint32_t at, uint64_t seed, unsigned *kind)
 {
-	uint64_t un = io_record_unsynced(rec, k), off, len;
+	struct variant *x = &v[*n];
 
-	if (!k)
-		return f == 0;
-	io_record_write_at(rec, k - 1, &off, &len);
-	switch (flavours[f].keep) {
-	case IO_RECORD_KEEP_NONE:
-		/* the same image for the whole window: check it at its end */
-		return un >= 2 && (k == io_record_writes(rec) ||
-				   io_record_unsynced(rec, k + 1) != un + 1);
-	case IO_RECORD_KEEP_SUBSET:
-		return un >= 2;
-	case IO_RECORD_KEEP_SHUFFLE:
-		return un >= 2 || (flavours[f].tear && len > IO_RECORD_SECTOR);
-	default:
-		return !flavours[f].tear || len > IO_RECORD_SECTOR;
-	}
+	x->cr = (struct io_record_crash){ .cut = k, .keep = keep, .tear = tear, .seed = seed,
+					  .tear_fixed = fixed, .tear_sectors = at };
+	if (fixed)
+		snprintf(x->name, sizeof(x->name), "%s at sector %u", fl_names[fl], at);
+	else
+		snprintf(x->name, sizeof(x->name), "%s, seed %" PRIu64, fl_names[fl], seed);
+	kind[(*n)++] = fl;
 }
 
-static void power_cuts(struct ctx *c, uint64_t stride, unsigned post_every)
+/* Every state a cut after write k-1 can leave that the others do not:
+ * the clean cut; with two or more unsynced writes, dropped (once per
+ * window), subsets and reorderings; for a write of several sectors, torn
+ * after 0, 1, 2, 8, half and all but one of its sectors, garbage after 0, 1
+ * and all but one, and random sector subsets (seeds of them). */
+static size_t variants(const struct io_record *rec, uint64_t k, unsigned seeds,
+		       struct variant *v, unsigned *kind)
+{
+	uint64_t un = io_record_unsynced(rec, k), off = 0, len = 0, nsec;
+	const uint32_t cuts[] = { 0, 1, 2, 8 };
+	size_t n = 0;
+
+	add(v, &n, FL_CLEAN, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_NONE, 0, 0, 0, kind);
+	if (!k)
+		return n;
+	io_record_write_at(rec, k - 1, &off, &len);
+	nsec = (off + len - 1) / IO_RECORD_SECTOR - off / IO_RECORD_SECTOR + 1;
+	if (un >= 2) {
+		if (k == io_record_writes(rec) || io_record_unsynced(rec, k + 1) != un + 1)
+			add(v, &n, FL_DROPPED, k, IO_RECORD_KEEP_NONE, IO_RECORD_TEAR_NONE, 0, 0, 0, kind);
+		for (unsigned s = 0; s < 2; s++) {
+			add(v, &n, FL_SUBSET, k, IO_RECORD_KEEP_SUBSET, IO_RECORD_TEAR_NONE, 0, 0, k * 31 + s, kind);
+			add(v, &n, FL_REORDERED, k, IO_RECORD_KEEP_SHUFFLE, IO_RECORD_TEAR_NONE, 0, 0, k * 37 + s, kind);
+		}
+	}
+	for (unsigned i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+		if (cuts[i] < nsec)
+			add(v, &n, FL_TORN_PREFIX, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_PREFIX, 1, cuts[i], 0, kind);
+	if (nsec > 16) {
+		add(v, &n, FL_TORN_PREFIX, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_PREFIX, 1,
+		    (uint32_t)nsec / 2, 0, kind);
+		add(v, &n, FL_TORN_PREFIX, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_PREFIX, 1,
+		    (uint32_t)nsec - 1, 0, kind);
+	}
+	add(v, &n, FL_TORN_GARBAGE, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_GARBAGE, 1, 0, k, kind);
+	if (nsec > 2) {
+		add(v, &n, FL_TORN_GARBAGE, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_GARBAGE, 1, 1, k, kind);
+		add(v, &n, FL_TORN_GARBAGE, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_GARBAGE, 1,
+		    (uint32_t)nsec - 1, k, kind);
+	}
+	for (unsigned s = 0; nsec > 1 && s < seeds; s++)
+		add(v, &n, FL_TORN_SECTORS, k, un >= 2 ? IO_RECORD_KEEP_SHUFFLE : IO_RECORD_KEEP_ALL,
+		    IO_RECORD_TEAR_SECTORS, 0, 0, k * 1009 + s, kind);
+	return n;
+}
+
+#define MAX_VARIANTS	128
+
+static void power_cuts(struct ctx *c, uint64_t stride, unsigned seeds, unsigned post_every)
 {
 	struct io_record *rec = c->w->rec;
-	uint64_t nw = io_record_writes(rec), k;
+	uint64_t nw = io_record_writes(rec), k, per[FL__COUNT] = { 0 };
+	struct variant v[MAX_VARIANTS];
+	unsigned kind[MAX_VARIANTS];
 
+	if (seeds > MAX_VARIANTS - 32)
+		seeds = MAX_VARIANTS - 32;
 	for (k = 0; k <= nw; k += stride) {
-		for (unsigned f = 0; f < NFLAVOURS; f++) {
-			struct io_record_crash cr = {
-				.cut = k, .keep = flavours[f].keep, .tear = flavours[f].tear,
-				.seed = k * 131 + f,
-			};
+		size_t n = variants(rec, k, seeds, v, kind);
+
+		for (size_t i = 0; i < n; i++) {
 			uint8_t *img = NULL;
 
-			if (!worth(rec, k, f))
-				continue;
-			if (io_record_crash_image(rec, &cr, &img)) {
+			if (io_record_crash_image(rec, &v[i].cr, &img)) {
 				printf("FAIL cut %" PRIu64 ": no crash image\n", k);
 				c->failed++;
 				continue;
 			}
-			check_state(c, img, k, flavours[f].name,
-				    post_every && c->states % post_every == 0);
+			per[kind[i]]++;
+			check_state(c, img, k, v[i].name, post_every && c->states % post_every == 0);
 		}
 		if (stride > 1 && k + stride > nw && k != nw)
 			k = nw - stride;	/* always end on the last write */
 	}
+	printf("power cuts by flavour:");
+	for (unsigned f = 0; f < FL__COUNT; f++)
+		printf(" %s %" PRIu64 "%s", fl_names[f], per[f], f + 1 < FL__COUNT ? "," : "\n");
 }
 
 /* ---- fault points: I/O errors while the handle is live (I8) ---- */
@@ -1209,7 +1247,7 @@ int main(void)
 	struct ctx c = { .w = &w };
 	const char *env = getenv("CRYO_CRASH_STRIDE");
 	uint64_t stride = 1;
-	unsigned post_every = 7;
+	unsigned post_every = 7, seeds = 2;
 	struct timespec t0, t1;
 	int id;
 
@@ -1221,8 +1259,10 @@ int main(void)
 	unsetenv("CRYO_FAULT");
 	fault_reset();
 	c.long_run = getenv("CRYO_LONG") && atoi(getenv("CRYO_LONG")) > 0;
-	if (c.long_run)
+	if (c.long_run) {
 		post_every = 1;
+		seeds = 40;
+	}
 	if (env && atoi(env) > 0)
 		stride = (uint64_t)atoi(env);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1257,7 +1297,7 @@ int main(void)
 		model_put_page(model_snap(&w.m, (uint32_t)id), v, STORE_PAGE_DATA, csum64(page, sizeof(page)));
 	}
 
-	power_cuts(&c, stride, post_every);
+	power_cuts(&c, stride, seeds, post_every);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("power cuts: %" PRIu64 " writes, stride %" PRIu64 ", %" PRIu64 " states, "
 	       "%" PRIu64 " with a commit after recovery, %" PRIu64 " before create returned "
