@@ -736,7 +736,8 @@ static void post_commit(struct ctx *c, const uint8_t *img, const uint32_t *ids, 
 		whyf(y, "post: no memory");
 		goto out;
 	}
-	memcpy(with, ids, n * sizeof(*with));
+	if (n)
+		memcpy(with, ids, n * sizeof(*with));
 	with[n] = c->post_id;	/* "zzpost" sorts after every workload object */
 	r = open_and_check(io, 0, &c->w->m, &ids, &n, 1, &s, &l, &which, y);
 	if (r || y->set)
@@ -1251,6 +1252,7 @@ int main(void)
 	struct timespec t0, t1;
 	int id;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* progress shows in meson's log */
 	setenv("CRYO_LOG", "quiet", 0);	/* thousands of torn logs are expected */
 	/* device-sized buffers come and go thousands of times: keep them in
 	 * the heap instead of an mmap and page faults each */

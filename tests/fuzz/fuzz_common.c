@@ -291,6 +291,15 @@ static void say(void *arg, const char *line)
 	(void)line;
 }
 
+/* What the runs reached: the one interface libFuzzer gives a target is a
+ * function of the input, so the tally lives here, for drivers to print. */
+static struct fuzz_tally tally;
+
+void fuzz_tally(struct fuzz_tally *t)
+{
+	*t = tally;
+}
+
 unsigned fuzz_exercise(const uint8_t *img, size_t size, int write)
 {
 	struct store_open_opts ro = { .read_only = 1, .cache_bytes = 1u << 20 };
@@ -304,8 +313,10 @@ unsigned fuzz_exercise(const uint8_t *img, size_t size, int write)
 
 	if (!w || io_record_open_image(img, size, &io))
 		goto out;
+	tally.runs++;
 	if (store_open_io(io, &ro, &s))
 		goto out;
+	tally.opened++;
 	store_list(s, list_cb, &l);
 	for (size_t i = 0; i < l.n; i++) {
 		struct store_snap_info info;
@@ -318,7 +329,9 @@ unsigned fuzz_exercise(const uint8_t *img, size_t size, int write)
 		store_snap_close(w->sn);
 		good++;
 	}
-	store_fsck(s, &fr, say, NULL);
+	tally.snaps_read += good;
+	if (store_fsck(s, &fr, say, NULL) == 0)
+		tally.fsck_clean++;
 	store_close(s);
 	s = NULL;
 
@@ -330,7 +343,7 @@ unsigned fuzz_exercise(const uint8_t *img, size_t size, int write)
 		if (!store_txn_begin(s, "fuzz", STORE_SNAP_NEWEST, &t)) {
 			if (!store_txn_put_page(t, 0x100, w->buf) &&
 			    !store_txn_put_record(t, "k", w->buf, 100))
-				store_txn_commit(t, &no);
+				tally.committed += store_txn_commit(t, &no) == 0;
 			else
 				store_txn_abort(t);
 		}

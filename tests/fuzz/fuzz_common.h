@@ -38,4 +38,9 @@ size_t fuzz_chunks(const uint8_t *img, size_t size, uint64_t *addr, size_t max);
  * number of snapshots it could read, for drivers that want a figure. */
 unsigned fuzz_exercise(const uint8_t *img, size_t size, int write);
 
+struct fuzz_tally {
+	unsigned long runs, opened, fsck_clean, snaps_read, committed;
+};
+void fuzz_tally(struct fuzz_tally *t);
+
 #endif

@@ -276,9 +276,56 @@ static void torn_writes(void **state)
 				sectors_gap = 1;
 		free(img);
 	}
-	for (unsigned n = 0; n < 8; n++)
+	for (unsigned n = 0; n < 8; n++) {
+		struct io_record_crash c = { .cut = 4, .keep = IO_RECORD_KEEP_ALL,
+					     .tear = IO_RECORD_TEAR_PREFIX, .tear_fixed = 1,
+					     .tear_sectors = n };
+		uint8_t *img = NULL;
+
 		assert_true(seen_n[n]);
+		/* a fixed tear lands exactly n sectors */
+		assert_int_equal(io_record_crash_image(rec, &c, &img), 0);
+		assert_int_equal(sectors_with(img, 8192, 0x44, 0, &g), n);
+		free(img);
+	}
+	{
+		/* clamped: never the whole write */
+		struct io_record_crash c = { .cut = 4, .keep = IO_RECORD_KEEP_ALL,
+					     .tear = IO_RECORD_TEAR_GARBAGE, .tear_fixed = 1,
+					     .tear_sectors = 100 };
+		uint8_t *img = NULL;
+
+		assert_int_equal(io_record_crash_image(rec, &c, &img), 0);
+		assert_int_equal(sectors_with(img, 8192, 0x44, 0, &g), 7);
+		assert_int_equal(g, 1);
+		free(img);
+	}
 	assert_true(sectors_gap);
+	io_record_free(rec);
+}
+
+static void take_and_lazy_base(void **state)
+{
+	struct io_record *rec;
+	struct store_io *io;
+	uint8_t *img = malloc(DEV), b[4096];
+	struct io_record_crash c = { .cut = 1 };
+	uint8_t *crash = NULL;
+	(void)state;
+
+	assert_non_null(img);
+	fill(img, DEV, 0x77);
+	assert_int_equal(io_record_new_take(img, DEV, &rec), 0);
+	assert_ptr_equal(io_record_device(rec), img);
+	assert_int_equal(io_record_io(rec, &io), 0);
+	fill(b, sizeof(b), 0x88);
+	assert_int_equal(io_write(io, b, sizeof(b), 4096), 0);
+	io_close(io);
+	/* the crash image starts from the device as taken, not as written */
+	c.keep = IO_RECORD_KEEP_NONE;
+	assert_int_equal(io_record_crash_image(rec, &c, &crash), 0);
+	assert_true(all_is(crash, DEV, 0x77));
+	free(crash);
 	io_record_free(rec);
 }
 
@@ -315,6 +362,7 @@ int main(void)
 		cmocka_unit_test(shuffle_reorders),
 		cmocka_unit_test(same_seed_same_image),
 		cmocka_unit_test(torn_writes),
+		cmocka_unit_test(take_and_lazy_base),
 		cmocka_unit_test(open_image_is_private),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

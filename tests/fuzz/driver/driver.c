@@ -178,6 +178,7 @@ int main(int argc, char **argv)
 	unsigned runs = env && atoi(env) > 0 ? (unsigned)atoi(env) : 2000;
 	size_t cap = 0;
 	uint64_t rs = 1;
+	unsigned seen;
 	uint8_t *buf;
 	int c, rc = 0;
 
@@ -219,7 +220,8 @@ int main(int argc, char **argv)
 	}
 	/* The unchanged store must open and show its snapshots, or every
 	 * mutated run below tests only the error path of a broken seed. */
-	if (fuzz_exercise(fuzz_seed_image(codec, &cap), cap, 0) == 0) {
+	seen = fuzz_exercise(fuzz_seed_image(codec, &cap), cap, 0);
+	if (seen == 0) {
 		fprintf(stderr, "FAIL: the seed store shows no readable snapshot\n");
 		free(buf);
 		return 1;
@@ -228,7 +230,14 @@ int main(int argc, char **argv)
 		size_t n = make_input(&rs, i, buf, cap + 4096);
 		LLVMFuzzerTestOneInput(buf, n);
 	}
-	printf("%u inputs run, no crash\n", runs);
+	{
+		struct fuzz_tally t;
+
+		fuzz_tally(&t);
+		printf("%u inputs run, no crash: %lu opened (%lu fsck clean), %lu snapshots read, "
+		       "%lu commits after opening\n", runs, t.opened - 1, t.fsck_clean - 1,
+		       t.snaps_read - seen, t.committed);
+	}
 	free(buf);
 	return 0;
 }
