@@ -895,17 +895,18 @@ static void add(struct variant *v, size_t *n, unsigned fl, uint64_t k, enum io_r
 	kind[(*n)++] = fl;
 }
 
-/* Every state a cut after write k-1 can leave that the others do not:
- * the clean cut; with two or more unsynced writes, dropped (once per
- * window), subsets and reorderings; for a write of several sectors, torn
- * after 0, 1, 2, 8, half and all but one of its sectors, garbage after 0, 1
- * and all but one, and random sector subsets (seeds of them). */
-static size_t variants(const struct io_record *rec, uint64_t k, unsigned seeds,
+/* The states a cut after write k-1 can leave that the others do not: the
+ * clean cut; with two or more unsynced writes, dropped (once per window),
+ * subsets and reorderings; for a write of several sectors, torn after 0,
+ * 1, half and all but one of its sectors, garbage after 1, and random
+ * sector subsets (seeds of them). full (CRYO_LONG) adds tears after 2 and
+ * 8 sectors, garbage after 0 and all but one, and more seeds. */
+static size_t variants(const struct io_record *rec, uint64_t k, unsigned seeds, int full,
 		       struct variant *v, unsigned *kind)
 {
 	uint64_t un = io_record_unsynced(rec, k), off = 0, len = 0, nsec;
-	const uint32_t cuts[] = { 0, 1, 2, 8 };
-	size_t n = 0;
+	uint32_t cuts[6], gcuts[3];
+	size_t n = 0, nc = 0, ng = 0;
 
 	add(v, &n, FL_CLEAN, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_NONE, 0, 0, 0, kind);
 	if (!k)
@@ -915,26 +916,29 @@ static size_t variants(const struct io_record *rec, uint64_t k, unsigned seeds,
 	if (un >= 2) {
 		if (k == io_record_writes(rec) || io_record_unsynced(rec, k + 1) != un + 1)
 			add(v, &n, FL_DROPPED, k, IO_RECORD_KEEP_NONE, IO_RECORD_TEAR_NONE, 0, 0, 0, kind);
-		for (unsigned s = 0; s < 2; s++) {
+		for (unsigned s = 0; s < (full ? 3u : 1u); s++) {
 			add(v, &n, FL_SUBSET, k, IO_RECORD_KEEP_SUBSET, IO_RECORD_TEAR_NONE, 0, 0, k * 31 + s, kind);
 			add(v, &n, FL_REORDERED, k, IO_RECORD_KEEP_SHUFFLE, IO_RECORD_TEAR_NONE, 0, 0, k * 37 + s, kind);
 		}
 	}
-	for (unsigned i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
-		if (cuts[i] < nsec)
-			add(v, &n, FL_TORN_PREFIX, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_PREFIX, 1, cuts[i], 0, kind);
-	if (nsec > 16) {
-		add(v, &n, FL_TORN_PREFIX, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_PREFIX, 1,
-		    (uint32_t)nsec / 2, 0, kind);
-		add(v, &n, FL_TORN_PREFIX, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_PREFIX, 1,
-		    (uint32_t)nsec - 1, 0, kind);
+	if (nsec > 1) {
+		/* distinct sector counts below nsec, in increasing order */
+		uint32_t want[] = { 0, 1, 2, 8, (uint32_t)nsec / 2, (uint32_t)nsec - 1 };
+		for (unsigned i = 0; i < 6; i++)
+			if ((full || (i != 2 && i != 3)) && want[i] < nsec &&
+			    (!nc || want[i] > cuts[nc - 1]))
+				cuts[nc++] = want[i];
+		uint32_t gwant[] = { 0, 1, (uint32_t)nsec - 1 };
+		for (unsigned i = 0; i < 3; i++)
+			if ((full || i == 1) && gwant[i] < nsec && (!ng || gwant[i] > gcuts[ng - 1]))
+				gcuts[ng++] = gwant[i];
+	} else {
+		gcuts[ng++] = 0;	/* one sector: only garbage tears it */
 	}
-	add(v, &n, FL_TORN_GARBAGE, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_GARBAGE, 1, 0, k, kind);
-	if (nsec > 2) {
-		add(v, &n, FL_TORN_GARBAGE, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_GARBAGE, 1, 1, k, kind);
-		add(v, &n, FL_TORN_GARBAGE, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_GARBAGE, 1,
-		    (uint32_t)nsec - 1, k, kind);
-	}
+	for (size_t i = 0; i < nc; i++)
+		add(v, &n, FL_TORN_PREFIX, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_PREFIX, 1, cuts[i], 0, kind);
+	for (size_t i = 0; i < ng; i++)
+		add(v, &n, FL_TORN_GARBAGE, k, IO_RECORD_KEEP_ALL, IO_RECORD_TEAR_GARBAGE, 1, gcuts[i], k, kind);
 	for (unsigned s = 0; nsec > 1 && s < seeds; s++)
 		add(v, &n, FL_TORN_SECTORS, k, un >= 2 ? IO_RECORD_KEEP_SHUFFLE : IO_RECORD_KEEP_ALL,
 		    IO_RECORD_TEAR_SECTORS, 0, 0, k * 1009 + s, kind);
@@ -953,7 +957,7 @@ static void power_cuts(struct ctx *c, uint64_t stride, unsigned seeds, unsigned 
 	if (seeds > MAX_VARIANTS - 32)
 		seeds = MAX_VARIANTS - 32;
 	for (k = 0; k <= nw; k += stride) {
-		size_t n = variants(rec, k, seeds, v, kind);
+		size_t n = variants(rec, k, seeds, c->long_run, v, kind);
 
 		for (size_t i = 0; i < n; i++) {
 			uint8_t *img = NULL;
@@ -1248,7 +1252,7 @@ int main(void)
 	struct ctx c = { .w = &w };
 	const char *env = getenv("CRYO_CRASH_STRIDE");
 	uint64_t stride = 1;
-	unsigned post_every = 7, seeds = 2;
+	unsigned post_every = 16, seeds = 1;
 	struct timespec t0, t1;
 	int id;
 
