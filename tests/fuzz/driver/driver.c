@@ -5,6 +5,8 @@
  *                             CRYO_FUZZ_RUNS), made from the seed store
  *   driver FILE...            each file as one input (libFuzzer crash files)
  *   driver --seeds DIR        write a starting corpus for libFuzzer
+ *   driver --save FILE ...    write each input to FILE before running it:
+ *                             after a crash FILE holds the input that did it
  *
  * The inputs depend on the target (FUZZ_TARGET_IMAGE picks the patch-script
  * format of fuzz_store_image; else raw devices for fuzz_store_open): bit
@@ -172,9 +174,10 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "runs", required_argument, NULL, 'n' },
 		{ "seeds", required_argument, NULL, 's' },
+		{ "save", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *env = getenv("CRYO_FUZZ_RUNS"), *seeds = NULL;
+	const char *env = getenv("CRYO_FUZZ_RUNS"), *seeds = NULL, *save = NULL;
 	unsigned runs = env && atoi(env) > 0 ? (unsigned)atoi(env) : 2000;
 	size_t cap = 0;
 	uint64_t rs = 1;
@@ -190,8 +193,12 @@ int main(int argc, char **argv)
 		case 's':
 			seeds = optarg;
 			break;
+		case 'S':
+			save = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-n RUNS] [--seeds DIR] [FILE...]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-n RUNS] [--seeds DIR] [--save FILE] [FILE...]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -241,6 +248,15 @@ int main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < runs; i++) {
 		size_t n = make_input(&rs, i, buf, cap + 4096);
+
+		if (save) {
+			FILE *f = fopen(save, "wb");
+			if (!f || fwrite(buf, 1, n, f) != n) {
+				fprintf(stderr, "%s: cannot write\n", save);
+				return 1;
+			}
+			fclose(f);
+		}
 		LLVMFuzzerTestOneInput(buf, n);
 	}
 	{
