@@ -18,6 +18,7 @@ status=0
 for t in fuzz_store_open fuzz_store_image; do
 	corpus=$out/corpus/$t
 	if [ ! -d "$corpus" ]; then
+		mkdir -p "$corpus"
 		"$out/tests/fuzz/driver/${t}_driver" --seeds "$corpus"
 	fi
 	case $t in
