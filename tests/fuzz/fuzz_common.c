@@ -143,15 +143,18 @@ static uint64_t fix_chunk(uint8_t *img, size_t size, uint64_t at)
 	struct fmt_chunk h;
 	uint64_t desc, end;
 	XXH3_state_t st;
+	int data_in;
 	size_t n;
 
 	memcpy(&h, img + at, sizeof(h));
 	n = h.nitems;
+	/* the descriptors where the store looks for them: the same macro */
 	desc = at + FMT_CHUNK_DESC_OFF((uint64_t)h.data_len);
 	end = desc + (uint64_t)n * sizeof(struct fmt_item);
 	if (n > FMT_BLOCK * 64 || end > size)
 		return h.sum_csum;	/* nonsense: leave it broken */
-	for (size_t i = 0; i < n; i++) {
+	data_in = at + FMT_CHUNK_HDR <= size && h.data_len <= size - at - FMT_CHUNK_HDR;
+	for (size_t i = 0; data_in && i < n; i++) {
 		struct fmt_item it;
 		uint8_t *p = img + desc + i * sizeof(it);
 
@@ -161,7 +164,10 @@ static uint64_t fix_chunk(uint8_t *img, size_t size, uint64_t at)
 			memcpy(p, &it, sizeof(it));
 		}
 	}
-	h.data_csum = csum64(img + at + FMT_CHUNK_HDR, h.data_len);
+	/* a data length past the device keeps its old data checksum, but the
+	 * summary is repaired: the store must not read past the chunk */
+	if (data_in)
+		h.data_csum = csum64(img + at + FMT_CHUNK_HDR, h.data_len);
 	h.sum_csum = 0;
 	XXH3_64bits_reset(&st);
 	XXH3_64bits_update(&st, &h, sizeof(h));
