@@ -1267,7 +1267,7 @@ int main(void)
 	c.long_run = getenv("CRYO_LONG") && atoi(getenv("CRYO_LONG")) > 0;
 	if (c.long_run) {
 		post_every = 1;
-		seeds = 40;
+		seeds = 60;
 	}
 	if (env && atoi(env) > 0)
 		stride = (uint64_t)atoi(env);
