@@ -19,9 +19,11 @@
  *      - for a sample (every state with CRYO_LONG=1): take a new commit
  *        after recovery, close, reopen, and still check clean (I1, I2).
  * 3. Fault points (CRYO_FAULT): EIO and ENOSPC on any write, EIO on any sync
- *    of a commit: the commit fails with that error, the handle refuses
- *    writes until reopened (I8), the state after reopen is the previous one
- *    (or the failed commit complete, I8) and byte-identical.
+ *    of a commit, a delete or a checkpoint: the call fails with that error,
+ *    the handle refuses writes until reopened (I8), the state after reopen
+ *    is the previous one (or the failed call complete, I8), byte-identical.
+ *    EIO on reads: calls fail, no read returns wrong bytes.
+ * 4. A store filled up: -ENOSPC, not poisoned, all committed data intact.
  *
  * Prints "crash states checked: N, failed: M"; exits 1 when M > 0.
  * CRYO_LONG=1: every cut point, every flavour, post-recovery commits on
@@ -1246,6 +1248,134 @@ static void read_faults(struct ctx *c)
 	       "unless FAIL above\n", cases, errs);
 }
 
+/* A store that fills up: commits of fresh random pages until the store
+ * says -ENOSPC. That is a clean error, not an I/O failure: the snapshot in
+ * the making is gone, the handle is not poisoned, everything committed
+ * (before and while filling) reads back, and after cleaning and reopening
+ * the store checks clean. */
+static void full_store(struct ctx *c)
+{
+	const struct model *m = &c->w->m;
+	const struct m_ver *fin = model_now(m);
+	struct io_record *rec = NULL;
+	struct store_io *io = NULL;
+	struct store *s = NULL;
+	struct store_stat st;
+	struct list l = { 0 };
+	struct why y = { .set = 0 };
+	uint8_t page[STORE_PAGE_SIZE];
+	unsigned fills = 0;
+	int r = 0;
+
+	c->states++;
+	if (io_record_new_image(c->w->final_img, DEV_SIZE, &rec) || io_record_io(rec, &io)) {
+		whyf(&y, "no memory");
+		goto out;
+	}
+	r = store_open_io(io, &(struct store_open_opts){ .cache_bytes = CACHE_BYTES }, &s);
+	if (r) {
+		whyf(&y, "open = %d", r);
+		goto out;
+	}
+	/* each commit keeps its object's newest snapshot only, so the store
+	 * fills with live data the cleaner cannot free */
+	for (fills = 0; fills < 64; fills++) {
+		struct store_txn *t = NULL;
+		char obj[16];
+		uint64_t no;
+
+		snprintf(obj, sizeof(obj), "fill%02u", fills);
+		r = store_txn_begin(s, obj, 0, &t);
+		for (uint64_t v = 0; !r && v < 256; v++) {
+			gen_bytes(page, sizeof(page), fills * 1000003ull + v, ST_RANDOM);
+			r = store_txn_put_page(t, v, page);
+		}
+		if (r) {
+			store_txn_abort(t);
+			break;
+		}
+		r = store_txn_commit(t, &no);
+		if (r)
+			break;
+	}
+	/* fills: the commits that returned success */
+	if (r != -ENOSPC) {
+		whyf(&y, "filling ended with %d after %u commits, want -ENOSPC", r, fills);
+		goto out;
+	}
+	if (store_stat(s, &st) || st.poisoned)
+		whyf(&y, "a full store poisoned its handle");
+	if (store_list(s, list_cb, &l) || l.n != fin->n + fills) {
+		whyf(&y, "a full store lists %zu snapshots, want %zu", l.n, fin->n + (size_t)fills);
+		goto out;
+	}
+	for (size_t i = 0; i < fin->n && !y.set; i++)
+		check_snapshot(s, model_snap(m, fin->ids[i]), &y);
+	/* what filled it reads back too */
+	for (size_t i = 0; i < l.n && !y.set; i++) {
+		struct store_snap *sn = NULL;
+		unsigned f;
+
+		if (sscanf(l.a[i].object, "fill%02u", &f) != 1)
+			continue;
+		if (store_snap_open(s, l.a[i].object, l.a[i].no, &sn)) {
+			whyf(&y, "%s does not open", l.a[i].object);
+			break;
+		}
+		for (uint64_t v = 0; v < 256 && !y.set; v++) {
+			uint8_t want[STORE_PAGE_SIZE];
+
+			gen_bytes(want, sizeof(want), f * 1000003ull + v, ST_RANDOM);
+			if (store_snap_read_page(sn, v, page) != STORE_PAGE_DATA ||
+			    memcmp(page, want, sizeof(page)))
+				whyf(&y, "%s page %" PRIu64 " differs", l.a[i].object, v);
+		}
+		store_snap_close(sn);
+	}
+	if (!y.set) {
+		struct store_clean_report cr;
+
+		store_object_delete(s, "fill00");
+		r = store_clean(s, 0, &cr);
+		if (r && r != -ENOSPC)
+			whyf(&y, "clean after full = %d", r);
+	}
+	r = store_close(s);
+	s = NULL;
+	if (r && !y.set)
+		whyf(&y, "close after full = %d", r);
+	if (y.set)
+		goto out;
+	l.n = 0;
+	if (io_record_io(rec, &io)) {
+		whyf(&y, "no memory");
+		goto out;
+	}
+	{
+		struct store_fsck_report fr = { 0 };
+
+		r = store_open_io(io, &(struct store_open_opts){ .read_only = 1, .cache_bytes = CACHE_BYTES }, &s);
+		if (r) {
+			whyf(&y, "reopen after full = %d", r);
+			goto out;
+		}
+		r = store_fsck(s, &fr, say_cb, &y);
+		if (r || fr.problems)
+			whyf(&y, "fsck after full = %d, %" PRIu64 " problems", r, fr.problems);
+		for (size_t i = 0; i < fin->n && !y.set; i++)
+			check_snapshot(s, model_snap(m, fin->ids[i]), &y);
+	}
+out:
+	store_close(s);
+	io_record_free(rec);
+	free(l.a);
+	if (y.set && c->failed++ < MAX_SHOWN)
+		printf("FAIL full store (after %u commits): %s\n", fills, y.msg);
+	else if (!y.set)
+		printf("full store: -ENOSPC after %u commits, handle not poisoned, everything reads back\n",
+		       fills);
+}
+
 int main(void)
 {
 	struct wl w = { 0 };
@@ -1312,6 +1442,7 @@ int main(void)
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	fault_points(&c, (uint32_t)id);
 	read_faults(&c);
+	full_store(&c);
 
 	printf("crash states checked: %" PRIu64 ", failed: %" PRIu64 "\n", c.states, c.failed);
 	model_free(&w.m);
