@@ -190,6 +190,75 @@ static int by_lsn(const void *a, const void *b, void *img)
 	return x < y ? -1 : x > y;
 }
 
+/* Recompute e's checksum from the bytes it names, children first: index
+ * nodes and record tables stored raw are walked, so a patched node, page or
+ * record still checks and its parser sees it. Depth-bounded: a patched
+ * entry may point anywhere, even at its own node. */
+static void fix_entry(uint8_t *img, size_t size, struct fmt_entry *e, unsigned depth)
+{
+	uint64_t a = fmt_entry_addr(e);
+	unsigned kind = fmt_entry_kind(e);
+
+	if (depth > FMT_LEVELS + 1 || kind == FMT_KIND_NONE || kind == FMT_KIND_ZERO ||
+	    a > size || e->len > size - a || !e->len)
+		return;
+	if (kind == FMT_KIND_NODE && fmt_entry_codec(e) == CODEC_RAW && e->len == FMT_BLOCK) {
+		for (unsigned i = 0; i < FMT_FANOUT; i++) {
+			struct fmt_entry c;
+
+			memcpy(&c, img + a + i * sizeof(c), sizeof(c));
+			fix_entry(img, size, &c, depth + 1);
+			memcpy(img + a + i * sizeof(c), &c, sizeof(c));
+		}
+	} else if (kind == FMT_KIND_RECTAB && fmt_entry_codec(e) == CODEC_RAW) {
+		for (uint64_t i = 0; i < e->len / sizeof(struct fmt_rec); i++) {
+			struct fmt_rec r;
+
+			memcpy(&r, img + a + i * sizeof(r), sizeof(r));
+			fix_entry(img, size, &r.ent, depth + 1);
+			memcpy(img + a + i * sizeof(r), &r, sizeof(r));
+		}
+	}
+	e->csum = csum32(img + a, e->len);
+}
+
+/* The snapshots commits after the checkpoint add live in their OPS items
+ * (stored raw in a raw store): repair their index and record tables. */
+static void fix_ops(uint8_t *img, size_t size, const uint64_t *addr, size_t n)
+{
+	for (size_t c = 0; c < n; c++) {
+		struct fmt_chunk h;
+		uint64_t desc;
+
+		memcpy(&h, img + addr[c], sizeof(h));
+		desc = addr[c] + FMT_CHUNK_DESC_OFF((uint64_t)h.data_len);
+		if (h.nitems > FMT_BLOCK * 64 || addr[c] + FMT_CHUNK_HDR > size ||
+		    h.data_len > size - addr[c] - FMT_CHUNK_HDR ||
+		    desc + (uint64_t)h.nitems * sizeof(struct fmt_item) > size)
+			continue;
+		for (uint32_t i = 0; i < h.nitems; i++) {
+			struct fmt_item it;
+			uint64_t at;
+
+			memcpy(&it, img + desc + i * sizeof(it), sizeof(it));
+			if (it.kind != FMT_KIND_OPS || it.codec != CODEC_RAW || it.off > h.data_len ||
+			    it.len > h.data_len - it.off)
+				continue;
+			at = addr[c] + FMT_CHUNK_HDR + it.off;
+			for (uint64_t k = 0; k < it.len / sizeof(struct fmt_op); k++) {
+				struct fmt_op op;
+
+				memcpy(&op, img + at + k * sizeof(op), sizeof(op));
+				if (op.type != FMT_OP_SNAP_ADD && op.type != FMT_OP_SNAP_RELOC)
+					continue;
+				fix_entry(img, size, &op.snap.root, 0);
+				fix_entry(img, size, &op.snap.rectab, 0);
+				memcpy(img + at + k * sizeof(op), &op, sizeof(op));
+			}
+		}
+	}
+}
+
 void fuzz_fix_checksums(uint8_t *img, size_t size)
 {
 	uint64_t addr[2048], sums[2048];
@@ -200,6 +269,7 @@ void fuzz_fix_checksums(uint8_t *img, size_t size)
 		memcpy(img + offsetof(struct fmt_super, csum), &c, 8);
 	}
 	n = fuzz_chunks(img, size, addr, 2048);
+	fix_ops(img, size, addr, n);
 	qsort_r(addr, n, sizeof(addr[0]), by_lsn, img);
 	/* in lsn order: a chunk's prev_sum is the summary checksum of the
 	 * chunk before it in the chain, so that one is final first */

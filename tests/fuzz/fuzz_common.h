@@ -24,8 +24,10 @@ const uint8_t *fuzz_seed_image(enum codec codec, size_t *size);
  * and the parsers: superblock, every chunk (descriptor csum32s, data and
  * summary checksums, prev_sum along the lsn chain) and both slots (state
  * item checksum, prev_sum, own checksum). Slots and chunks the mutation
- * made nonsense of are left as they are. Index entry checksums are left
- * alone: a mutated page or node must still fail its reads (I7). */
+ * made nonsense of are left as they are. Index entries are repaired for
+ * the snapshots that commits after the checkpoint add (their ops hold the
+ * roots), in a store stored raw; the others keep theirs, so a mutated page
+ * or node fails their reads (I7). */
 void fuzz_fix_checksums(uint8_t *img, size_t size);
 
 /* Byte addresses of the chunks in img (4 KiB aligned blocks that start with
