@@ -55,7 +55,7 @@ static int put_snapshot(struct store *s, const struct bu_pool *pool, const char 
 	return store_txn_commit(t, &no);
 }
 
-/* Fill a store of size bytes to ~80% with full snapshots of objects of
+/* Fill a store of size bytes to ~70% with full snapshots of objects of
  * min(512 MiB, size/8), each followed by two 1% incrementals. */
 static int fill(const char *path, const struct bu_pool *pool, uint64_t size, struct open_fig *f)
 {
@@ -75,7 +75,7 @@ static int fill(const char *path, const struct bu_pool *pool, uint64_t size, str
 		return err;
 	for (uint32_t i = 0; !err; i++) {
 		store_stat(s, &st);
-		if (st.bytes_written + obj_bytes + obj_bytes / 8 > size * 8 / 10)
+		if (st.bytes_written + obj_bytes + obj_bytes / 8 > size * 7 / 10)
 			break;
 		snprintf(obj, sizeof(obj), "obj%u", i % 6);
 		err = put_snapshot(s, pool, obj, npages, i, 1);
@@ -112,7 +112,10 @@ static int time_open(const char *path, int cold, int read_only, uint64_t *ns, ui
 	}
 	store_stat(s, &st);
 	*chunks = st.open_chunks;
-	return store_close(s);
+	err = store_close(s);
+	if (err)
+		pr_err("close %s: %s\n", path, store_strerror(err));
+	return err;
 }
 
 /* The floor: open the file, pread superblock and both slots, close. */
@@ -126,8 +129,10 @@ static int time_floor(const char *path, int cold, uint64_t *ns)
 		bu_drop_caches();
 	t0 = bu_now_ns();
 	fd = open(path, O_RDONLY);
-	if (fd < 0)
+	if (fd < 0) {
+		pr_err("%s: %s\n", path, strerror(errno));
 		return -errno;
+	}
 	if (pread(fd, blk[0], FMT_BLOCK, FMT_SB_OFF) != FMT_BLOCK ||
 	    pread(fd, blk[1], FMT_BLOCK, FMT_SLOT_OFF(0)) != FMT_BLOCK ||
 	    pread(fd, blk[2], FMT_BLOCK, FMT_SLOT_OFF(1)) != FMT_BLOCK)
@@ -151,11 +156,15 @@ static int crash_tail(const char *path, const struct bu_pool *pool)
 		int err = store_open(path, &oo, &s);
 
 		if (!err)
-			err = put_snapshot(s, pool, "tail", 4096, 1, 1);
+			err = put_snapshot(s, pool, "tail", 2048, 1, 1);
+		if (err)
+			pr_err("crash tail in %s: %s\n", path, store_strerror(err));
 		_exit(err ? 1 : 0);	/* no store_close: no checkpoint */
 	}
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		pr_err("crash tail in %s: the child failed\n", path);
 		return -EIO;
+	}
 	return 0;
 }
 

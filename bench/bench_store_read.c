@@ -15,13 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define NAME "bench_store_read"
 #define SEED 11
 
 struct lat {
-	uint64_t p50, p99;
+	uint64_t p50, p99, sum;
 };
 
 static int fill_store(const char *path, const struct bu_pool *pool, uint64_t npages,
@@ -155,10 +157,39 @@ static int read_raw(const char *path, const uint64_t *vpns, uint64_t n, int warm
 	return 0;
 }
 
+/* read_ahead_kb of the block device holding dir, or -1. */
+static long readahead_kb(const char *dir)
+{
+	char p[128];
+	struct stat st;
+	long kb = -1;
+	FILE *f;
+
+	if (stat(dir, &st))
+		return -1;
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/queue/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	f = fopen(p, "r");
+	if (!f) {
+		snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/../queue/read_ahead_kb",
+			 major(st.st_dev), minor(st.st_dev));
+		f = fopen(p, "r");
+	}
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &kb) != 1)
+		kb = -1;
+	fclose(f);
+	return kb;
+}
+
 static struct lat pct(uint64_t *lat, uint64_t n)
 {
 	struct lat l;
 
+	l.sum = 0;
+	for (uint64_t i = 0; i < n; i++)
+		l.sum += lat[i];
 	l.p50 = bu_percentile(lat, n, 50);
 	l.p99 = bu_percentile(lat, n, 99);
 	return l;
@@ -237,10 +268,13 @@ int main(int argc, char **argv)
 			strerror(-cold_err));
 	bu_note(&res, "reads of data pages only (zero pages are holes); %llu of %llu reads returned wrong data",
 		(unsigned long long)bad, (unsigned long long)n);
+	bu_note(&res, "kernel readahead of the file system's device: %ld KiB (a store read that is not one aligned page may pull in a whole window, so the store's cold pass warms as it goes; the raw preads are single aligned pages)",
+		readahead_kb(a.dir));
 	bu_note(&res, "store open + snapshot open: %.2f ms cold, %.2f ms warm",
 		open_cold / 1e6, open_warm / 1e6);
 	bu_report(&res, "cold_p50_us", "cold read p50", sc.p50 / 1e3, "us", rc.p50 / 1e3, "raw 4 KiB pread p50, cold");
 	bu_report(&res, "cold_p99_us", "cold read p99", sc.p99 / 1e3, "us", rc.p99 / 1e3, "raw 4 KiB pread p99, cold");
+	bu_report(&res, "cold_mean_us", "cold read mean (whole pass)", sc.sum / 1e3 / n, "us", rc.sum / 1e3 / n, "raw 4 KiB pread mean, cold");
 	bu_report(&res, "warm_p50_us", "warm read p50", sw.p50 / 1e3, "us", rw.p50 / 1e3, "raw 4 KiB pread p50, warm");
 	bu_report(&res, "warm_p99_us", "warm read p99", sw.p99 / 1e3, "us", rw.p99 / 1e3, "raw 4 KiB pread p99, warm");
 	if (bad) {
