@@ -13,7 +13,11 @@
  *
  * A segment holds chunks, back to back, each starting on a 4 KiB boundary:
  *
- *   [chunk header | item descriptors ... | pad to 4 KiB][data area, pad]
+ *   [chunk header, 128 B][data area: items][pad to 8][item descriptors][pad to 4 KiB]
+ *
+ * The data area comes right after the header so an item's address is known
+ * the moment it is added; the descriptors follow once the chunk is full.
+ * The summary of a chunk is its header plus its descriptors.
  *
  * The chunks form one chain, the log: each names the lsn it has, the summary
  * checksum of the chunk before it, and the address of the chunk after it
@@ -155,8 +159,9 @@ static_assert(sizeof(struct fmt_slot) == 128, "fmt_slot size");
  *     24    8 prev_sum: summary checksum of the chunk before
  *     32   16 uuid (as the superblock)
  *     48    8 time written, ns
- *     56    4 summary length: header + descriptors, rounded up to 4096
- *     60    4 data length in bytes (data area follows the summary)
+ *     56    4 chunk length in bytes: header, data, descriptors, padded to
+ *               4096 (descriptors start at 128 + data length, rounded up to 8)
+ *     60    4 data length in bytes (the data area starts at byte 128)
  *     64    8 next: byte address of the chunk after this one
  *     72    8 csum64 of the data area (data length bytes)
  *     80   40 reserved, zero
@@ -165,6 +170,8 @@ static_assert(sizeof(struct fmt_slot) == 128, "fmt_slot size");
  */
 #define FMT_CHUNK_COMMIT	0x1u
 #define FMT_CHUNK_STATE		0x2u
+#define FMT_CHUNK_HDR		128u
+#define FMT_CHUNK_DESC_OFF(data_len) ((FMT_CHUNK_HDR + (data_len) + 7u) & ~7u)
 struct fmt_chunk {
 	uint64_t magic;
 	uint16_t version;
@@ -174,7 +181,7 @@ struct fmt_chunk {
 	uint64_t prev_sum;
 	uint8_t uuid[16];
 	uint64_t time_ns;
-	uint32_t sum_len;
+	uint32_t chunk_len;
 	uint32_t data_len;
 	uint64_t next;
 	uint64_t data_csum;
@@ -199,7 +206,8 @@ enum fmt_kind {
 /* Item descriptor: one per item of a chunk, after the chunk header.
  *
  * OFFSET SIZE DESCRIPTION
- *      0    4 offset of the item in the chunk's data area
+ *      0    4 offset of the item in the chunk's data area (its byte
+ *               address is chunk start + 128 + offset)
  *      4    4 stored length
  *      8    4 raw length (after decompression)
  *     12    1 kind (enum fmt_kind)

@@ -72,7 +72,9 @@ int store_checkpoint(struct store *s);
  * time per store (-EBUSY). */
 int store_txn_begin(struct store *s, const char *object, uint64_t base,
 		    struct store_txn **out);
-/* Store one page; a page of zeros is kept as a hole, nothing written. */
+/* Store one page; a page of zeros is kept as a hole, nothing written.
+ * -ENOSPC: the store is full; abort, store_clean() and try again (the
+ * cleaner cannot run while a transaction is open). */
 int store_txn_put_page(struct store_txn *t, uint64_t vpn, const void *page);
 /* Store a page known to be zero without looking at it. */
 int store_txn_put_zero(struct store_txn *t, uint64_t vpn);
