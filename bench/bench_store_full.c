@@ -150,8 +150,8 @@ int main(int argc, char **argv)
 	raw1 = bu_raw_write_mibs(a.dir, bytes);
 	err = run_store(path, data, npages, 2 * bytes + (64ull << 20), &fr);
 	unlink(path);
-	free(data);
 	if (err) {
+		free(data);
 		printf("%s: FAILED: %s\n", NAME, store_strerror(err));
 		bu_results_finish(&res);
 		return 1;
@@ -159,6 +159,16 @@ int main(int argc, char **argv)
 	/* the limit is the raw write of exactly what the store wrote; taken
 	 * before and after the store's run, the better one counts */
 	raw2 = bu_raw_write_mibs(a.dir, fr.written);
+	{
+		/* other work on the machine makes one pass noisy: best of two */
+		uint64_t st2;
+		double l2;
+
+		measure_codec(data, npages, &st2, &l2);
+		if (l2 > lz4_mibs)
+			lz4_mibs = l2;
+	}
+	free(data);
 	raw = raw1 > raw2 ? raw1 : raw2;
 	in_mibs = bytes / BU_MIB / bu_secs(fr.ns);
 	wr_mibs = fr.written / BU_MIB / bu_secs(fr.ns);

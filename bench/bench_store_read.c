@@ -86,9 +86,11 @@ static int fill_raw(const char *path, uint64_t bytes)
 /* Random reads through the store; fresh handles each time (cold = their
  * caches empty as well as the kernel's). bad counts wrong contents. */
 static int read_store(const char *path, const struct bu_pool *pool, const uint64_t *vpns,
-		      uint64_t n, uint64_t npages, int warm, uint64_t *lat, uint64_t *bad,
+		      uint64_t n, uint64_t npages, int warm, int advice, uint64_t *lat, uint64_t *bad,
 		      uint64_t *open_ns)
 {
+	struct bu_count cnt = { 0 };
+	struct store_io *io = NULL;
 	static uint8_t page[BU_PAGE] __attribute__((aligned(4096)));
 	static uint8_t want[BU_PAGE] __attribute__((aligned(4096)));
 	struct store_open_opts oo = { .read_only = 1 };
@@ -97,7 +99,9 @@ static int read_store(const char *path, const struct bu_pool *pool, const uint64
 	uint64_t t0 = bu_now_ns();
 	int err;
 
-	err = store_open(path, &oo, &s);
+	err = bu_count_io_open2(path, O_RDONLY, advice, &cnt, &io);
+	if (!err)
+		err = store_open_io(io, &oo, &s);
 	if (!err)
 		err = store_snap_open(s, "mem", STORE_SNAP_NEWEST, &sn);
 	*open_ns = bu_now_ns() - t0;
@@ -129,7 +133,8 @@ out:
 	return err;
 }
 
-static int read_raw(const char *path, const uint64_t *vpns, uint64_t n, int warm, uint64_t *lat)
+static int read_raw(const char *path, const uint64_t *vpns, uint64_t n, int warm, int advice,
+		    uint64_t *lat)
 {
 	static uint8_t page[BU_PAGE] __attribute__((aligned(4096)));
 	uint8_t *buf;
@@ -137,6 +142,8 @@ static int read_raw(const char *path, const uint64_t *vpns, uint64_t n, int warm
 
 	if (fd < 0)
 		return -errno;
+	if (advice >= 0)
+		posix_fadvise(fd, 0, 0, advice);
 	if (warm) {
 		buf = malloc(1 << 20);
 		while (buf && read(fd, buf, 1 << 20) > 0)
@@ -201,7 +208,7 @@ int main(int argc, char **argv)
 	struct bu_results res;
 	struct bu_pool pool;
 	struct bu_rng rng;
-	struct lat sc = { 0 }, sw = { 0 }, rc = { 0 }, rw = { 0 };
+	struct lat sc = { 0 }, sw = { 0 }, rc = { 0 }, rw = { 0 }, snr = { 0 }, rnr = { 0 };
 	char spath[4096], rpath[4096];
 	uint64_t bytes, npages, n, *vpns, *lat, bad = 0, open_cold = 0, open_warm = 0;
 	int err, cold_err;
@@ -244,37 +251,53 @@ int main(int argc, char **argv)
 	}
 
 	cold_err = bu_drop_caches();
-	err = read_store(spath, &pool, vpns, n, npages, 0, lat, &bad, &open_cold);
+	err = read_store(spath, &pool, vpns, n, npages, 0, -1, lat, &bad, &open_cold);
 	if (err)
 		goto out;
 	sc = pct(lat, n);
-	err = read_store(spath, &pool, vpns, n, npages, 1, lat, &bad, &open_warm);
+	err = read_store(spath, &pool, vpns, n, npages, 1, -1, lat, &bad, &open_warm);
 	if (err)
 		goto out;
 	sw = pct(lat, n);
 	if (!cold_err)
 		cold_err = bu_drop_caches();
-	err = read_raw(rpath, vpns, n, 0, lat);
+	err = read_raw(rpath, vpns, n, 0, -1, lat);
 	if (err)
 		goto out;
 	rc = pct(lat, n);
-	err = read_raw(rpath, vpns, n, 1, lat);
+	err = read_raw(rpath, vpns, n, 1, -1, lat);
 	if (err)
 		goto out;
 	rw = pct(lat, n);
+	/* cold again, with readahead off (POSIX_FADV_RANDOM) on both files */
+	if (!cold_err)
+		cold_err = bu_drop_caches();
+	err = read_store(spath, &pool, vpns, n, npages, 0, POSIX_FADV_RANDOM, lat, &bad, &open_cold);
+	if (err)
+		goto out;
+	snr = pct(lat, n);
+	if (!cold_err)
+		cold_err = bu_drop_caches();
+	err = read_raw(rpath, vpns, n, 0, POSIX_FADV_RANDOM, lat);
+	if (err)
+		goto out;
+	rnr = pct(lat, n);
 
 	if (cold_err)
 		bu_note(&res, "drop_caches NOT permitted (%s): the cold figures are not cold",
 			strerror(-cold_err));
 	bu_note(&res, "reads of data pages only (zero pages are holes); %llu of %llu reads returned wrong data",
 		(unsigned long long)bad, (unsigned long long)n);
-	bu_note(&res, "kernel readahead of the file system's device: %ld KiB (a store read that is not one aligned page may pull in a whole window, so the store's cold pass warms as it goes; the raw preads are single aligned pages)",
+	bu_note(&res, "kernel readahead of the file system's device: %ld KiB (a store read of an item that is not one aligned page can start readahead, so the store's default cold pass warms as it goes; hence also a cold pass with POSIX_FADV_RANDOM on both files)",
 		readahead_kb(a.dir));
 	bu_note(&res, "store open + snapshot open: %.2f ms cold, %.2f ms warm",
 		open_cold / 1e6, open_warm / 1e6);
 	bu_report(&res, "cold_p50_us", "cold read p50", sc.p50 / 1e3, "us", rc.p50 / 1e3, "raw 4 KiB pread p50, cold");
 	bu_report(&res, "cold_p99_us", "cold read p99", sc.p99 / 1e3, "us", rc.p99 / 1e3, "raw 4 KiB pread p99, cold");
 	bu_report(&res, "cold_mean_us", "cold read mean (whole pass)", sc.sum / 1e3 / n, "us", rc.sum / 1e3 / n, "raw 4 KiB pread mean, cold");
+	bu_report(&res, "cold_nora_p50_us", "cold, readahead off: p50", snr.p50 / 1e3, "us", rnr.p50 / 1e3, "raw pread p50, cold, readahead off");
+	bu_report(&res, "cold_nora_p99_us", "cold, readahead off: p99", snr.p99 / 1e3, "us", rnr.p99 / 1e3, "raw pread p99, cold, readahead off");
+	bu_report(&res, "cold_nora_mean_us", "cold, readahead off: mean", snr.sum / 1e3 / n, "us", rnr.sum / 1e3 / n, "raw pread mean, cold, readahead off");
 	bu_report(&res, "warm_p50_us", "warm read p50", sw.p50 / 1e3, "us", rw.p50 / 1e3, "raw 4 KiB pread p50, warm");
 	bu_report(&res, "warm_p99_us", "warm read p99", sw.p99 / 1e3, "us", rw.p99 / 1e3, "raw 4 KiB pread p99, warm");
 	if (bad) {

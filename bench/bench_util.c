@@ -350,30 +350,54 @@ uint64_t bu_fs_free(const char *dir)
 	return statvfs(dir, &v) ? 0 : (uint64_t)v.f_bavail * v.f_frsize;
 }
 
-/* ---- counting io ---- */
+/* ---- counting io: a file store_io of our own, so a bench can count what
+ * the store reads and writes and set readahead advice on its fd ---- */
 
 struct count_io {
 	struct store_io io;
-	struct store_io *inner;
+	int fd;
 	struct bu_count *c;
 };
 
 static int cnt_pread(struct store_io *io, void *buf, size_t len, uint64_t off)
 {
 	struct count_io *ci = (struct count_io *)io;
+	size_t done = 0;
 
 	ci->c->rd_bytes += len;
 	ci->c->rd_ops++;
-	return ci->inner->ops->pread(ci->inner, buf, len, off);
+	while (done < len) {
+		ssize_t r = pread(ci->fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO;
+		done += (size_t)r;
+	}
+	return 0;
 }
 
 static int cnt_pwrite(struct store_io *io, const void *buf, size_t len, uint64_t off)
 {
 	struct count_io *ci = (struct count_io *)io;
+	size_t done = 0;
 
 	ci->c->wr_bytes += len;
 	ci->c->wr_ops++;
-	return ci->inner->ops->pwrite(ci->inner, buf, len, off);
+	while (done < len) {
+		ssize_t r = pwrite(ci->fd, (const char *)buf + done, len - done,
+				   (off_t)(off + done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		done += (size_t)r;
+	}
+	return 0;
 }
 
 static int cnt_sync(struct store_io *io)
@@ -381,28 +405,29 @@ static int cnt_sync(struct store_io *io)
 	struct count_io *ci = (struct count_io *)io;
 
 	ci->c->syncs++;
-	return ci->inner->ops->sync(ci->inner);
+	return fdatasync(ci->fd) ? -errno : 0;
 }
 
 static uint64_t cnt_size(struct store_io *io)
 {
 	struct count_io *ci = (struct count_io *)io;
+	struct stat st;
 
-	return ci->inner->ops->size(ci->inner);
+	return fstat(ci->fd, &st) ? 0 : (uint64_t)st.st_size;
 }
 
 static int cnt_resize(struct store_io *io, uint64_t size)
 {
 	struct count_io *ci = (struct count_io *)io;
 
-	return ci->inner->ops->resize(ci->inner, size);
+	return ftruncate(ci->fd, (off_t)size) ? -errno : 0;
 }
 
 static void cnt_close(struct store_io *io)
 {
 	struct count_io *ci = (struct count_io *)io;
 
-	ci->inner->ops->close(ci->inner);
+	close(ci->fd);
 	free(ci);
 }
 
@@ -415,22 +440,32 @@ static const struct store_io_ops count_ops = {
 	.close = cnt_close,
 };
 
-int bu_count_io_open(const char *path, struct bu_count *c, struct store_io **out)
+int bu_count_io_open2(const char *path, int flags, int advice, struct bu_count *c,
+		      struct store_io **out)
 {
 	struct count_io *ci = calloc(1, sizeof(*ci));
 	int err;
 
 	if (!ci)
 		return -ENOMEM;
-	err = store_io_file_open(path, O_RDWR, &ci->inner);
-	if (err) {
+	ci->fd = open(path, flags | O_CLOEXEC);
+	if (ci->fd < 0) {
+		err = -errno;
+		pr_err("%s: %s\n", path, strerror(errno));
 		free(ci);
 		return err;
 	}
+	if (advice >= 0)
+		posix_fadvise(ci->fd, 0, 0, advice);
 	ci->io.ops = &count_ops;
 	ci->c = c;
 	*out = &ci->io;
 	return 0;
+}
+
+int bu_count_io_open(const char *path, struct bu_count *c, struct store_io **out)
+{
+	return bu_count_io_open2(path, O_RDWR, -1, c, out);
 }
 
 /* ---- results ---- */
@@ -442,6 +477,15 @@ int bu_results_init(struct bu_results *r, const char *name, const char *path)
 	memset(r, 0, sizeof(*r));
 	r->name = name;
 	r->path = path;
+	f = fopen("/proc/loadavg", "r");
+	if (f) {
+		double l1 = 0, l5 = 0;
+
+		if (fscanf(f, "%lf %lf", &l1, &l5) == 2)
+			bu_note(r, "machine load at start: %.2f (1 min), %.2f (5 min) on %ld CPUs; other work perturbs the figures",
+				l1, l5, sysconf(_SC_NPROCESSORS_ONLN));
+		fclose(f);
+	}
 	if (!path)
 		return 0;
 	f = fopen(path, "r");

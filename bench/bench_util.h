@@ -79,6 +79,9 @@ struct bu_count {
 	uint64_t rd_bytes, wr_bytes, syncs, rd_ops, wr_ops;
 };
 int bu_count_io_open(const char *path, struct bu_count *c, struct store_io **out);
+/* The same with open flags and a posix_fadvise advice (-1: none). */
+int bu_count_io_open2(const char *path, int flags, int advice, struct bu_count *c,
+		      struct store_io **out);
 
 /* Bytes used by a file on disk (st_blocks * 512). */
 uint64_t bu_file_disk_bytes(const char *path);
