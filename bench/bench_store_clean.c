@@ -85,11 +85,17 @@ static size_t pick(struct bu_rng *r, uint64_t live, uint64_t *vpns)
 	return n;
 }
 
+/* policy: the store's own auto-clean, or (a diagnostic) auto-clean off
+ * and store_clean called before each commit with a goal that the
+ * utilization allows: the reserve plus a quarter of the free space. */
+enum policy { POL_AUTO, POL_GOAL };
+
 static int run(const char *path, const struct bu_pool *pool, uint64_t size, uint32_t seg,
-	       uint64_t warm_bytes, uint64_t meas_bytes, struct clean_fig *f)
+	       uint64_t warm_bytes, uint64_t meas_bytes, enum policy pol, struct clean_fig *f)
 {
 	struct store_create_opts co = { .size = size, .seg_size = seg, .codec = CODEC_LZ4 };
-	struct store_open_opts oo = { 0 };	/* auto-clean on */
+	struct store_open_opts oo = { .no_autoclean = pol != POL_AUTO };
+	uint64_t want = 0;
 	struct store_stat st0, st1;
 	struct bu_count c = { 0 }, c0 = { 0 };
 	struct store_io *io = NULL;
@@ -110,6 +116,11 @@ static int run(const char *path, const struct bu_pool *pool, uint64_t size, uint
 	}
 	store_stat(s, &st0);
 	live = (uint64_t)(f->util * (double)(st0.segs * st0.seg_size)) / BU_PAGE;
+	if (pol == POL_GOAL) {
+		uint64_t reserve = st0.segs / 32 > 2 ? st0.segs / 32 : 2;
+
+		want = reserve + 4 + (uint64_t)((double)st0.segs * (1 - f->util) / 4);
+	}
 	/* the object, written once: live pages, TXN_PAGES per snapshot */
 	for (uint64_t v = 0; !err && v < live; v += TXN_PAGES) {
 		size_t n = 0;
@@ -132,7 +143,11 @@ static int run(const char *path, const struct bu_pool *pool, uint64_t size, uint
 		while (!err && done < target) {
 			size_t n = pick(&r, live, vpns);
 
-			err = commit_pages(s, pool, vpns, n, ver++);
+			/* returns at once while want segments are free */
+			if (want && (err = store_clean(s, want, NULL)) == -ENOSPC)
+				err = 0;
+			if (!err)
+				err = commit_pages(s, pool, vpns, n, ver++);
 			done += n * BU_PAGE;
 			f->commits++;
 		}
@@ -181,31 +196,39 @@ int main(int argc, char **argv)
 	bu_scratch_path(path, sizeof(path), a.dir, "clean.store");
 	bu_note(&res, "limit: Sprite LFS used %.0f%% of disk bandwidth for new data (Rosenblum & Ousterhout 1992) - a literature constant, not measured here",
 		SPRITE_NEW_FRACTION * 100);
-	for (size_t i = 0; i < sizeof(utils) / sizeof(utils[0]); i++) {
+	for (size_t j = 0; j < 2 * sizeof(utils) / sizeof(utils[0]); j++) {
+		size_t i = j % 3;
+		enum policy pol = j < 3 ? POL_AUTO : POL_GOAL;
+		const char *kp = pol == POL_AUTO ? "" : "goal_";
+		const char *lp = pol == POL_AUTO ? "" : "[goal] ";
 		struct clean_fig f = { .util = utils[i] };
 		char key[48], label[64];
-		int pct = (int)(utils[i] * 100 + 0.5);
+		int pct = (int)(utils[i] * 100 + 0.5), e;
 
-		err = run(path, &pool, size, seg, size, 2 * size, &f);
+		if (j == 3)
+			bu_note(&res, "diagnostic, not the store's policy: auto-clean off, store_clean(reserve + 4 + 1/4 of the free space) before each commit");
+		e = run(path, &pool, size, seg, size / 2, size, pol, &f);
 		unlink(path);
-		if (err) {
-			bu_note(&res, "%d%% utilization: FAILED (%s)", pct, store_strerror(err));
+		if (e) {
+			bu_note(&res, "%s%d%% utilization: FAILED (%s)", lp, pct, store_strerror(e));
+			if (pol == POL_AUTO)
+				err = e;
 			continue;
 		}
-		bu_note(&res, "%d%%: %llu commits in %.1f s, new data %.0f MiB, written %.0f MiB (cleaner %.0f MiB, index+records+checkpoints %.0f MiB), read %.0f MiB, %llu segments cleaned, utilization seen %.1f%%",
-			pct, (unsigned long long)f.commits, f.secs, f.new_bytes / BU_MIB,
+		bu_note(&res, "%s%d%%: %llu commits in %.1f s, new data %.0f MiB, written %.0f MiB (cleaner %.0f MiB, index+records+checkpoints %.0f MiB), read %.0f MiB, %llu segments cleaned, utilization seen %.1f%%",
+			lp, pct, (unsigned long long)f.commits, f.secs, f.new_bytes / BU_MIB,
 			f.wr / BU_MIB, f.clean_bytes / BU_MIB, (f.wr - f.new_bytes - f.clean_bytes) / BU_MIB,
 			f.rd / BU_MIB, (unsigned long long)f.segs_cleaned, f.util_seen * 100);
-		snprintf(key, sizeof(key), "cost_%d", pct);
-		snprintf(label, sizeof(label), "%d%% util: write cost", pct);
+		snprintf(key, sizeof(key), "%scost_%d", kp, pct);
+		snprintf(label, sizeof(label), "%s%d%% util: write cost", lp, pct);
 		bu_report(&res, key, label, f.cost, "x", 1.0 / SPRITE_NEW_FRACTION,
 			  "Sprite LFS 1/0.70 (literature)");
-		snprintf(key, sizeof(key), "new_fraction_%d", pct);
-		snprintf(label, sizeof(label), "%d%% util: bandwidth for new data", pct);
+		snprintf(key, sizeof(key), "%snew_fraction_%d", kp, pct);
+		snprintf(label, sizeof(label), "%s%d%% util: bandwidth for new data", lp, pct);
 		bu_report(&res, key, label, 100.0 / f.cost, "%", SPRITE_NEW_FRACTION * 100,
 			  "Sprite LFS 70% (literature)");
-		snprintf(key, sizeof(key), "cost_rw_%d", pct);
-		snprintf(label, sizeof(label), "%d%% util: (read+write)/new", pct);
+		snprintf(key, sizeof(key), "%scost_rw_%d", kp, pct);
+		snprintf(label, sizeof(label), "%s%d%% util: (read+write)/new", lp, pct);
 		bu_report(&res, key, label, f.cost_rw, "x", 2.0 / (1.0 - utils[i]),
 			  "2/(1-u): LFS greedy, uniform");
 	}

@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 	struct full_run fr = { 0 };
 	char path[4096];
 	uint64_t bytes, npages, nk[3] = { 0 }, stored_floor;
-	double raw1, raw2, raw, lz4_mibs, memcpy_mibs, in_mibs, wr_mibs;
+	double raw1, raw2, raw, lz4_mibs, memcpy_mibs, in_mibs, wr_mibs, serial_s;
 	uint8_t *data;
 	int err;
 
@@ -185,6 +185,11 @@ int main(int argc, char **argv)
 		  "raw MiB/s x input/written");
 	bu_report(&res, "input_vs_lz4", "input MiB/s vs CPU", in_mibs, "MiB/s", lz4_mibs,
 		  "lz4 of the input alone, 1 core");
+	/* what one thread that compresses, then writes, could reach at best:
+	 * tells a slow store from a single-threaded design */
+	serial_s = bytes / BU_MIB / lz4_mibs + fr.written / BU_MIB / raw;
+	bu_report(&res, "written_vs_serial", "written MiB/s vs 1-thread floor", wr_mibs, "MiB/s",
+		  fr.written / BU_MIB / serial_s, "lz4 alone, then raw write, 1 thread");
 	bu_report(&res, "written_bytes", "bytes written", fr.written / BU_MIB, "MiB",
 		  stored_floor / BU_MIB, "lz4 output of non-zero pages");
 	bu_report(&res, "lz4_mibs", "lz4 compress, 1 core", lz4_mibs, "MiB/s", memcpy_mibs,
