@@ -215,7 +215,7 @@ enum fmt_kind {
  *     14    1 level, for index nodes (0 = leaf)
  *     15    1 reserved, zero
  *     16    8 owner: object id (0 for ops and state)
- *     24    8 key: first vpn covered (pages, nodes); else 0
+ *     24    8 key: first page key covered (pages, nodes); else 0
  *     32    4 csum32 of the stored bytes
  *     36    4 reserved, zero
  */
@@ -234,9 +234,12 @@ struct fmt_item {
 };
 static_assert(sizeof(struct fmt_item) == 40, "fmt_item size");
 
-/* Page index: a copy-on-write radix tree over 36-bit virtual page numbers
- * (48-bit addresses). Five levels: the root (level 4) uses vpn bits 32..35,
- * every other level 8 bits; a node is 256 entries of 16 bytes = 4096 bytes.
+/* Page index: a copy-on-write radix tree over 48-bit page keys. A key is
+ * (space << 36) | vpn: a 36-bit virtual page number (48-bit addresses) in
+ * one of 4096 page spaces, so every process of a group (and every file
+ * whose contents a snapshot keeps) has its own address space inside one
+ * atomic snapshot. Six levels of 8 bits; a node is 256 entries of 16
+ * bytes = 4096 bytes.
  *
  * Index entry:
  * OFFSET SIZE DESCRIPTION
@@ -245,9 +248,9 @@ static_assert(sizeof(struct fmt_item) == 40, "fmt_item size");
  *      8    4 stored length
  *     12    4 csum32 of the stored bytes
  */
-#define FMT_LEVELS		5
+#define FMT_LEVELS		6
 #define FMT_FANOUT		256
-#define FMT_VPN_BITS		36
+#define FMT_KEY_BITS		48
 #define FMT_ADDR_MASK		((1ull << 48) - 1)
 struct fmt_entry {
 	uint64_t word;
