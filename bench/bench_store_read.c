@@ -94,11 +94,14 @@ static int read_store(const char *path, const struct bu_pool *pool, const uint64
 	static uint8_t page[BU_PAGE] __attribute__((aligned(4096)));
 	static uint8_t want[BU_PAGE] __attribute__((aligned(4096)));
 	struct store_open_opts oo = { .read_only = 1 };
+	const char *cache_mb = getenv("BENCH_CACHE_MB");	/* experiments only */
 	struct store_snap *sn = NULL;
 	struct store *s = NULL;
 	uint64_t t0 = bu_now_ns();
 	int err;
 
+	if (cache_mb)
+		oo.cache_bytes = strtoull(cache_mb, NULL, 10) << 20;
 	err = bu_count_io_open2(path, O_RDONLY, advice, &cnt, &io);
 	if (!err)
 		err = store_open_io(io, &oo, &s);
