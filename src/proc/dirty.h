@@ -1,0 +1,75 @@
+/* Which pages of a running process were written since the last look.
+ *
+ * Primary: userfaultfd write-protect in async mode + PAGEMAP_SCAN (6.7+).
+ *   proc_dirty_open()       create a uffd INSIDE the target (a uffd acts on
+ *                           the mm that created it) by injection, take it
+ *                           with pidfd_getfd, close the target's copy;
+ *                           UFFDIO_API with WP_ASYNC (+ WP_UNPOPULATED).
+ *   proc_dirty_register()   UFFDIO_REGISTER_MODE_WP + write-protect a range.
+ *                           Works from outside while the target runs.
+ *   proc_dirty_scan()       PAGEMAP_SCAN, PM_SCAN_WP_MATCHING |
+ *                           PM_SCAN_CHECK_WPASYNC, category PAGE_IS_WRITTEN:
+ *                           the pages written since the previous scan (or
+ *                           registration), write-protected again atomically.
+ * Writes need no help from us: in async mode the kernel just clears the
+ * protection on the first write, which is what the scan reports.
+ *
+ * New mappings: a mapping created after registration is not tracked. The
+ * caller re-reads /proc/PID/maps at each scan, and calls
+ * proc_dirty_register_maps(), which registers every writable range not yet
+ * registered; all pages of a newly registered range count as written once
+ * (proc_dirty_register_maps reports them), since nothing of them was
+ * captured yet. A range unmapped and mapped again at the same address is a
+ * new mapping too: compare maps (inode, offset) between scans.
+ *
+ * Fallback where the kernel lacks this: per-page XXH3 hashes compared
+ * between two looks (proc_hash_pages / proc_hash_changed). */
+#ifndef CRYO_PROC_DIRTY_H
+#define CRYO_PROC_DIRTY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proc/maps.h"
+#include "proc/ptrace.h"
+
+struct proc_range {
+	uint64_t start, end;
+};
+
+struct proc_dirty {
+	pid_t pid;
+	int uffd;                 /* ours, taken from the target */
+	int pagemap_fd;           /* /proc/PID/pagemap for PAGEMAP_SCAN */
+	uint64_t features;        /* UFFD features the API granted */
+	size_t n, cap;
+	struct proc_range *r;     /* registered ranges, sorted */
+};
+
+/* Needs a seized ctl (for the injection); the tracker outlives it. -ENOTSUP
+ * when the kernel has no WP-async userfaultfd or PAGEMAP_SCAN. */
+int proc_dirty_open(struct proc_ctl *ctl, struct proc_dirty **out);
+void proc_dirty_close(struct proc_dirty *d);
+
+int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end);
+/* Register each writable, non-special mapping of m not registered yet (and
+ * forget registered ranges that are gone). *added (may be NULL) gets the
+ * newly registered ranges, malloc'd, caller frees. */
+int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
+			     struct proc_range **added, size_t *nadded);
+
+/* Written pages in [start, end) of the registered ranges since the last
+ * scan, as runs [start, end); re-protects them. *runs malloc'd, caller
+ * frees. */
+int proc_dirty_scan(struct proc_dirty *d, uint64_t start, uint64_t end,
+		    struct proc_range **runs, size_t *n);
+
+/* Fallback: hash each page of [start, start + npages pages). A page that
+ * is neither present nor swapped (pagemap) is not read and hashes to 0. */
+int proc_hash_pages(pid_t pid, uint64_t start, size_t npages, uint64_t *hashes);
+/* Indexes i where old[i] != cur[i], into idx (room for n); returns count. */
+size_t proc_hash_changed(const uint64_t *old, const uint64_t *cur, size_t n, size_t *idx);
+
+#endif

@@ -1,0 +1,513 @@
+#define LOG_PREFIX "proc: "
+#include "proc/ptrace.h"
+
+#include <cpuid.h>
+#include <elf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "proc/inject.h"
+#include "proc/procfs.h"
+
+#define SEIZE_ROUNDS_MAX 1000
+#define PEEKSIGINFO_BATCH 32
+#define PEEKSIGINFO_MAX 65536
+
+int proc_ctl_find(const struct proc_ctl *ctl, pid_t tid)
+{
+	for (size_t i = 0; i < ctl->n; i++)
+		if (ctl->t[i].tid == tid)
+			return (int)i;
+	return -1;
+}
+
+int proc_wait_stop(struct proc_thread *t)
+{
+	int status;
+	pid_t r;
+
+	do
+		r = waitpid(t->tid, &status, __WALL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		int ret = -errno;
+		pr_err("waitpid %d: %s", (int)t->tid, strerror(-ret));
+		if (ret == -ECHILD) {
+			t->gone = true;
+			t->seized = false;
+			t->stopped = false;
+			return -ESRCH;
+		}
+		return ret;
+	}
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		t->gone = true;
+		t->seized = false;
+		t->stopped = false;
+		return -ESRCH;
+	}
+	if (!WIFSTOPPED(status))
+		return -EIO;
+	t->stopped = true;
+	t->stop_sig = WSTOPSIG(status);
+	t->stop_event = (status >> 16) & 0xff;
+	return 0;
+}
+
+/* Bring a freshly interrupted thread to its PTRACE_EVENT_STOP. A signal
+ * that reaches the thread first (signal-delivery-stop) is passed on: the
+ * pending interrupt then stops it right after, and the process merely ran
+ * a little further before the snapshot instant. */
+static int wait_interrupt_stop(struct proc_thread *t)
+{
+	for (int i = 0; i < 1000; i++) {
+		int ret = proc_wait_stop(t);
+		if (ret)
+			return ret;
+		if (t->stop_event == PTRACE_EVENT_STOP)
+			return 0;
+		t->stopped = false;
+		if (ptrace(PTRACE_CONT, t->tid, 0, (long)(t->stop_event ? 0 : t->stop_sig))) {
+			ret = -errno;
+			pr_err("resume %d to its interrupt: %s", (int)t->tid, strerror(-ret));
+			return ret;
+		}
+	}
+	pr_err("thread %d never reached its interrupt stop", (int)t->tid);
+	return -EAGAIN;
+}
+
+static struct proc_thread *add_thread(struct proc_ctl *ctl, pid_t tid)
+{
+	if (ctl->n == ctl->cap) {
+		size_t cap = ctl->cap ? ctl->cap * 2 : 16;
+		struct proc_thread *nt = realloc(ctl->t, cap * sizeof(*nt));
+		if (!nt)
+			return NULL;
+		ctl->t = nt;
+		ctl->cap = cap;
+	}
+	memset(&ctl->t[ctl->n], 0, sizeof(ctl->t[0]));
+	ctl->t[ctl->n].tid = tid;
+	return &ctl->t[ctl->n++];
+}
+
+static int seize_one(struct proc_ctl *ctl, struct proc_thread *t)
+{
+	int ret;
+
+	if (ptrace(PTRACE_SEIZE, t->tid, 0, 0)) {
+		ret = -errno;
+		if (ret == -ESRCH) {   /* exited between listing and seizing */
+			t->gone = true;
+			return 0;
+		}
+		pr_err("seize %d (thread %d): %s%s", (int)ctl->pid, (int)t->tid,
+		       strerror(-ret), ret == -EPERM ? " (already traced?)" : "");
+		return ret;
+	}
+	t->seized = true;
+	if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0)) {
+		ret = -errno;
+		if (ret == -ESRCH) {
+			/* It died; reap what is left to reap. */
+			(void)proc_wait_stop(t);
+			t->gone = true;
+			t->seized = false;
+			return 0;
+		}
+		pr_err("interrupt %d: %s", (int)t->tid, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* Move live threads to the front so t[0] is a usable thread. */
+static void compact(struct proc_ctl *ctl)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < ctl->n; i++)
+		if (!ctl->t[i].gone)
+			ctl->t[j++] = ctl->t[i];
+	ctl->n = j;
+}
+
+int proc_seize(pid_t pid, struct proc_ctl **out)
+{
+	struct proc_ctl *ctl;
+	int ret = 0, round;
+
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return -ENOMEM;
+	ctl->pid = pid;
+	ctl->pidfd = pidfd_open(pid, 0);
+	if (ctl->pidfd < 0) {
+		ret = -errno;
+		pr_err("pidfd_open %d: %s", (int)pid, strerror(-ret));
+		free(ctl);
+		return ret;
+	}
+	for (round = 0; round < SEIZE_ROUNDS_MAX; round++) {
+		pid_t *tids;
+		size_t ntids, added = 0;
+
+		ret = proc_task_list(pid, &tids, &ntids);
+		if (ret) {
+			pr_err("list threads of %d: %s", (int)pid, strerror(-ret));
+			goto fail;
+		}
+		for (size_t i = 0; i < ntids; i++) {
+			struct proc_thread *t;
+			if (proc_ctl_find(ctl, tids[i]) >= 0)
+				continue;
+			t = add_thread(ctl, tids[i]);
+			if (!t) {
+				free(tids);
+				ret = -ENOMEM;
+				goto fail;
+			}
+			added++;
+			ret = seize_one(ctl, t);
+			if (ret) {
+				free(tids);
+				goto fail;
+			}
+		}
+		free(tids);
+		/* A thread not yet stopped may still clone: wait for all, then
+		 * list again; only a round that adds nothing is final. */
+		for (size_t i = 0; i < ctl->n; i++) {
+			struct proc_thread *t = &ctl->t[i];
+			if (!t->seized || t->stopped)
+				continue;
+			ret = wait_interrupt_stop(t);
+			if (ret == -ESRCH)
+				continue;
+			if (ret)
+				goto fail;
+		}
+		if (!added)
+			break;
+	}
+	if (round == SEIZE_ROUNDS_MAX) {
+		pr_err("threads of %d keep appearing; giving up", (int)pid);
+		ret = -EAGAIN;
+		goto fail;
+	}
+	compact(ctl);
+	if (!ctl->n) {
+		pr_err("process %d has no live thread", (int)pid);
+		ret = -ESRCH;
+		goto fail;
+	}
+	pr_debug("seized %d: %zu threads", (int)pid, ctl->n);
+	*out = ctl;
+	return 0;
+fail:
+	proc_release(ctl);
+	return ret;
+}
+
+static int detach_one(pid_t pid, struct proc_thread *t)
+{
+	int ret = 0, first_sig = 0;
+
+	if (!t->seized)
+		return 0;
+	/* PTRACE_DETACH needs a stopped tracee: stop it first if a failed
+	 * step left it running. */
+	if (!t->stopped) {
+		if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) == 0)
+			ret = wait_interrupt_stop(t);
+		else
+			ret = -errno;
+		if (ret == -ESRCH)
+			return 0;
+	}
+	/* The first deferred signal rides on the detach; others are queued
+	 * again (a standard signal already pending merges, as it would have). */
+	for (int sig = 1; sig <= 64; sig++) {
+		if (!(t->deferred_sigs & (1ULL << (sig - 1))))
+			continue;
+		if (!first_sig)
+			first_sig = sig;
+		else
+			(void)syscall(SYS_tgkill, pid, t->tid, sig);
+	}
+	if (ptrace(PTRACE_DETACH, t->tid, 0, (long)first_sig)) {
+		int err = -errno;
+		if (err != -ESRCH) {
+			pr_err("detach %d: %s", (int)t->tid, strerror(-err));
+			ret = ret ? ret : err;
+		}
+	}
+	t->seized = false;
+	t->stopped = false;
+	t->deferred_sigs = 0;
+	return ret;
+}
+
+int proc_release(struct proc_ctl *ctl)
+{
+	int ret = 0, r;
+
+	if (!ctl)
+		return 0;
+	r = proc_inject_cleanup(ctl);
+	if (r)
+		ret = r;
+	for (size_t i = 0; i < ctl->n; i++) {
+		r = detach_one(ctl->pid, &ctl->t[i]);
+		if (r && !ret)
+			ret = r;
+	}
+	if (ctl->pidfd >= 0)
+		close(ctl->pidfd);
+	free(ctl->t);
+	free(ctl);
+	return ret;
+}
+
+int proc_get_regs(pid_t tid, struct user_regs_struct *regs)
+{
+	if (ptrace(PTRACE_GETREGS, tid, 0, regs)) {
+		int ret = -errno;
+		pr_err("GETREGS %d: %s", (int)tid, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int proc_set_regs(pid_t tid, const struct user_regs_struct *regs)
+{
+	if (ptrace(PTRACE_SETREGS, tid, 0, regs)) {
+		int ret = -errno;
+		pr_err("SETREGS %d: %s", (int)tid, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+size_t proc_xstate_size(void)
+{
+	unsigned a, b, c, d;
+
+	/* ECX of leaf 0xD/0: the XSAVE area for every feature the CPU has,
+	 * an upper bound of what the kernel's regset holds. */
+	if (__get_cpuid_max(0, NULL) >= 0xd) {
+		__cpuid_count(0xd, 0, a, b, c, d);
+		(void)a; (void)b; (void)d;
+		if (c >= 512 && c <= (1u << 20))
+			return c;
+	}
+	return 4096;
+}
+
+int proc_get_xstate(pid_t tid, uint8_t **bufp, size_t *lenp)
+{
+	size_t cap = proc_xstate_size();
+	struct iovec iov;
+	uint8_t *buf;
+	int ret;
+
+	for (int tries = 0; tries < 6; tries++) {
+		buf = calloc(1, cap);
+		if (!buf)
+			return -ENOMEM;
+		iov.iov_base = buf;
+		iov.iov_len = cap;
+		if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0) {
+			/* The kernel shrinks iov_len to what it wrote. */
+			*bufp = buf;
+			*lenp = iov.iov_len;
+			return 0;
+		}
+		ret = -errno;
+		free(buf);
+		if (ret != -EINVAL && ret != -EFAULT)
+			break;
+		cap *= 2;  /* probe a larger area */
+	}
+	pr_err("GETREGSET xstate %d: %s", (int)tid, strerror(-ret));
+	return ret;
+}
+
+int proc_set_xstate(pid_t tid, const uint8_t *buf, size_t len)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov)) {
+		int ret = -errno;
+		pr_err("SETREGSET xstate %d (%zu bytes): %s", (int)tid, len, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int proc_get_sigmask(pid_t tid, uint64_t *mask)
+{
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(*mask), mask)) {
+		int ret = -errno;
+		pr_err("GETSIGMASK %d: %s", (int)tid, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int proc_set_sigmask(pid_t tid, uint64_t mask)
+{
+	if (ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask)) {
+		int ret = -errno;
+		pr_err("SETSIGMASK %d: %s", (int)tid, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+int proc_peek_siginfo(pid_t tid, bool shared, siginfo_t **outp, size_t *np)
+{
+	siginfo_t *out = NULL, *no;
+	size_t n = 0;
+
+	for (;;) {
+		struct __ptrace_peeksiginfo_args a = {
+			.off = n,
+			.flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0,
+			.nr = PEEKSIGINFO_BATCH,
+		};
+		long r;
+
+		if (n >= PEEKSIGINFO_MAX) {
+			free(out);
+			return -E2BIG;
+		}
+		no = realloc(out, (n + PEEKSIGINFO_BATCH) * sizeof(*out));
+		if (!no) {
+			free(out);
+			return -ENOMEM;
+		}
+		out = no;
+		r = ptrace(PTRACE_PEEKSIGINFO, tid, &a, out + n);
+		if (r < 0) {
+			int ret = -errno;
+			pr_err("PEEKSIGINFO %d: %s", (int)tid, strerror(-ret));
+			free(out);
+			return ret;
+		}
+		n += (size_t)r;
+		if (r < PEEKSIGINFO_BATCH)
+			break;
+	}
+	*outp = out;
+	*np = n;
+	return 0;
+}
+
+int proc_get_rseq(pid_t tid, struct proc_rseq *rs)
+{
+	struct __ptrace_rseq_configuration c;
+	long r = ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof(c), &c);
+
+	if (r < 0) {
+		int ret = -errno;
+		pr_err("GET_RSEQ_CONFIGURATION %d: %s", (int)tid, strerror(-ret));
+		return ret;
+	}
+	if (!c.rseq_abi_pointer)
+		return -ENOENT;
+	rs->rseq_abi_pointer = c.rseq_abi_pointer;
+	rs->rseq_abi_size = c.rseq_abi_size;
+	rs->signature = c.signature;
+	rs->flags = c.flags;
+	return 0;
+}
+
+int proc_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len)
+{
+	void *h = NULL;
+	size_t l = 0;
+
+	if (syscall(SYS_get_robust_list, tid, &h, &l)) {
+		int ret = -errno;
+		pr_err("get_robust_list %d: %s", (int)tid, strerror(-ret));
+		return ret;
+	}
+	*head = (uint64_t)(uintptr_t)h;
+	*len = l;
+	return 0;
+}
+
+int proc_get_comm(pid_t pid, pid_t tid, char comm[17])
+{
+	char rel[64], *buf;
+	size_t len;
+	int ret;
+
+	snprintf(rel, sizeof(rel), "task/%d/comm", (int)tid);
+	ret = proc_read_file(pid, rel, &buf, &len);
+	if (ret)
+		return ret;
+	if (len && buf[len - 1] == '\n')
+		len--;
+	if (len > 16) {
+		free(buf);
+		return -EINVAL;
+	}
+	memcpy(comm, buf, len);
+	comm[len] = '\0';
+	free(buf);
+	return 0;
+}
+
+void proc_thread_state_free(struct proc_thread_state *st)
+{
+	if (!st)
+		return;
+	free(st->xstate);
+	free(st->pending);
+	st->xstate = NULL;
+	st->pending = NULL;
+}
+
+int proc_thread_capture(struct proc_ctl *ctl, size_t idx, struct proc_thread_state *st)
+{
+	pid_t tid;
+	int ret;
+
+	if (idx >= ctl->n || !ctl->t[idx].stopped)
+		return -EINVAL;
+	tid = ctl->t[idx].tid;
+	memset(st, 0, sizeof(*st));
+	st->tid = tid;
+	if ((ret = proc_get_regs(tid, &st->regs)))
+		goto fail;
+	if ((ret = proc_get_xstate(tid, &st->xstate, &st->xstate_len)))
+		goto fail;
+	if ((ret = proc_get_sigmask(tid, &st->sigmask)))
+		goto fail;
+	if ((ret = proc_peek_siginfo(tid, false, &st->pending, &st->npending)))
+		goto fail;
+	ret = proc_get_rseq(tid, &st->rseq);
+	if (ret && ret != -ENOENT)
+		goto fail;
+	st->has_rseq = ret == 0;
+	if ((ret = proc_get_robust_list(tid, &st->robust_list, &st->robust_len)))
+		goto fail;
+	if ((ret = proc_get_comm(ctl->pid, tid, st->comm)))
+		goto fail;
+	return 0;
+fail:
+	pr_err("capture thread %d of %d: %s", (int)tid, (int)ctl->pid, strerror(-ret));
+	proc_thread_state_free(st);
+	return ret;
+}

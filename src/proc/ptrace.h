@@ -1,0 +1,111 @@
+/* Seize, inspect and release every thread of a live process with ptrace.
+ *
+ * Life of a proc_ctl:
+ *
+ *   proc_seize()  ->  all threads in a ptrace stop (running code: none)
+ *        |              getters / setters below, inject.h, mem.h
+ *   proc_release() -> every thread detached, injected scratch pages gone,
+ *                     each thread resumes what it was doing (a thread that
+ *                     was in group-stop, e.g. after SIGSTOP, stays stopped).
+ *
+ * proc_release() is also the error path: it never leaves a thread stopped
+ * or traced, whatever state a failed step left it in. ptrace binds a tracee
+ * to the tracer THREAD: call everything on one ctl from the thread that
+ * seized it. */
+#ifndef CRYO_PROC_PTRACE_H
+#define CRYO_PROC_PTRACE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+struct proc_thread {
+	pid_t tid;
+	bool seized;          /* PTRACE_SEIZE succeeded, not yet detached */
+	bool stopped;         /* in a ptrace stop we have waited for */
+	bool gone;            /* exited while we held it */
+	int stop_sig;         /* WSTOPSIG of the last stop */
+	int stop_event;       /* PTRACE_EVENT_* of the last stop, 0 for a signal */
+	uint64_t deferred_sigs; /* signals (bit n-1 = signal n) that arrived
+				 * while injected code ran: handed back at
+				 * detach, never delivered to injected code */
+};
+
+struct proc_ctl {
+	pid_t pid;
+	int pidfd;
+	size_t n, cap;
+	struct proc_thread *t;      /* t[0] is the first live thread seized */
+	/* Injection state (inject.c). */
+	uint64_t gadget;            /* address of a `syscall` instruction */
+	bool gadget_is_scratch;     /* gadget is ours: `syscall; int3` */
+	uint64_t scratch_code;      /* our RX page in the target, or 0 */
+	uint64_t scratch_data;      /* our RW page in the target, or 0 */
+	size_t scratch_data_len;
+};
+
+/* Seize every thread of pid (threads created meanwhile included: the task
+ * list is re-read until no new thread appears) and wait until each is in a
+ * ptrace stop. On failure nothing stays traced. *out: free with
+ * proc_release(). */
+int proc_seize(pid_t pid, struct proc_ctl **out);
+/* Detach every thread, after removing what injection added. Returns the
+ * first error but always finishes; NULL does nothing. */
+int proc_release(struct proc_ctl *ctl);
+
+/* Index of tid in ctl->t, or -1. */
+int proc_ctl_find(const struct proc_ctl *ctl, pid_t tid);
+
+/* Per-thread state the engine saves and restores. */
+struct proc_rseq {
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size;
+	uint32_t signature;
+	uint32_t flags;
+};
+
+struct proc_thread_state {
+	pid_t tid;
+	struct user_regs_struct regs;   /* incl. fs_base, gs_base, orig_rax */
+	uint8_t *xstate;                /* owned: XSAVE image (NT_X86_XSTATE) */
+	size_t xstate_len;
+	uint64_t sigmask;
+	siginfo_t *pending;             /* owned: per-thread pending signals */
+	size_t npending;
+	bool has_rseq;
+	struct proc_rseq rseq;
+	uint64_t robust_list, robust_len;
+	char comm[17];
+};
+
+/* Capture what can be read from outside: regs, xstate, sigmask, per-thread
+ * pending signals, rseq, robust list, comm. sigaltstack and
+ * clear_child_tid need injection (inject.h). */
+int proc_thread_capture(struct proc_ctl *ctl, size_t idx, struct proc_thread_state *st);
+void proc_thread_state_free(struct proc_thread_state *st);
+
+int proc_get_regs(pid_t tid, struct user_regs_struct *regs);
+int proc_set_regs(pid_t tid, const struct user_regs_struct *regs);
+/* Size of the XSAVE area the kernel exports (CPUID 0xD, checked by probe). */
+size_t proc_xstate_size(void);
+/* *buf is malloc'd; caller frees. */
+int proc_get_xstate(pid_t tid, uint8_t **buf, size_t *len);
+int proc_set_xstate(pid_t tid, const uint8_t *buf, size_t len);
+int proc_get_sigmask(pid_t tid, uint64_t *mask);
+int proc_set_sigmask(pid_t tid, uint64_t mask);
+/* Pending signals of one thread (shared=false) or of the whole process
+ * (shared=true), without dequeuing them. *out malloc'd; caller frees. */
+int proc_peek_siginfo(pid_t tid, bool shared, siginfo_t **out, size_t *n);
+/* -ENOENT when the thread has no rseq registered. */
+int proc_get_rseq(pid_t tid, struct proc_rseq *rs);
+int proc_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len);
+int proc_get_comm(pid_t pid, pid_t tid, char comm[17]);
+
+/* Internal to src/proc: wait for the next stop of t; fills t->stop_*.
+ * -ESRCH when the thread exited. */
+int proc_wait_stop(struct proc_thread *t);
+
+#endif
