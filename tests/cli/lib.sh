@@ -31,15 +31,6 @@ fail() {
 	sed 's/^/  stderr: /' "$ERR" | head -20
 }
 
-# The store commands need src/store; builds that link the ENOSYS stand-in
-# (meson sets CRYO_STORE_STUB) skip the tests that use a real store.
-need_store() {
-	if [ -n "${CRYO_STORE_STUB:-}" ]; then
-		echo "SKIP: the store is not built yet (src/store/txn.c missing)"
-		exit 77
-	fi
-}
-
 # check RC WHAT CMD...
 check() {
 	local want=$1 what=$2 rc

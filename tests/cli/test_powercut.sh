@@ -3,7 +3,6 @@
 # SIGKILLs the writer there): the store opens, fsck is clean, the committed
 # snapshots are all there, byte for byte, and the cut one is not.
 . "$(dirname "$0")/lib.sh"
-need_store
 
 S=$T/store
 st() { "$CRYO" store "$@" --store "$S"; }

@@ -2,7 +2,6 @@
 # cryo store on a real store: init (and refusing to overwrite), stat, ls,
 # demo-write, cat, fsck, gc, each as text and as --json.
 . "$(dirname "$0")/lib.sh"
-need_store
 
 S=$T/store
 st() { "$CRYO" store "$@" --store "$S"; }
