@@ -26,9 +26,11 @@ pass() { npass=$((npass + 1)); echo "PASS: $*"; }
 fail() {
 	nfail=$((nfail + 1))
 	echo "FAIL: $*"
+	[ -n "$last" ] || return 0
 	echo "  command: $last"
-	sed 's/^/  stdout: /' "$OUT" | head -20
-	sed 's/^/  stderr: /' "$ERR" | head -20
+	[ -f "$OUT" ] && sed 's/^/  stdout: /' "$OUT" | head -20
+	[ -f "$ERR" ] && sed 's/^/  stderr: /' "$ERR" | head -20
+	return 0
 }
 
 # check RC WHAT CMD...
