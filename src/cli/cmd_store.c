@@ -78,6 +78,13 @@ int store_cmd_parse(struct store_cmd *sc, struct cli *c, const struct cli_cmd *s
 		if (r)
 			return r;
 	}
+	/* After "--" getopt stops: the rest are positional, "-x" included. */
+	for (; optind < argc; optind++) {
+		if (sc->npos >= max_pos || sc->npos >= STORE_CMD_POS_MAX)
+			return cli_usage(c, sc->cmdpath, "%s: unexpected argument '%s'",
+					 sc->cmdpath, argv[optind]);
+		sc->pos[sc->npos++] = argv[optind];
+	}
 	if (sc->npos < min_pos)
 		return cli_usage(c, sc->cmdpath, "%s: missing argument (see usage)", sc->cmdpath);
 	sc->path = cli_store_path(sc->path_opt, sc->path_buf, sizeof(sc->path_buf));
