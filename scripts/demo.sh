@@ -48,10 +48,11 @@ for sn in 1 2 3; do
 done
 
 say "power cut: a fourth snapshot (all 8192 pages rewritten) is killed in the middle of its commit"
-echo "(CRYO_FAULT=store.commit.crash makes the writer SIGKILL itself at that point, as a power cut would stop it)"
-printf '$ CRYO_FAULT=store.commit.crash cryo store demo-write editor --change 100\n'
+echo "(CRYO_FAULT=store.commit.crash@5 makes the writer SIGKILL itself just before the 5th chunk"
+echo " of its commit goes to disk, as a power cut would stop it: 4 chunks are written, the commit is not)"
+printf '$ CRYO_FAULT=store.commit.crash@5 cryo store demo-write editor --change 100\n'
 set +e
-CRYO_FAULT=store.commit.crash "$CRYO" store demo-write editor --change 100
+CRYO_FAULT=store.commit.crash@5 "$CRYO" store demo-write editor --change 100
 rc=$?
 set -e
 if [ $rc -ne 137 ]; then

@@ -45,7 +45,7 @@ if ! bash scripts/deps.sh; then
 	finish
 fi
 
-# Add the counts of one build's testlog.json to the totals.
+# count DIR [EXPECTED]: add the counts of DIR's testlog.json to the totals.
 count() {
 	local dir=$1
 	local log=$dir/meson-logs/testlog.json
@@ -76,11 +76,17 @@ for raw in open(sys.argv[1]):
 print(ok, bad, skip)
 PY
 	) || { failed=$((failed + 1)); return; }
-	set -- $line
+	set -- $line "$2"
 	passed=$((passed + $1))
 	failed=$((failed + $2))
 	skipped=$((skipped + $3))
 	echo "run.sh: $dir: $1 passed, $2 failed, $3 skipped"
+	# Tests that never reported (meson was killed midway) count as failed.
+	local ran=$(($1 + $2 + $3))
+	if [ -n "$4" ] && [ "$ran" -lt "$4" ]; then
+		echo "run.sh: $dir: only $ran of $4 tests reported; the rest count as failed" >&2
+		failed=$((failed + $4 - ran))
+	fi
 }
 
 # setup DIR ARGS...: configure once; later runs let ninja re-run meson.
@@ -108,8 +114,18 @@ run_config() {
 	fi
 	mult=1
 	[ $long = 1 ] && mult=10
+	local want rc before
+	want=$(meson test -C "$dir" --list 2>/dev/null | grep -c " / ")
 	meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" </dev/null
-	count "$dir"
+	rc=$?
+	before=$failed
+	count "$dir" "$want"
+	# meson failing with no failed test in its log (killed, crashed,
+	# interrupted) is still a failure, never a quiet pass.
+	if [ $rc -ne 0 ] && [ $failed -eq $before ]; then
+		echo "run.sh: $dir: meson test exited $rc" >&2
+		failed=$((failed + 1))
+	fi
 }
 
 run_config build --buildtype=debugoptimized

@@ -13,6 +13,9 @@
 
 #define DEFAULT_SIZE	(8ull << 30)
 #define DEFAULT_SEG	(8u << 20)	/* what the store picks for 0; said in help */
+/* A one-shot command reads few index nodes; the store's default cache is
+ * sized for the daemon and costs time to set up (and to tear down). */
+#define CLI_CACHE_BYTES	(8ull << 20)
 
 /* ---- shared by every store subcommand ---- */
 
@@ -75,6 +78,13 @@ int store_cmd_parse(struct store_cmd *sc, struct cli *c, const struct cli_cmd *s
 		if (r)
 			return r;
 	}
+	/* After "--" getopt stops: the rest are positional, "-x" included. */
+	for (; optind < argc; optind++) {
+		if (sc->npos >= max_pos || sc->npos >= STORE_CMD_POS_MAX)
+			return cli_usage(c, sc->cmdpath, "%s: unexpected argument '%s'",
+					 sc->cmdpath, argv[optind]);
+		sc->pos[sc->npos++] = argv[optind];
+	}
 	if (sc->npos < min_pos)
 		return cli_usage(c, sc->cmdpath, "%s: missing argument (see usage)", sc->cmdpath);
 	sc->path = cli_store_path(sc->path_opt, sc->path_buf, sizeof(sc->path_buf));
@@ -84,7 +94,7 @@ int store_cmd_parse(struct store_cmd *sc, struct cli *c, const struct cli_cmd *s
 
 int store_cmd_open(struct store_cmd *sc, int rw, struct store **out)
 {
-	struct store_open_opts o = { .read_only = !rw };
+	struct store_open_opts o = { .read_only = !rw, .cache_bytes = CLI_CACHE_BYTES };
 	struct stat st;
 	int err;
 
@@ -225,6 +235,10 @@ static int run_init(struct cli *c, const struct cli_cmd *self, int argc, char **
 	rc = store_cmd_parse(&sc, c, self, argc, argv, extra, init_opt, &a, 0, 0);
 	if (rc >= 0)
 		return rc;
+	/* First, so `init` on an existing store says so whatever the options. */
+	rc = init_refuse_existing(&sc);
+	if (rc)
+		return rc;
 	seg = a.seg_size ? (uint32_t)a.seg_size : DEFAULT_SEG;
 	if (a.size < FMT_SEG_START + (uint64_t)FMT_SEGS_MIN * seg) {
 		char need[32], segh[32];
@@ -238,9 +252,6 @@ static int run_init(struct cli *c, const struct cli_cmd *self, int argc, char **
 		if (err)
 			return cli_fail(c, "cannot create CRYO_HOME %s: %s", cli_home(), strerror(-err));
 	}
-	rc = init_refuse_existing(&sc);
-	if (rc)
-		return rc;
 
 	o = (struct store_create_opts){ .size = a.size, .seg_size = (uint32_t)a.seg_size,
 					.codec = a.codec };
@@ -309,9 +320,12 @@ static int print_stat(struct store_cmd *sc, struct store *s, int full)
 	       st.live_bytes);
 	printf("log           lsn %" PRIu64 ", checkpoint %" PRIu64 ", %" PRIu64
 	       " chunks rolled forward at open\n", st.lsn, st.ckpt_seq, st.open_chunks);
-	printf("this handle   wrote %s (%s new, %s by the cleaner), %" PRIu64 " segments cleaned\n",
-	       cli_human(st.bytes_written, b1, sizeof(b1)), cli_human(st.new_bytes, b2, sizeof(b2)),
-	       cli_human(st.clean_bytes, b3, sizeof(b3)), st.segs_cleaned);
+	/* Only gc and demo-write write through their handle; stat never does. */
+	if (st.bytes_written || st.segs_cleaned)
+		printf("this handle   wrote %s (%s new, %s by the cleaner), %" PRIu64 " segments cleaned\n",
+		       cli_human(st.bytes_written, b1, sizeof(b1)),
+		       cli_human(st.new_bytes, b2, sizeof(b2)),
+		       cli_human(st.clean_bytes, b3, sizeof(b3)), st.segs_cleaned);
 	printf("poisoned      %s\n", st.poisoned ? "yes (a write failed; reopen to recover)" : "no");
 	return CLI_OK;
 }
@@ -525,7 +539,7 @@ static int run_gc(struct cli *c, const struct cli_cmd *self, int argc, char **ar
 {
 	struct store_clean_report r = { 0 };
 	struct store_stat before, after;
-	struct store_open_opts oo = { .no_autoclean = 1 };
+	struct store_open_opts oo = { .no_autoclean = 1, .cache_bytes = CLI_CACHE_BYTES };
 	struct store_cmd sc;
 	struct store *s;
 	char b[32];

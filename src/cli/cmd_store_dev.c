@@ -291,6 +291,7 @@ const struct cli_cmd store_cmd_demo_write = {
 
 struct cat_args {
 	const char *record;
+	uint64_t space;		/* page space (one per process of a group) */
 	int raw;
 };
 
@@ -298,13 +299,17 @@ static int cat_opt(struct store_cmd *sc, void *arg, int ch, const char *optarg)
 {
 	struct cat_args *a = arg;
 
-	(void)sc;
 	switch (ch) {
 	case 'r':
 		a->record = optarg;
 		return 0;
 	case 'R':
 		a->raw = 1;
+		return 0;
+	case 'p':
+		if (cli_parse_u64(optarg, &a->space) || a->space >> STORE_SPACE_BITS)
+			return cli_usage(sc->c, sc->cmdpath, "--space: not a page space 0..%u: '%s'",
+					 (1u << STORE_SPACE_BITS) - 1, optarg);
 		return 0;
 	}
 	return CLI_USAGE;
@@ -369,23 +374,27 @@ static int cat_page(struct store_cmd *sc, struct store_snap *sn, const char *obj
 {
 	uint8_t page[STORE_PAGE_SIZE];
 	unsigned long long vpn;
-	char *end;
+	char where[48], *end;
 	int kind;
 
 	errno = 0;
 	vpn = strtoull(vpn_s, &end, 0);
-	if (errno || end == vpn_s || *end || *vpn_s == '-' || vpn > STORE_VPN_MAX)
+	if (errno || end == vpn_s || *end || *vpn_s == '-' || vpn >> STORE_VPN_BITS)
 		return cli_usage(sc->c, sc->cmdpath, "%s: not a page number: '%s'", sc->cmdpath, vpn_s);
-	kind = store_snap_read_page(sn, vpn, page);
+	if (a->space)
+		snprintf(where, sizeof(where), "%" PRIu64 ":%#llx", a->space, vpn);
+	else
+		snprintf(where, sizeof(where), "%#llx", vpn);
+	kind = store_snap_read_page(sn, STORE_KEY(a->space, vpn), page);
 	if (kind < 0)
-		return cli_fail_store(sc->c, kind, "page %#llx of %s snapshot %" PRIu64, vpn, obj, no);
+		return cli_fail_store(sc->c, kind, "page %s of %s snapshot %" PRIu64, where, obj, no);
 	if (kind == STORE_PAGE_NONE)
-		return cli_fail(sc->c, "no page %#llx in snapshot %" PRIu64 " of %s", vpn, no, obj);
+		return cli_fail(sc->c, "no page %s in snapshot %" PRIu64 " of %s", where, no, obj);
 	if (a->raw) {
 		fwrite(page, 1, sizeof(page), stdout);
 		return CLI_OK;
 	}
-	printf("%s snapshot %" PRIu64 " page %#llx: %s\n", obj, no, vpn,
+	printf("%s snapshot %" PRIu64 " page %s: %s\n", obj, no, where,
 	       kind == STORE_PAGE_ZERO ? "zero" : "data");
 	hexdump(page, sizeof(page));
 	return CLI_OK;
@@ -396,6 +405,7 @@ static int run_cat(struct cli *c, const struct cli_cmd *self, int argc, char **a
 	static const struct option extra[] = {
 		{ "record", required_argument, NULL, 'r' },
 		{ "raw", no_argument, NULL, 'R' },
+		{ "space", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cat_args a = { 0 };
@@ -441,12 +451,13 @@ static int run_cat(struct cli *c, const struct cli_cmd *self, int argc, char **a
 const struct cli_cmd store_cmd_cat = {
 	.name = "cat", .run = run_cat,
 	.summary = "print one page or record of a snapshot",
-	.usage = "Usage: cryo store cat OBJECT SNAP VPN [--raw] [--store PATH]\n"
+	.usage = "Usage: cryo store cat OBJECT SNAP VPN [--space N] [--raw] [--store PATH]\n"
 		 "       cryo store cat OBJECT SNAP --record KEY [--raw] [--store PATH]\n"
 		 "\n"
 		 "Print page VPN (decimal or 0x hex) of snapshot SNAP (a number, or\n"
 		 "'newest') of OBJECT as a hex dump, or the metadata record KEY.\n"
 		 "\n"
+		 "  --space N      the page space of VPN (one per process; default 0)\n"
 		 "  --record KEY   print a record instead of a page\n"
 		 "  --raw          write the bytes as they are\n"
 		 "  --store PATH   the store (default: $CRYO_HOME/store)\n",

@@ -2,7 +2,6 @@
 # Bad stores: each command fails with exit 1 and one line naming the
 # problem; never a crash (a signal, a sanitizer report) and never a write.
 . "$(dirname "$0")/lib.sh"
-need_store
 
 "$CRYO" store init --size 64M --segment-size 256K --store "$T/good" >/dev/null \
 	|| { echo "FAIL: cannot make a store"; exit 1; }

@@ -2,7 +2,6 @@
 # cryo store on a real store: init (and refusing to overwrite), stat, ls,
 # demo-write, cat, fsck, gc, each as text and as --json.
 . "$(dirname "$0")/lib.sh"
-need_store
 
 S=$T/store
 st() { "$CRYO" store "$@" --store "$S"; }
@@ -67,6 +66,10 @@ cp "$OUT" "$T/page5.s1"
 check 0 "cat --raw" st cat vm 1 0x5 --raw
 [ "$(wc -c <"$OUT")" = 4096 ] && pass "--raw gives 4096 bytes" || fail "--raw gave $(wc -c <"$OUT") bytes"
 check 0 "cat newest" st cat vm newest 5
+check 1 "cat in an empty page space" st cat vm 1 5 --space 1
+check_err1
+check 2 "cat --space out of range" st cat vm 1 5 --space 4096
+check 2 "cat a vpn beyond 36 bits" st cat vm 1 0x1000000000
 check 0 "cat --record demo" st cat vm 2 --record demo --raw
 check_out '^demo-write seed=1 gen=2 pages=2000 change=5' "record written by demo-write"
 check 1 "cat a page past the end" st cat vm 1 999999

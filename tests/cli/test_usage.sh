@@ -51,6 +51,7 @@ check 2 "store cat without a vpn" "$CRYO" store cat obj 1
 check 2 "store cat with a bad snapshot" "$CRYO" store cat obj zero 0
 check 2 "store demo-write --change 150" "$CRYO" store demo-write obj --change 150
 check 2 "store demo-write without object" "$CRYO" store demo-write
+check 2 "arguments after -- still count" "$CRYO" store stat -- extra
 [ ! -e "$T/s" ] && pass "usage errors created nothing" || fail "a usage error created $T/s"
 
 # A missing store is a failure (1) with one line, not a usage error.
