@@ -82,6 +82,16 @@ static int add_range(struct proc_dirty *d, uint64_t start, uint64_t end)
 {
 	size_t i;
 
+	for (i = 0; i < d->n; i++)
+		if (d->r[i].start < end && start < d->r[i].end) {
+			/* Overlap: widen the known one. */
+			if (start < d->r[i].start)
+				d->r[i].start = start;
+			if (end > d->r[i].end)
+				d->r[i].end = end;
+			return 0;
+		}
+
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 32;
 		struct proc_range *nr = realloc(d->r, cap * sizeof(*nr));
@@ -154,51 +164,43 @@ int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
 			     struct proc_range **addedp, size_t *naddedp)
 {
 	struct proc_range *added = NULL;
-	size_t nadded = 0, j = 0;
+	size_t nadded = 0;
 	int ret = 0;
 
+	/* smaps' "uw" flag (VM_UFFD_WP) is the truth about what is
+	 * registered: it survives the kernel merging or splitting VMAs, and
+	 * a mapping unmapped and mapped again at the same place loses it. */
+	for (size_t i = 0; i < m->n; i++)
+		if (!m->v[i].has_smaps) {
+			pr_err("%d: register_maps needs smaps (VmFlags)", (int)d->pid);
+			return -EINVAL;
+		}
 	if (addedp) {
 		added = calloc(m->n ? m->n : 1, sizeof(*added));
 		if (!added)
 			return -ENOMEM;
 	}
-	/* Forget registered ranges that no longer match a mapping exactly
-	 * (unmapped, split, or remapped). */
-	for (size_t i = 0; i < d->n; i++) {
-		const struct proc_vma *v = proc_maps_find(m, d->r[i].start);
-		if (v && v->start == d->r[i].start && v->end == d->r[i].end)
-			d->r[j++] = d->r[i];
-	}
-	d->n = j;
+	d->n = 0;
 	for (size_t i = 0; i < m->n; i++) {
 		const struct proc_vma *v = &m->v[i];
-		bool known = false;
 
 		if (!trackable(v))
 			continue;
-		for (size_t k = 0; k < d->n; k++)
-			if (d->r[k].start == v->start && d->r[k].end == v->end) {
-				known = true;
-				break;
-			}
-		if (known)
-			continue;
-		ret = proc_dirty_register(d, v->start, v->end);
-		if (ret == -EBUSY) {
-			/* Already registered (a range that shrank or merged):
-			 * it is tracked; remember it under its new bounds. */
-			ret = add_range(d, v->start, v->end);
+		if (!(v->vmflags & PROC_VMF(UW))) {
+			ret = proc_dirty_register(d, v->start, v->end);
 			if (ret)
 				goto out;
+			/* proc_dirty_register recorded it */
+			if (added) {
+				added[nadded].start = v->start;
+				added[nadded].end = v->end;
+			}
+			nadded++;
 			continue;
 		}
+		ret = add_range(d, v->start, v->end);
 		if (ret)
 			goto out;
-		if (added) {
-			added[nadded].start = v->start;
-			added[nadded].end = v->end;
-		}
-		nadded++;
 	}
 out:
 	if (ret) {
