@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -481,6 +482,137 @@ static void no_vdso_rip_patch_path(void **state)
 	close(to);
 }
 
+/* ---- per-thread injection, stopped and dying targets ---- */
+
+#define NALT 3
+static char alt[NALT][16384];
+static volatile pid_t alt_tid[NALT];
+
+static void *alt_thread(void *arg)
+{
+	long i = (long)arg;
+	stack_t ss = { .ss_sp = alt[i], .ss_size = sizeof(alt[i]) };
+	if (sigaltstack(&ss, NULL))
+		_exit(4);
+	alt_tid[i] = (pid_t)syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void per_thread_sigaltstack(void **state)
+{
+	int hold[2], ready[2];
+	struct proc_ctl *ctl;
+	pid_t pid, tids[NALT];
+	char b;
+	(void)state;
+
+	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pthread_t t;
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(hold[1]);
+		for (long i = 0; i < NALT; i++)
+			if (pthread_create(&t, NULL, alt_thread, (void *)i))
+				_exit(3);
+		for (int i = 0; i < NALT; i++)
+			while (!alt_tid[i])
+				msleep(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		while (read(hold[0], &b, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(hold[0]);
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &b, 1), 1);
+	assert_int_equal(proc_mem_read(pid, (uint64_t)(uintptr_t)alt_tid, tids, sizeof(tids),
+				       NULL), 0);
+	assert_int_equal(proc_seize(pid, &ctl), 0);
+	assert_int_equal(ctl->n, NALT + 1);
+	for (int i = 0; i < NALT; i++) {
+		stack_t ss;
+		uint64_t a[6] = { 0 };
+		int64_t ret;
+		int k = proc_ctl_find(ctl, tids[i]);
+		assert_true(k >= 0);
+		assert_int_equal(proc_remote_sigaltstack(ctl, (size_t)k, &ss), 0);
+		assert_ptr_equal(ss.ss_sp, alt[i]);
+		assert_int_equal(ss.ss_size, sizeof(alt[i]));
+		/* The call really ran in that thread. */
+		assert_int_equal(proc_inject_syscall_thread(ctl, (size_t)k, SYS_gettid, a, &ret), 0);
+		assert_int_equal(ret, tids[i]);
+	}
+	{
+		stack_t ss;
+		int k = proc_ctl_find(ctl, pid);
+		assert_int_equal(proc_remote_sigaltstack(ctl, (size_t)k, &ss), 0);
+		assert_true(ss.ss_flags & SS_DISABLE);
+	}
+	assert_int_equal(proc_release(ctl), 0);
+	close(hold[1]);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	close(ready[0]);
+}
+
+static void inject_into_group_stopped_process(void **state)
+{
+	int to, from, ws;
+	pid_t pid = start_reader(&to, &from);
+	struct proc_ctl *ctl;
+	struct proc_status st;
+	uint64_t a[6] = { 0 };
+	int64_t ret;
+	(void)state;
+
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	assert_int_equal(waitpid(pid, &ws, WUNTRACED), pid);
+	assert_int_equal(proc_seize(pid, &ctl), 0);
+	assert_int_equal(proc_inject_syscall(ctl, SYS_getpid, a, &ret), 0);
+	assert_int_equal(ret, pid);
+	assert_int_equal(proc_release(ctl), 0);
+	/* Still stopped as before (after the detach wake-up settles). */
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(proc_status_read(pid, 0, &st), 0);
+		if (st.state == 'T')
+			break;
+		msleep(10);
+	}
+	assert_int_equal(st.state, 'T');
+	msleep(50);
+	assert_int_equal(proc_status_read(pid, 0, &st), 0);
+	assert_int_equal(st.state, 'T');
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	assert_int_equal(write(to, "after", 5), 5);
+	finish(pid, from, "5 0 0 after");
+	close(to);
+}
+
+static void target_killed_while_held(void **state)
+{
+	int to, from;
+	pid_t pid = start_reader(&to, &from);
+	struct proc_ctl *ctl;
+	uint64_t a[6] = { 0 }, addr;
+	int64_t ret;
+	(void)state;
+
+	assert_int_equal(proc_seize(pid, &ctl), 0);
+	assert_int_equal(proc_inject_scratch_data(ctl, &addr), 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	/* Injection and release report the death and do not hang. */
+	assert_true(proc_inject_syscall(ctl, SYS_getpid, a, &ret) < 0);
+	(void)proc_release(ctl);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	close(to);
+	close(from);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +624,9 @@ int main(void)
 		cmocka_unit_test(remote_helpers),
 		cmocka_unit_test(scratch_page_gadget),
 		cmocka_unit_test(no_vdso_rip_patch_path),
+		cmocka_unit_test(per_thread_sigaltstack),
+		cmocka_unit_test(inject_into_group_stopped_process),
+		cmocka_unit_test(target_killed_while_held),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
