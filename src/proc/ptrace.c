@@ -168,9 +168,17 @@ int proc_seize(pid_t pid, struct proc_ctl **out)
 		}
 		for (size_t i = 0; i < ntids; i++) {
 			struct proc_thread *t;
-			if (proc_ctl_find(ctl, tids[i]) >= 0)
+			int k = proc_ctl_find(ctl, tids[i]);
+			if (k >= 0 && !ctl->t[k].gone)
 				continue;
-			t = add_thread(ctl, tids[i]);
+			if (k >= 0) {
+				/* A tid that ended and was reused by a new thread. */
+				t = &ctl->t[k];
+				memset(t, 0, sizeof(*t));
+				t->tid = tids[i];
+			} else {
+				t = add_thread(ctl, tids[i]);
+			}
 			if (!t) {
 				free(tids);
 				ret = -ENOMEM;
