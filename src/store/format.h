@@ -13,7 +13,11 @@
  *
  * A segment holds chunks, back to back, each starting on a 4 KiB boundary:
  *
- *   [chunk header | item descriptors ... | pad to 4 KiB][data area, pad]
+ *   [chunk header, 128 B][data area: items][pad to 8][item descriptors][pad to 4 KiB]
+ *
+ * The data area comes right after the header so an item's address is known
+ * the moment it is added; the descriptors follow once the chunk is full.
+ * The summary of a chunk is its header plus its descriptors.
  *
  * The chunks form one chain, the log: each names the lsn it has, the summary
  * checksum of the chunk before it, and the address of the chunk after it
@@ -155,8 +159,9 @@ static_assert(sizeof(struct fmt_slot) == 128, "fmt_slot size");
  *     24    8 prev_sum: summary checksum of the chunk before
  *     32   16 uuid (as the superblock)
  *     48    8 time written, ns
- *     56    4 summary length: header + descriptors, rounded up to 4096
- *     60    4 data length in bytes (data area follows the summary)
+ *     56    4 chunk length in bytes: header, data, descriptors, padded to
+ *               4096 (descriptors start at 128 + data length, rounded up to 8)
+ *     60    4 data length in bytes (the data area starts at byte 128)
  *     64    8 next: byte address of the chunk after this one
  *     72    8 csum64 of the data area (data length bytes)
  *     80   40 reserved, zero
@@ -165,6 +170,8 @@ static_assert(sizeof(struct fmt_slot) == 128, "fmt_slot size");
  */
 #define FMT_CHUNK_COMMIT	0x1u
 #define FMT_CHUNK_STATE		0x2u
+#define FMT_CHUNK_HDR		128u
+#define FMT_CHUNK_DESC_OFF(data_len) ((FMT_CHUNK_HDR + (data_len) + 7u) & ~7u)
 struct fmt_chunk {
 	uint64_t magic;
 	uint16_t version;
@@ -174,7 +181,7 @@ struct fmt_chunk {
 	uint64_t prev_sum;
 	uint8_t uuid[16];
 	uint64_t time_ns;
-	uint32_t sum_len;
+	uint32_t chunk_len;
 	uint32_t data_len;
 	uint64_t next;
 	uint64_t data_csum;
@@ -199,7 +206,8 @@ enum fmt_kind {
 /* Item descriptor: one per item of a chunk, after the chunk header.
  *
  * OFFSET SIZE DESCRIPTION
- *      0    4 offset of the item in the chunk's data area
+ *      0    4 offset of the item in the chunk's data area (its byte
+ *               address is chunk start + 128 + offset)
  *      4    4 stored length
  *      8    4 raw length (after decompression)
  *     12    1 kind (enum fmt_kind)
@@ -207,7 +215,7 @@ enum fmt_kind {
  *     14    1 level, for index nodes (0 = leaf)
  *     15    1 reserved, zero
  *     16    8 owner: object id (0 for ops and state)
- *     24    8 key: first vpn covered (pages, nodes); else 0
+ *     24    8 key: first page key covered (pages, nodes); else 0
  *     32    4 csum32 of the stored bytes
  *     36    4 reserved, zero
  */
@@ -226,9 +234,12 @@ struct fmt_item {
 };
 static_assert(sizeof(struct fmt_item) == 40, "fmt_item size");
 
-/* Page index: a copy-on-write radix tree over 36-bit virtual page numbers
- * (48-bit addresses). Five levels: the root (level 4) uses vpn bits 32..35,
- * every other level 8 bits; a node is 256 entries of 16 bytes = 4096 bytes.
+/* Page index: a copy-on-write radix tree over 48-bit page keys. A key is
+ * (space << 36) | vpn: a 36-bit virtual page number (48-bit addresses) in
+ * one of 4096 page spaces, so every process of a group (and every file
+ * whose contents a snapshot keeps) has its own address space inside one
+ * atomic snapshot. Six levels of 8 bits; a node is 256 entries of 16
+ * bytes = 4096 bytes.
  *
  * Index entry:
  * OFFSET SIZE DESCRIPTION
@@ -237,9 +248,9 @@ static_assert(sizeof(struct fmt_item) == 40, "fmt_item size");
  *      8    4 stored length
  *     12    4 csum32 of the stored bytes
  */
-#define FMT_LEVELS		5
+#define FMT_LEVELS		6
 #define FMT_FANOUT		256
-#define FMT_VPN_BITS		36
+#define FMT_KEY_BITS		48
 #define FMT_ADDR_MASK		((1ull << 48) - 1)
 struct fmt_entry {
 	uint64_t word;

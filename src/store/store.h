@@ -1,8 +1,9 @@
 /* The cryo store: a log-structured store of objects and their snapshots.
  *
  * An object (later: a process group) has numbered snapshots. A snapshot
- * holds 4 KiB pages addressed by 36-bit virtual page number (48-bit
- * addresses) through a copy-on-write page index, and metadata records
+ * holds 4 KiB pages addressed by a 48-bit key, STORE_KEY(space, vpn): 4096
+ * page spaces of 36-bit virtual page numbers (one per process of a group),
+ * through a copy-on-write page index, and metadata records
  * (opaque bytes under a short key). A snapshot based on an earlier one
  * shares every page and index node it does not change, so writing k
  * changed pages costs O(k) pages and nodes.
@@ -24,7 +25,11 @@
 #include "store/io.h"
 
 #define STORE_PAGE_SIZE		4096u
-#define STORE_VPN_MAX		((1ull << 36) - 1)
+/* Pages are addressed by a 48-bit key: (space << 36) | vpn. */
+#define STORE_SPACE_BITS	12
+#define STORE_VPN_BITS		36
+#define STORE_KEY(space, vpn)	(((uint64_t)(space) << STORE_VPN_BITS) | (vpn))
+#define STORE_VPN_MAX		((1ull << (STORE_SPACE_BITS + STORE_VPN_BITS)) - 1)
 #define STORE_NAME_MAX		63	/* object name, bytes */
 #define STORE_KEY_MAX		39	/* record key, bytes */
 #define STORE_RECORD_MAX	(2u << 20)
@@ -72,7 +77,9 @@ int store_checkpoint(struct store *s);
  * time per store (-EBUSY). */
 int store_txn_begin(struct store *s, const char *object, uint64_t base,
 		    struct store_txn **out);
-/* Store one page; a page of zeros is kept as a hole, nothing written. */
+/* Store one page; a page of zeros is kept as a hole, nothing written.
+ * -ENOSPC: the store is full; abort, store_clean() and try again (the
+ * cleaner cannot run while a transaction is open). */
 int store_txn_put_page(struct store_txn *t, uint64_t vpn, const void *page);
 /* Store a page known to be zero without looking at it. */
 int store_txn_put_zero(struct store_txn *t, uint64_t vpn);

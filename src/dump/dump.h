@@ -1,0 +1,30 @@
+/* Capture a group into the store: seize, read, write one snapshot, release
+ * (or, for freeze, kill). A failure at any step leaves the process running
+ * exactly as before: never stopped, traced, or with an injected fd or
+ * mapping. */
+#ifndef CRYO_DUMP_DUMP_H
+#define CRYO_DUMP_DUMP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store/store.h"
+
+struct dump_opts {
+	bool freeze;		/* after the commit, end the process (SIGKILL) */
+	uint64_t base;		/* 0: full; STORE_SNAP_NEWEST: incremental */
+};
+
+struct dump_result {
+	uint64_t snap_no;
+	uint64_t pages;		/* pages written (data and zero) */
+	uint64_t bytes;		/* page bytes read from the process */
+	uint64_t stopped_ns;	/* time the process was stopped */
+	uint64_t total_ns;	/* call to durable */
+};
+
+int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_opts *o,
+	       struct dump_result *res);
+
+#endif

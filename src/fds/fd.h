@@ -1,0 +1,76 @@
+/* File descriptors: one kind per file in src/fds/, all behind one ops table.
+ *
+ * Dump runs in cryo while the target is stopped: each fd is probed, the
+ * first kind in fd_kinds[] whose match() says yes dumps it. A kind that
+ * cannot save an fd faithfully refuses (-ENOTSUP with a reason logged),
+ * and the snapshot fails: nothing is saved wrong.
+ *
+ * Restore runs in the process being made, in plain C, before its memory is
+ * replaced: restore() makes the fd at e->fd with its flags and offset.
+ * Connections to outside the group come back by policy (struct fd_policy):
+ * stdin from /dev/null, output appended to a log, unless the user chose. */
+#ifndef CRYO_FDS_FD_H
+#define CRYO_FDS_FD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "image/image.h"
+#include "proc/fds.h"
+
+/* What dump knows of one fd of a stopped process. */
+struct fd_probe {
+	pid_t pid;
+	int fd;
+	const char *link;		/* readlink of /proc/PID/fd/N */
+	struct stat st;			/* stat of /proc/PID/fd/N: the object */
+	const struct proc_fdinfo *info;	/* pos, flags, kind-specific lines */
+	int local;			/* the same open file in cryo (pidfd_getfd), or -1 */
+};
+
+struct fd_dump_ctx {
+	struct store_txn *txn;
+	pid_t pid;
+	uint32_t next_space;		/* next free page space for file contents */
+};
+
+/* Where a connection to outside the group goes at melt. NULL fields take
+ * the defaults: stdin /dev/null, outputs appended to log_path. */
+struct fd_policy {
+	const char *stdin_path;
+	const char *stdout_path;
+	const char *stderr_path;
+	const char *log_path;		/* CRYO_HOME/log/NAME.log */
+};
+
+struct fd_restore_ctx {
+	struct store_snap *snap;
+	const struct fd_policy *policy;
+	/* objects several fds share (the two ends of a pipe), by capture id */
+	struct fd_shared { uint64_t id; int fd[2]; } *shared;
+	size_t nshared, shared_cap;
+	int max_fd;			/* highest fd the image uses: scratch fds go above */
+};
+
+struct fd_ops {
+	const char *name;		/* FdEntry.kind */
+	/* 1 if this kind handles the fd, 0 if not. */
+	int (*match)(const struct fd_probe *p);
+	/* Fill e (payload, desc; flags/pos/cloexec are filled before). */
+	int (*dump)(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEntry *e);
+	/* Make the fd at e->fd in the calling process. */
+	int (*restore)(struct fd_restore_ctx *c, const Cryo__FdEntry *e);
+	/* One line for `cryo inspect`. */
+	void (*describe)(const Cryo__FdEntry *e, char *buf, size_t n);
+};
+
+/* The registry, in match order, NULL-terminated. */
+extern const struct fd_ops *const fd_kinds[];
+
+const struct fd_ops *fd_kind_by_name(const char *name);
+const struct fd_ops *fd_kind_match(const struct fd_probe *p);
+
+#endif

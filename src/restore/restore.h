@@ -1,0 +1,26 @@
+/* Rebuild a group from a snapshot. Returns once the process runs on its
+ * own (not a child of the caller, not traced). A failure at any step leaves
+ * nothing behind (no half-restored process) and the image unchanged. */
+#ifndef CRYO_RESTORE_RESTORE_H
+#define CRYO_RESTORE_RESTORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fds/fd.h"
+#include "store/store.h"
+
+struct restore_opts {
+	uint64_t snap;			/* STORE_SNAP_NEWEST or a number */
+	struct fd_policy fds;
+};
+
+struct restore_result {
+	pid_t pid;
+	uint64_t total_ns;		/* call to running */
+};
+
+int restore_group(struct store *s, const char *name, const struct restore_opts *o,
+		  struct restore_result *res);
+
+#endif

@@ -1,0 +1,423 @@
+/* Unit tests: the store's API on a real file (no root needed). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/fault.h"
+#include "store/format.h"
+#include "store/store.h"
+
+#define SEG	(256u << 10)
+
+struct fx {
+	char path[64];
+	struct store *s;
+};
+
+static void page_fill(uint8_t *p, uint64_t vpn, uint64_t gen)
+{
+	/* text-like but unique per (vpn, gen), so compression and mixups show */
+	int n = snprintf((char *)p, STORE_PAGE_SIZE, "page %llu gen %llu ",
+			 (unsigned long long)vpn, (unsigned long long)gen);
+	for (size_t i = (size_t)n; i < STORE_PAGE_SIZE; i++)
+		p[i] = (uint8_t)('a' + (i * 7 + vpn + gen) % 26);
+}
+
+static void rand_fill(uint8_t *p, uint64_t vpn, uint64_t gen)
+{
+	uint64_t x = vpn * 0x9E3779B97F4A7C15ull ^ gen * 0xD1B54A32D192ED03ull ^ 1;
+	for (size_t i = 0; i < STORE_PAGE_SIZE; i += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(p + i, &x, 8);
+	}
+}
+
+static struct store *reopen(struct fx *f)
+{
+	struct store_open_opts oo = { .no_autoclean = 1 };
+	if (f->s)
+		assert_int_equal(store_close(f->s), 0);
+	f->s = NULL;
+	assert_int_equal(store_open(f->path, &oo, &f->s), 0);
+	return f->s;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct store_create_opts co = { .size = 64u << 20, .seg_size = SEG, .codec = CODEC_LZ4 };
+	int fd;
+
+	snprintf(f->path, sizeof(f->path), "/tmp/cryo-test-store-XXXXXX");
+	fd = mkstemp(f->path);
+	close(fd);
+	unlink(f->path);
+	assert_int_equal(store_create(f->path, &co), 0);
+	reopen(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->s);
+	unlink(f->path);
+	free(f);
+	return 0;
+}
+
+static void write_snap(struct store *s, const char *obj, uint64_t base, uint64_t first,
+		       uint64_t n, uint64_t gen, uint64_t *no)
+{
+	struct store_txn *t;
+	uint8_t page[STORE_PAGE_SIZE];
+
+	assert_int_equal(store_txn_begin(s, obj, base, &t), 0);
+	for (uint64_t v = first; v < first + n; v++) {
+		page_fill(page, v, gen);
+		assert_int_equal(store_txn_put_page(t, v, page), 0);
+	}
+	assert_int_equal(store_txn_commit(t, no), 0);
+}
+
+static void expect_page(struct store *s, const char *obj, uint64_t no, uint64_t vpn, uint64_t gen)
+{
+	struct store_snap *sn;
+	uint8_t page[STORE_PAGE_SIZE], want[STORE_PAGE_SIZE];
+
+	assert_int_equal(store_snap_open(s, obj, no, &sn), 0);
+	assert_int_equal(store_snap_read_page(sn, vpn, page), STORE_PAGE_DATA);
+	page_fill(want, vpn, gen);
+	assert_memory_equal(page, want, sizeof(page));
+	store_snap_close(sn);
+}
+
+static void roundtrip_and_reopen(void **state)
+{
+	struct fx *f = *state;
+	uint64_t no;
+	uint8_t zero[STORE_PAGE_SIZE] = { 0 }, buf[STORE_PAGE_SIZE];
+	struct store_snap *sn;
+	struct store_txn *t;
+
+	write_snap(f->s, "editor", 0, 0x7f0000000ull, 100, 1, &no);
+	assert_int_equal(no, 1);
+	assert_int_equal(store_txn_begin(f->s, "editor", STORE_SNAP_NEWEST, &t), 0);
+	assert_int_equal(store_txn_put_page(t, 5, zero), 0);
+	assert_int_equal(store_txn_put_record(t, "regs", "abc", 3), 0);
+	assert_int_equal(store_txn_put_record(t, "empty", "", 0), 0);
+	assert_int_equal(store_txn_commit(t, &no), 0);
+	assert_int_equal(no, 2);
+
+	for (int pass = 0; pass < 2; pass++) {
+		expect_page(f->s, "editor", 1, 0x7f0000000ull + 42, 1);
+		expect_page(f->s, "editor", 2, 0x7f0000000ull + 99, 1);
+		assert_int_equal(store_snap_open(f->s, "editor", 2, &sn), 0);
+		assert_int_equal(store_snap_read_page(sn, 5, buf), STORE_PAGE_ZERO);
+		assert_int_equal(store_snap_read_page(sn, 6, buf), STORE_PAGE_NONE);
+		void *data;
+		size_t len;
+		assert_int_equal(store_snap_read_record(sn, "regs", &data, &len), 0);
+		assert_int_equal(len, 3);
+		assert_memory_equal(data, "abc", 3);
+		free(data);
+		assert_int_equal(store_snap_read_record(sn, "empty", &data, &len), 0);
+		assert_int_equal(len, 0);
+		free(data);
+		assert_int_equal(store_snap_read_record(sn, "nope", &data, &len), -ENOENT);
+		struct store_snap_info info;
+		store_snap_info(sn, &info);
+		assert_int_equal(info.pages, 101);
+		assert_int_equal(info.zero_pages, 1);
+		assert_int_equal(info.parent, 1);
+		store_snap_close(sn);
+		assert_int_equal(store_fsck(f->s, NULL, NULL, NULL), 0);
+		reopen(f);
+	}
+}
+
+static void incremental_writes_only_changes(void **state)
+{
+	struct fx *f = *state;
+	uint64_t no;
+	struct store_stat a, b;
+	struct store_snap *sn;
+	struct store_snap_info info;
+
+	write_snap(f->s, "big", 0, 0, 2048, 1, &no);
+	assert_int_equal(store_stat(f->s, &a), 0);
+	write_snap(f->s, "big", STORE_SNAP_NEWEST, 1000, 10, 2, &no);
+	assert_int_equal(store_stat(f->s, &b), 0);
+	/* 10 pages of ~100 bytes each compressed, 5 nodes on one path, an op:
+	 * a few chunks, nowhere near the 2048-page object */
+	assert_true(b.bytes_written - a.bytes_written < 64 * 1024);
+	expect_page(f->s, "big", 2, 1005, 2);
+	expect_page(f->s, "big", 2, 1500, 1);
+	expect_page(f->s, "big", 1, 1005, 1);
+	assert_int_equal(store_snap_open(f->s, "big", 2, &sn), 0);
+	store_snap_info(sn, &info);
+	assert_int_equal(info.pages, 2048);
+	store_snap_close(sn);
+}
+
+static int count_cb(void *arg, uint64_t vpn, enum store_page_kind kind)
+{
+	(void)vpn;
+	(void)kind;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static void drop_range(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	struct store_snap *sn;
+	uint64_t no, n = 0;
+	uint8_t buf[STORE_PAGE_SIZE];
+
+	write_snap(f->s, "d", 0, 0, 70000, 1, &no);	/* spans leaves and a level-2 node */
+	assert_int_equal(store_txn_begin(f->s, "d", STORE_SNAP_NEWEST, &t), 0);
+	assert_int_equal(store_txn_drop_pages(t, 100, 65536), 0);
+	assert_int_equal(store_txn_commit(t, &no), 0);
+	assert_int_equal(store_snap_open(f->s, "d", no, &sn), 0);
+	assert_int_equal(store_snap_walk(sn, 0, STORE_VPN_MAX, count_cb, &n), 0);
+	assert_int_equal(n, 70000 - 65536);
+	assert_int_equal(store_snap_read_page(sn, 100 + 65535, buf), STORE_PAGE_NONE);
+	assert_int_equal(store_snap_read_page(sn, 99, buf), STORE_PAGE_DATA);
+	store_snap_close(sn);
+	assert_int_equal(store_fsck(f->s, NULL, NULL, NULL), 0);
+}
+
+static int list_cb(void *arg, const struct store_snap_info *i)
+{
+	char *out = arg;
+	sprintf(out + strlen(out), "%s/%llu ", i->object, (unsigned long long)i->no);
+	return 0;
+}
+
+static void delete_retain_clean(void **state)
+{
+	struct fx *f = *state;
+	char out[512] = "";
+	uint64_t no;
+	struct store_clean_report rep;
+	struct store_stat st;
+
+	for (int g = 1; g <= 6; g++)
+		write_snap(f->s, "a", STORE_SNAP_NEWEST, 0, 600, (uint64_t)g, &no);
+	write_snap(f->s, "b", 0, 0, 300, 9, &no);
+	assert_int_equal(store_retain(f->s, "a", 2), 0);
+	assert_int_equal(store_snap_delete(f->s, "b", 1), 0);
+	assert_int_equal(store_snap_delete(f->s, "b", 1), -ENOENT);
+	write_snap(f->s, "c", 0, 0, 10, 3, &no);
+	assert_int_equal(store_object_delete(f->s, "c"), 0);
+	assert_int_equal(store_list(f->s, list_cb, out), 0);
+	assert_string_equal(out, "a/5 a/6 ");
+	assert_int_equal(store_clean(f->s, 0, &rep), 0);
+	assert_true(rep.segs_freed > 0);
+	expect_page(f->s, "a", 5, 599, 5);
+	expect_page(f->s, "a", 6, 0, 6);
+	assert_int_equal(store_fsck(f->s, NULL, NULL, NULL), 0);
+	reopen(f);
+	expect_page(f->s, "a", 5, 300, 5);
+	assert_int_equal(store_fsck(f->s, NULL, NULL, NULL), 0);
+	assert_int_equal(store_stat(f->s, &st), 0);
+	assert_int_equal(st.snapshots, 2);
+	/* the next snapshot number of b does not reuse the deleted one */
+	write_snap(f->s, "b", 0, 0, 1, 1, &no);
+	assert_int_equal(no, 2);
+}
+
+static void fill_until_full_then_clean(void **state)
+{
+	struct fx *f = *state;
+	struct store_open_opts oo = { 0 };
+	uint64_t no = 0;
+	int r = 0;
+
+	/* autoclean on, retention 1: the store never fills */
+	store_close(f->s);
+	assert_int_equal(store_open(f->path, &oo, &f->s), 0);
+	for (uint64_t g = 1; g <= 60; g++) {
+		struct store_txn *t;
+		uint8_t page[STORE_PAGE_SIZE];
+		assert_int_equal(store_txn_begin(f->s, "churn", STORE_SNAP_NEWEST, &t), 0);
+		for (uint64_t v = 0; v < 1500 && !r; v++) {
+			rand_fill(page, v, g);
+			r = store_txn_put_page(t, v, page);
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(store_txn_commit(t, &no), 0);
+		assert_int_equal(store_retain(f->s, "churn", 1), 0);
+	}
+	/* 60 x 6 MiB of incompressible pages through a 64 MiB store */
+	struct store_snap *sn;
+	struct store_stat st;
+	uint8_t want[STORE_PAGE_SIZE], got[STORE_PAGE_SIZE];
+	assert_int_equal(store_snap_open(f->s, "churn", no, &sn), 0);
+	for (uint64_t v = 0; v < 1500; v += 37) {
+		rand_fill(want, v, 60);
+		assert_int_equal(store_snap_read_page(sn, v, got), STORE_PAGE_DATA);
+		assert_memory_equal(got, want, sizeof(got));
+	}
+	store_snap_close(sn);
+	assert_int_equal(store_stat(f->s, &st), 0);
+	assert_true(st.segs_cleaned > 100);
+	assert_int_equal(store_fsck(f->s, NULL, NULL, NULL), 0);
+}
+
+static void enospc_is_clean(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	uint8_t page[STORE_PAGE_SIZE];
+	uint64_t no;
+	int r = 0;
+
+	write_snap(f->s, "keep", 0, 0, 10, 1, &no);
+	assert_int_equal(store_txn_begin(f->s, "huge", 0, &t), 0);
+	for (uint64_t v = 0; v < 100000 && !r; v++) {
+		for (size_t i = 0; i < sizeof(page); i += 8)
+			*(uint64_t *)(page + i) = (v * 2654435761u) ^ (i * 0x9E3779B97F4A7C15ull);
+		r = store_txn_put_page(t, v, page);
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_int_equal(store_txn_commit(t, &no), -ENOSPC);
+	expect_page(f->s, "keep", 1, 9, 1);
+	reopen(f);
+	expect_page(f->s, "keep", 1, 9, 1);
+	assert_int_equal(store_snap_open(f->s, "huge", 1, &(struct store_snap *){ NULL }), -ENOENT);
+	assert_int_equal(store_fsck(f->s, NULL, NULL, NULL), 0);
+}
+
+static void eio_poisons_until_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	uint64_t no;
+
+	write_snap(f->s, "x", 0, 0, 10, 1, &no);
+	setenv("CRYO_FAULT", "store.sync.eio", 1);
+	fault_reset();
+	assert_int_equal(store_txn_begin(f->s, "x", STORE_SNAP_NEWEST, &t), 0);
+	assert_int_equal(store_txn_put_record(t, "k", "v", 1), 0);
+	assert_int_equal(store_txn_commit(t, &no), -EIO);
+	unsetenv("CRYO_FAULT");
+	fault_reset();
+	assert_int_equal(store_txn_begin(f->s, "x", STORE_SNAP_NEWEST, &t), -EIO);
+	assert_int_equal(store_snap_delete(f->s, "x", 1), -EIO);
+	store_close(f->s);
+	f->s = NULL;
+	reopen(f);
+	expect_page(f->s, "x", 1, 3, 1);
+	write_snap(f->s, "x", STORE_SNAP_NEWEST, 0, 1, 2, &no);
+}
+
+static void corrupt_page_fails_only_its_reads(void **state)
+{
+	struct fx *f = *state;
+	uint64_t no;
+	struct store_snap *sn;
+	uint8_t buf[STORE_PAGE_SIZE];
+	char hay[64];
+
+	write_snap(f->s, "v", 0, 0, 50, 1, &no);
+	write_snap(f->s, "v", STORE_SNAP_NEWEST, 7, 1, 2, &no);
+	store_close(f->s);
+	f->s = NULL;
+	/* find the text of page 7 gen 2 in the file and break it */
+	int fd = open(f->path, O_RDWR);
+	off_t size = lseek(fd, 0, SEEK_END);
+	uint8_t *img = malloc((size_t)size);
+	assert_int_equal(pread(fd, img, (size_t)size, 0), size);
+	int n = snprintf(hay, sizeof(hay), "page 7 gen 2 ");
+	uint8_t *hit = memmem(img, (size_t)size, hay, (size_t)n);
+	assert_non_null(hit);
+	assert_int_equal(pwrite(fd, "X", 1, hit - img + 2), 1);
+	close(fd);
+	free(img);
+	reopen(f);
+	assert_int_equal(store_snap_open(f->s, "v", 2, &sn), 0);
+	assert_int_equal(store_snap_read_page(sn, 7, buf), -EBADMSG);
+	assert_int_equal(store_snap_read_page(sn, 8, buf), STORE_PAGE_DATA);
+	store_snap_close(sn);
+	expect_page(f->s, "v", 1, 7, 1);
+	struct store_fsck_report rep;
+	assert_int_equal(store_fsck(f->s, &rep, NULL, NULL), -EUCLEAN);
+	assert_int_equal(rep.problems, 1);
+}
+
+static void bad_files_are_clear_errors(void **state)
+{
+	char path[] = "/tmp/cryo-test-bad-XXXXXX";
+	int fd = mkstemp(path);
+	struct store *s;
+	uint8_t junk[8192];
+	(void)state;
+
+	assert_int_equal(store_open(path, NULL, &s), -EBADMSG);	/* empty */
+	memset(junk, 0x5a, sizeof(junk));
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	assert_int_equal(store_open(path, NULL, &s), -EBADMSG);	/* foreign */
+	close(fd);
+	unlink(path);
+	struct store_create_opts co = { .size = 64u << 20, .seg_size = SEG };
+	assert_int_equal(store_create(path, &co), 0);
+	assert_int_equal(store_create(path, &co), -EEXIST);
+	assert_int_equal(truncate(path, 32u << 20), 0);
+	assert_int_equal(store_open(path, NULL, &s), -EBADMSG);	/* truncated */
+	unlink(path);
+	co.size = 1u << 20;
+	assert_int_equal(store_create(path, &co), -EINVAL);	/* too small */
+	unlink(path);
+}
+
+static void bad_arguments(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t, *t2;
+	uint8_t page[STORE_PAGE_SIZE] = { 1 };
+	char longkey[64];
+
+	assert_int_equal(store_txn_begin(f->s, "", 0, &t), -EINVAL);
+	assert_int_equal(store_txn_begin(f->s, "a/b", 0, &t), -EINVAL);
+	assert_int_equal(store_txn_begin(f->s, "new", 3, &t), -ENOENT);
+	assert_int_equal(store_txn_begin(f->s, "ok", 0, &t), 0);
+	assert_int_equal(store_txn_begin(f->s, "ok2", 0, &t2), -EBUSY);
+	assert_int_equal(store_txn_put_page(t, STORE_VPN_MAX + 1, page), -EINVAL);
+	memset(longkey, 'k', sizeof(longkey));
+	longkey[63] = 0;
+	assert_int_equal(store_txn_put_record(t, longkey, "", 0), -EINVAL);
+	assert_int_equal(store_txn_put_page(t, STORE_VPN_MAX, page), 0);
+	store_txn_abort(t);
+	assert_int_equal(store_snap_open(f->s, "ok", STORE_SNAP_NEWEST, &(struct store_snap *){ NULL }), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(roundtrip_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(incremental_writes_only_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(drop_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete_retain_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(fill_until_full_then_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(enospc_is_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(eio_poisons_until_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(corrupt_page_fails_only_its_reads, setup, teardown),
+		cmocka_unit_test(bad_files_are_clear_errors),
+		cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
