@@ -35,7 +35,7 @@ static const size_t map_pages[NMAPS] = { 64, 32, 16 };
 static uint8_t *maps[NMAPS + 1];  /* [3]: created later on request */
 #define NEW_PAGES 8
 
-enum { OP_WRITE, OP_NEW_MAP, OP_EXIT };
+enum { OP_WRITE, OP_NEW_MAP, OP_REMAP, OP_EXIT };
 struct cmd {
 	int op, map;
 	uint32_t page;
@@ -79,6 +79,13 @@ static void child_main(int in, int out)
 		} else if (c.op == OP_NEW_MAP) {
 			maps[3] = mmap(NULL, NEW_PAGES * PG, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			reply = (uint64_t)(uintptr_t)maps[3];
+		} else if (c.op == OP_REMAP) {
+			/* Same address, fresh mapping: loses the registration. */
+			if (munmap(maps[3], NEW_PAGES * PG) ||
+			    mmap(maps[3], NEW_PAGES * PG, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != maps[3])
+				_exit(5);
 			reply = (uint64_t)(uintptr_t)maps[3];
 		}
 		if (write(out, &reply, sizeof(reply)) != sizeof(reply))
@@ -348,6 +355,30 @@ static void dirty_tracking_exact(void **state)
 		expect_exactly(d, naddr, naddr + NEW_PAGES * PG, want, 2);
 		want[0] = addr[0] + 11 * PG;
 		expect_exactly(d, lo, hi, want, 1);
+
+		/* Unmapped and mapped again at the same place: smaps shows it
+		 * without "uw", so it is registered again and reported. */
+		assert_int_equal(send(&c, OP_REMAP, 0, 0, 0), naddr);
+		assert_int_equal(proc_maps_read(c.pid, true, &m), 0);
+		assert_int_equal(proc_dirty_register_maps(d, &m, &added, &nadded), 0);
+		found = false;
+		for (size_t i = 0; i < nadded; i++)
+			if (added[i].start <= naddr && naddr < added[i].end)
+				found = true;
+		assert_true(found);
+		free(added);
+		proc_maps_free(&m);
+		send(&c, OP_WRITE, 3, 5, 9);
+		want[0] = naddr + 5 * PG;
+		expect_exactly(d, naddr, naddr + NEW_PAGES * PG, want, 1);
+		/* A rescan of smaps with nothing new adds nothing of ours. */
+		assert_int_equal(proc_maps_read(c.pid, true, &m), 0);
+		assert_int_equal(proc_dirty_register_maps(d, &m, &added, &nadded), 0);
+		for (size_t i = 0; i < nadded; i++)
+			if (added[i].start <= naddr && naddr < added[i].end)
+				fail_msg("unchanged mapping registered again");
+		free(added);
+		proc_maps_free(&m);
 	}
 	proc_dirty_close(d);
 	finish(&c);
