@@ -487,6 +487,7 @@ static void no_vdso_rip_patch_path(void **state)
 #define NALT 3
 static char alt[NALT][16384];
 static volatile pid_t alt_tid[NALT];
+static stack_t main_ss;   /* what the child's main thread has (ASan sets one) */
 
 static void *alt_thread(void *arg)
 {
@@ -522,6 +523,8 @@ static void per_thread_sigaltstack(void **state)
 		for (int i = 0; i < NALT; i++)
 			while (!alt_tid[i])
 				msleep(1);
+		if (sigaltstack(NULL, &main_ss))
+			_exit(4);
 		if (write(ready[1], "r", 1) != 1)
 			_exit(2);
 		while (read(hold[0], &b, 1) > 0)
@@ -549,10 +552,16 @@ static void per_thread_sigaltstack(void **state)
 		assert_int_equal(ret, tids[i]);
 	}
 	{
-		stack_t ss;
+		stack_t ss, want;
 		int k = proc_ctl_find(ctl, pid);
+		assert_int_equal(proc_mem_read(pid, (uint64_t)(uintptr_t)&main_ss, &want,
+					       sizeof(want), NULL), 0);
 		assert_int_equal(proc_remote_sigaltstack(ctl, (size_t)k, &ss), 0);
-		assert_true(ss.ss_flags & SS_DISABLE);
+		assert_ptr_equal(ss.ss_sp, want.ss_sp);
+		assert_int_equal(ss.ss_size, want.ss_size);
+		assert_int_equal(ss.ss_flags, want.ss_flags);
+		for (int i = 0; i < NALT; i++)
+			assert_ptr_not_equal(ss.ss_sp, alt[i]);
 	}
 	assert_int_equal(proc_release(ctl), 0);
 	close(hold[1]);
