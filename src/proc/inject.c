@@ -226,7 +226,7 @@ int proc_inject_syscall_thread(struct proc_ctl *ctl, size_t idx, long nr,
 	if (idx >= ctl->n)
 		return -EINVAL;
 	if (!ctl->gadget) {
-		ret = find_vdso_gadget(ctl);
+		ret = ctl->avoid_vdso ? -ENOENT : find_vdso_gadget(ctl);
 		if (ret) {
 			pr_debug("%d: no vdso gadget (%s), making a scratch page",
 				 (int)ctl->pid, strerror(-ret));
@@ -249,7 +249,7 @@ int proc_inject_make_scratch(struct proc_ctl *ctl, uint64_t hint)
 
 	if (ctl->gadget_is_scratch)
 		return 0;
-	if (!ctl->gadget && find_vdso_gadget(ctl))
+	if (!ctl->gadget && !ctl->avoid_vdso && find_vdso_gadget(ctl))
 		ctl->gadget = 0;
 	ret = create_scratch(ctl, hint);
 	return ret;

@@ -40,6 +40,8 @@ struct proc_ctl {
 	size_t n, cap;
 	struct proc_thread *t;      /* t[0] is the first live thread seized */
 	/* Injection state (inject.c). */
+	bool avoid_vdso;            /* caller's choice: never use a vdso gadget
+				     * (e.g. the vdso is about to be replaced) */
 	uint64_t gadget;            /* address of a `syscall` instruction */
 	bool gadget_is_scratch;     /* gadget is ours: `syscall; int3` */
 	uint64_t scratch_code;      /* our RX page in the target, or 0 */

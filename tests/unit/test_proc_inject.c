@@ -469,13 +469,28 @@ static void no_vdso_rip_patch_path(void **state)
 	assert_int_equal(proc_seize(pid, &ctl), 0);
 	assert_int_equal(proc_get_regs(pid, &regs), 0);
 	assert_int_equal(proc_mem_peek(pid, regs.rip, code, sizeof(code)), 0);
-	ctl->gadget = 0;               /* pretend the vdso had none */
-	assert_int_equal(proc_inject_make_scratch(ctl, 0), 0);
-	ctl->gadget = ctl->scratch_code;
-	assert_int_equal(proc_mem_peek(pid, regs.rip, code_after, sizeof(code_after)), 0);
-	assert_memory_equal(code, code_after, sizeof(code));
+	ctl->avoid_vdso = true;        /* as if there were no vdso */
 	assert_int_equal(proc_inject_syscall(ctl, SYS_getpid, args, &ret), 0);
 	assert_int_equal(ret, pid);
+	assert_true(ctl->gadget_is_scratch);
+	assert_int_equal(ctl->gadget, ctl->scratch_code);
+	assert_int_equal(proc_mem_peek(pid, regs.rip, code_after, sizeof(code_after)), 0);
+	assert_memory_equal(code, code_after, sizeof(code));
+	{
+		/* The gadget is not in the vdso. */
+		struct proc_maps m;
+		const struct proc_vma *v;
+		assert_int_equal(proc_maps_read(pid, false, &m), 0);
+		v = proc_maps_find(&m, ctl->gadget);
+		assert_non_null(v);
+		assert_false(v->special);
+		proc_maps_free(&m);
+	}
+	{
+		struct user_regs_struct after;
+		assert_int_equal(proc_get_regs(pid, &after), 0);
+		assert_memory_equal(&regs, &after, sizeof(regs));
+	}
 	assert_int_equal(proc_release(ctl), 0);
 	assert_int_equal(write(to, "zzzzz", 5), 5);
 	finish(pid, from, "5 0 0 zzzzz");
