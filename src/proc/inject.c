@@ -406,6 +406,22 @@ int proc_remote_get_tid_address(struct proc_ctl *ctl, size_t idx, uint64_t *addr
 	return call_out(ctl, idx, SYS_prctl, a, 1, addr, sizeof(*addr));
 }
 
+int proc_thread_capture_injected(struct proc_ctl *ctl, size_t idx,
+				 struct proc_thread_state *st)
+{
+	int ret = proc_remote_sigaltstack(ctl, idx, &st->altstack);
+
+	if (!ret)
+		ret = proc_remote_get_tid_address(ctl, idx, &st->clear_child_tid);
+	if (ret) {
+		pr_err("capture thread %d of %d by injection: %s", (int)ctl->t[idx].tid,
+		       (int)ctl->pid, strerror(-ret));
+		return ret;
+	}
+	st->has_injected = true;
+	return 0;
+}
+
 int proc_remote_userfaultfd(struct proc_ctl *ctl, int flags, int *local)
 {
 	int64_t rfd;

@@ -81,6 +81,10 @@ struct proc_thread_state {
 	struct proc_rseq rseq;
 	uint64_t robust_list, robust_len;
 	char comm[17];
+	/* Filled by proc_thread_capture_injected() (inject.h) only. */
+	bool has_injected;
+	stack_t altstack;
+	uint64_t clear_child_tid;
 };
 
 /* Capture what can be read from outside: regs, xstate, sigmask, per-thread

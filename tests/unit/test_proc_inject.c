@@ -562,6 +562,21 @@ static void per_thread_sigaltstack(void **state)
 		assert_int_equal(proc_remote_sigaltstack(ctl, (size_t)k, &ss), 0);
 		assert_ptr_equal(ss.ss_sp, alt[i]);
 		assert_int_equal(ss.ss_size, sizeof(alt[i]));
+		{
+			/* Full capture: glibc points clear_child_tid of each
+			 * thread at its own descriptor, so all differ. */
+			struct proc_thread_state st;
+			static uint64_t ctid[NALT];
+			assert_int_equal(proc_thread_capture(ctl, (size_t)k, &st), 0);
+			assert_int_equal(proc_thread_capture_injected(ctl, (size_t)k, &st), 0);
+			assert_true(st.has_injected);
+			assert_ptr_equal(st.altstack.ss_sp, alt[i]);
+			assert_true(st.clear_child_tid != 0);
+			ctid[i] = st.clear_child_tid;
+			for (int j = 0; j < i; j++)
+				assert_true(ctid[j] != ctid[i]);
+			proc_thread_state_free(&st);
+		}
 		/* The call really ran in that thread. */
 		assert_int_equal(proc_inject_syscall_thread(ctl, (size_t)k, SYS_gettid, a, &ret), 0);
 		assert_int_equal(ret, tids[i]);
