@@ -82,6 +82,16 @@ static int add_range(struct proc_dirty *d, uint64_t start, uint64_t end)
 {
 	size_t i;
 
+	for (i = 0; i < d->n; i++)
+		if (d->r[i].start < end && start < d->r[i].end) {
+			/* Overlap: widen the known one. */
+			if (start < d->r[i].start)
+				d->r[i].start = start;
+			if (end > d->r[i].end)
+				d->r[i].end = end;
+			return 0;
+		}
+
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 32;
 		struct proc_range *nr = realloc(d->r, cap * sizeof(*nr));
@@ -98,15 +108,35 @@ static int add_range(struct proc_dirty *d, uint64_t start, uint64_t end)
 	return 0;
 }
 
+static int scan_one(struct proc_dirty *d, uint64_t start, uint64_t end,
+		    struct page_region *vec, struct proc_range **runs, size_t *n, size_t *cap);
+
+/* Write-protect the populated pages of a freshly registered range (a scan
+ * whose answer is dropped), not the whole range with UFFDIO_WRITEPROTECT:
+ * with WP_UNPOPULATED that plants a marker in every empty PTE, i.e. page
+ * tables for the whole range -- 40 GiB for ASan's 20 TiB shadow. Empty
+ * PTEs need no marker: a first write faults in a page without the WP bit,
+ * which the next scan reports as written. */
+static int protect_populated(struct proc_dirty *d, uint64_t start, uint64_t end)
+{
+	struct page_region *vec = malloc(2 * SCAN_VEC * sizeof(*vec));
+	struct proc_range *runs = NULL;
+	size_t n = 0, cap = 0;
+	int ret;
+
+	if (!vec)
+		return -ENOMEM;
+	ret = scan_one(d, start, end, vec, &runs, &n, &cap);
+	free(runs);
+	free(vec);
+	return ret;
+}
+
 int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
 {
 	struct uffdio_register reg = {
 		.range = { .start = start, .len = end - start },
 		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-	struct uffdio_writeprotect wp = {
-		.range = { .start = start, .len = end - start },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
 	};
 	int ret;
 
@@ -118,12 +148,10 @@ int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
 		       (unsigned long long)start, (unsigned long long)end, strerror(-ret));
 		return ret;
 	}
-	/* With WP_UNPOPULATED this also marks pages never touched, so their
-	 * first write is seen. */
-	if (ioctl(d->uffd, UFFDIO_WRITEPROTECT, &wp)) {
+	ret = protect_populated(d, start, end);
+	if (ret) {
 		struct uffdio_range rg = reg.range;
-		ret = -errno;
-		pr_err("%d: UFFDIO_WRITEPROTECT %#llx-%#llx: %s", (int)d->pid,
+		pr_err("%d: write-protect %#llx-%#llx: %s", (int)d->pid,
 		       (unsigned long long)start, (unsigned long long)end, strerror(-ret));
 		(void)ioctl(d->uffd, UFFDIO_UNREGISTER, &rg);
 		return ret;
@@ -154,51 +182,43 @@ int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
 			     struct proc_range **addedp, size_t *naddedp)
 {
 	struct proc_range *added = NULL;
-	size_t nadded = 0, j = 0;
+	size_t nadded = 0;
 	int ret = 0;
 
+	/* smaps' "uw" flag (VM_UFFD_WP) is the truth about what is
+	 * registered: it survives the kernel merging or splitting VMAs, and
+	 * a mapping unmapped and mapped again at the same place loses it. */
+	for (size_t i = 0; i < m->n; i++)
+		if (!m->v[i].has_smaps) {
+			pr_err("%d: register_maps needs smaps (VmFlags)", (int)d->pid);
+			return -EINVAL;
+		}
 	if (addedp) {
 		added = calloc(m->n ? m->n : 1, sizeof(*added));
 		if (!added)
 			return -ENOMEM;
 	}
-	/* Forget registered ranges that no longer match a mapping exactly
-	 * (unmapped, split, or remapped). */
-	for (size_t i = 0; i < d->n; i++) {
-		const struct proc_vma *v = proc_maps_find(m, d->r[i].start);
-		if (v && v->start == d->r[i].start && v->end == d->r[i].end)
-			d->r[j++] = d->r[i];
-	}
-	d->n = j;
+	d->n = 0;
 	for (size_t i = 0; i < m->n; i++) {
 		const struct proc_vma *v = &m->v[i];
-		bool known = false;
 
 		if (!trackable(v))
 			continue;
-		for (size_t k = 0; k < d->n; k++)
-			if (d->r[k].start == v->start && d->r[k].end == v->end) {
-				known = true;
-				break;
-			}
-		if (known)
-			continue;
-		ret = proc_dirty_register(d, v->start, v->end);
-		if (ret == -EBUSY) {
-			/* Already registered (a range that shrank or merged):
-			 * it is tracked; remember it under its new bounds. */
-			ret = add_range(d, v->start, v->end);
+		if (!(v->vmflags & PROC_VMF(UW))) {
+			ret = proc_dirty_register(d, v->start, v->end);
 			if (ret)
 				goto out;
+			/* proc_dirty_register recorded it */
+			if (added) {
+				added[nadded].start = v->start;
+				added[nadded].end = v->end;
+			}
+			nadded++;
 			continue;
 		}
+		ret = add_range(d, v->start, v->end);
 		if (ret)
 			goto out;
-		if (added) {
-			added[nadded].start = v->start;
-			added[nadded].end = v->end;
-		}
-		nadded++;
 	}
 out:
 	if (ret) {
@@ -233,36 +253,69 @@ static int append_run(struct proc_range **runs, size_t *n, size_t *cap,
 	return 0;
 }
 
+static long pm_scan(struct proc_dirty *d, uint64_t flags, uint64_t start, uint64_t end,
+		    uint64_t anyof, struct page_region *vec, uint64_t *walk_end)
+{
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.flags = flags | PM_SCAN_CHECK_WPASYNC,
+		.start = start,
+		.end = end,
+		.vec = (uint64_t)(uintptr_t)vec,
+		.vec_len = SCAN_VEC,
+		.category_mask = PAGE_IS_WRITTEN,
+		.category_anyof_mask = anyof,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	long r = ioctl(d->pagemap_fd, PAGEMAP_SCAN, &a);
+
+	if (r < 0) {
+		r = -errno;
+		pr_err("%d: PAGEMAP_SCAN %#llx-%#llx: %s", (int)d->pid,
+		       (unsigned long long)start, (unsigned long long)end, strerror((int)-r));
+		return r;
+	}
+	if (a.walk_end <= start || a.walk_end > end)
+		return -EIO;
+	*walk_end = a.walk_end;
+	return r;
+}
+
+/* Written pages of [start, end), re-protected, appended to runs.
+ *
+ * Two passes, because a WP_MATCHING scan counts a never-populated PTE as
+ * written and plants a marker in it: over a sparse mapping that costs page
+ * tables for its whole size (64 GiB of holes = 128 MiB). Pass 1, without
+ * WP, finds the populated written runs (holes skipped for free); pass 2
+ * re-protects exactly those runs and its output is the answer. A page
+ * written between the passes outside pass 1's runs keeps no WP bit and is
+ * reported by the next scan: nothing is lost. */
 static int scan_one(struct proc_dirty *d, uint64_t start, uint64_t end,
 		    struct page_region *vec, struct proc_range **runs, size_t *n, size_t *cap)
 {
+	struct page_region *vec2 = vec + SCAN_VEC;
+
 	while (start < end) {
-		struct pm_scan_arg a = {
-			.size = sizeof(a),
-			.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-			.start = start,
-			.end = end,
-			.vec = (uint64_t)(uintptr_t)vec,
-			.vec_len = SCAN_VEC,
-			.category_mask = PAGE_IS_WRITTEN,
-			.return_mask = PAGE_IS_WRITTEN,
-		};
-		long r = ioctl(d->pagemap_fd, PAGEMAP_SCAN, &a);
-		if (r < 0) {
-			int ret = -errno;
-			pr_err("%d: PAGEMAP_SCAN %#llx-%#llx: %s", (int)d->pid,
-			       (unsigned long long)start, (unsigned long long)end,
-			       strerror(-ret));
-			return ret;
-		}
+		uint64_t walk_end, w2;
+		long r = pm_scan(d, 0, start, end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, vec,
+				 &walk_end);
+		if (r < 0)
+			return (int)r;
 		for (long i = 0; i < r; i++) {
-			int ret = append_run(runs, n, cap, vec[i].start, vec[i].end);
-			if (ret)
-				return ret;
+			uint64_t s = vec[i].start;
+			while (s < vec[i].end) {
+				long r2 = pm_scan(d, PM_SCAN_WP_MATCHING, s, vec[i].end, 0, vec2, &w2);
+				if (r2 < 0)
+					return (int)r2;
+				for (long k = 0; k < r2; k++) {
+					int ret = append_run(runs, n, cap, vec2[k].start, vec2[k].end);
+					if (ret)
+						return ret;
+				}
+				s = w2;
+			}
 		}
-		if (a.walk_end <= start || a.walk_end > end)
-			return -EIO;
-		start = a.walk_end;
+		start = walk_end;
 	}
 	return 0;
 }
@@ -275,7 +328,7 @@ int proc_dirty_scan(struct proc_dirty *d, uint64_t start, uint64_t end,
 	size_t n = 0, cap = 0;
 	int ret = 0;
 
-	vec = malloc(SCAN_VEC * sizeof(*vec));
+	vec = malloc(2 * SCAN_VEC * sizeof(*vec));
 	if (!vec)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->n; i++) {

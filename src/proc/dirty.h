@@ -15,12 +15,13 @@
  * protection on the first write, which is what the scan reports.
  *
  * New mappings: a mapping created after registration is not tracked. The
- * caller re-reads /proc/PID/maps at each scan, and calls
- * proc_dirty_register_maps(), which registers every writable range not yet
- * registered; all pages of a newly registered range count as written once
- * (proc_dirty_register_maps reports them), since nothing of them was
- * captured yet. A range unmapped and mapped again at the same address is a
- * new mapping too: compare maps (inode, offset) between scans.
+ * caller re-reads /proc/PID/smaps before each scan and calls
+ * proc_dirty_register_maps(), which registers every writable mapping whose
+ * VmFlags lack "uw" (VM_UFFD_WP) and reports it: all pages of a newly
+ * registered range count as written, since nothing of them was captured
+ * yet. Because the flag lives on the VMA, a range unmapped and mapped
+ * again at the same address shows up as new too, and kernel merges or
+ * splits of registered VMAs do not confuse the bookkeeping.
  *
  * Fallback where the kernel lacks this: per-page XXH3 hashes compared
  * between two looks (proc_hash_pages / proc_hash_changed). */
@@ -54,9 +55,11 @@ int proc_dirty_open(struct proc_ctl *ctl, struct proc_dirty **out);
 void proc_dirty_close(struct proc_dirty *d);
 
 int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end);
-/* Register each writable, non-special mapping of m not registered yet (and
- * forget registered ranges that are gone). *added (may be NULL) gets the
- * newly registered ranges, malloc'd, caller frees. */
+/* m must come from smaps. Register each writable, non-special mapping of
+ * m whose VmFlags lack "uw" (not WP-registered), and make the tracked set
+ * exactly the registered mappings of m. *added (may be NULL) gets the newly
+ * registered ranges, malloc'd, caller frees: all their pages count as
+ * written (never captured yet). */
 int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
 			     struct proc_range **added, size_t *nadded);
 

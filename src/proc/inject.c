@@ -226,7 +226,7 @@ int proc_inject_syscall_thread(struct proc_ctl *ctl, size_t idx, long nr,
 	if (idx >= ctl->n)
 		return -EINVAL;
 	if (!ctl->gadget) {
-		ret = find_vdso_gadget(ctl);
+		ret = ctl->avoid_vdso ? -ENOENT : find_vdso_gadget(ctl);
 		if (ret) {
 			pr_debug("%d: no vdso gadget (%s), making a scratch page",
 				 (int)ctl->pid, strerror(-ret));
@@ -249,7 +249,7 @@ int proc_inject_make_scratch(struct proc_ctl *ctl, uint64_t hint)
 
 	if (ctl->gadget_is_scratch)
 		return 0;
-	if (!ctl->gadget && find_vdso_gadget(ctl))
+	if (!ctl->gadget && !ctl->avoid_vdso && find_vdso_gadget(ctl))
 		ctl->gadget = 0;
 	ret = create_scratch(ctl, hint);
 	return ret;
@@ -404,6 +404,22 @@ int proc_remote_get_tid_address(struct proc_ctl *ctl, size_t idx, uint64_t *addr
 {
 	uint64_t a[6] = { PR_GET_TID_ADDRESS };
 	return call_out(ctl, idx, SYS_prctl, a, 1, addr, sizeof(*addr));
+}
+
+int proc_thread_capture_injected(struct proc_ctl *ctl, size_t idx,
+				 struct proc_thread_state *st)
+{
+	int ret = proc_remote_sigaltstack(ctl, idx, &st->altstack);
+
+	if (!ret)
+		ret = proc_remote_get_tid_address(ctl, idx, &st->clear_child_tid);
+	if (ret) {
+		pr_err("capture thread %d of %d by injection: %s", (int)ctl->t[idx].tid,
+		       (int)ctl->pid, strerror(-ret));
+		return ret;
+	}
+	st->has_injected = true;
+	return 0;
 }
 
 int proc_remote_userfaultfd(struct proc_ctl *ctl, int flags, int *local)

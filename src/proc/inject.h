@@ -53,6 +53,10 @@ int proc_remote_getitimer(struct proc_ctl *ctl, int which, struct itimerval *out
 int proc_remote_timer_gettime(struct proc_ctl *ctl, int timer_id, struct itimerspec *out);
 /* clear_child_tid of thread idx (prctl PR_GET_TID_ADDRESS). */
 int proc_remote_get_tid_address(struct proc_ctl *ctl, size_t idx, uint64_t *addr);
+/* The per-thread state only injection can read: sigaltstack and
+ * clear_child_tid, into st (after proc_thread_capture()). */
+int proc_thread_capture_injected(struct proc_ctl *ctl, size_t idx,
+				 struct proc_thread_state *st);
 /* Create a userfaultfd inside the target, take it into the caller with
  * pidfd_getfd, and close the target's copy. *local: our fd (caller closes).
  * flags: userfaultfd(2) flags; UFFD_USER_MODE_ONLY is added and retried

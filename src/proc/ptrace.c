@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -19,6 +20,7 @@
 #include "proc/procfs.h"
 
 #define SEIZE_ROUNDS_MAX 1000
+#define SEIZE_EPERM_RETRIES 200  /* x 1 ms */
 #define PEEKSIGINFO_BATCH 32
 #define PEEKSIGINFO_MAX 65536
 
@@ -101,19 +103,44 @@ static struct proc_thread *add_thread(struct proc_ctl *ctl, pid_t tid)
 	return &ctl->t[ctl->n++];
 }
 
+/* ptrace_attach() says EPERM, not ESRCH, for a thread that is exiting.
+ * Tell that apart from a real refusal (another tracer, no permission):
+ * an exiting thread's task directory vanishes within moments. */
+static int seize_retry_eperm(struct proc_ctl *ctl, struct proc_thread *t)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)ctl->pid, (int)t->tid);
+	for (int i = 0; i < SEIZE_EPERM_RETRIES; i++) {
+		struct timespec ts = { 0, 1000000 };
+		if (access(path, F_OK))
+			return -ESRCH;
+		nanosleep(&ts, NULL);
+		if (ptrace(PTRACE_SEIZE, t->tid, 0, 0) == 0)
+			return 0;
+		if (errno != EPERM)
+			return -errno;
+	}
+	return -EPERM;
+}
+
 static int seize_one(struct proc_ctl *ctl, struct proc_thread *t)
 {
-	int ret;
+	int ret = 0;
 
 	if (ptrace(PTRACE_SEIZE, t->tid, 0, 0)) {
 		ret = -errno;
+		if (ret == -EPERM)
+			ret = seize_retry_eperm(ctl, t);
 		if (ret == -ESRCH) {   /* exited between listing and seizing */
 			t->gone = true;
 			return 0;
 		}
-		pr_err("seize %d (thread %d): %s%s", (int)ctl->pid, (int)t->tid,
-		       strerror(-ret), ret == -EPERM ? " (already traced?)" : "");
-		return ret;
+		if (ret) {
+			pr_err("seize %d (thread %d): %s%s", (int)ctl->pid, (int)t->tid,
+			       strerror(-ret), ret == -EPERM ? " (already traced?)" : "");
+			return ret;
+		}
 	}
 	t->seized = true;
 	if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0)) {
@@ -168,9 +195,17 @@ int proc_seize(pid_t pid, struct proc_ctl **out)
 		}
 		for (size_t i = 0; i < ntids; i++) {
 			struct proc_thread *t;
-			if (proc_ctl_find(ctl, tids[i]) >= 0)
+			int k = proc_ctl_find(ctl, tids[i]);
+			if (k >= 0 && !ctl->t[k].gone)
 				continue;
-			t = add_thread(ctl, tids[i]);
+			if (k >= 0) {
+				/* A tid that ended and was reused by a new thread. */
+				t = &ctl->t[k];
+				memset(t, 0, sizeof(*t));
+				t->tid = tids[i];
+			} else {
+				t = add_thread(ctl, tids[i]);
+			}
 			if (!t) {
 				free(tids);
 				ret = -ENOMEM;

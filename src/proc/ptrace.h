@@ -40,6 +40,8 @@ struct proc_ctl {
 	size_t n, cap;
 	struct proc_thread *t;      /* t[0] is the first live thread seized */
 	/* Injection state (inject.c). */
+	bool avoid_vdso;            /* caller's choice: never use a vdso gadget
+				     * (e.g. the vdso is about to be replaced) */
 	uint64_t gadget;            /* address of a `syscall` instruction */
 	bool gadget_is_scratch;     /* gadget is ours: `syscall; int3` */
 	uint64_t scratch_code;      /* our RX page in the target, or 0 */
@@ -79,6 +81,10 @@ struct proc_thread_state {
 	struct proc_rseq rseq;
 	uint64_t robust_list, robust_len;
 	char comm[17];
+	/* Filled by proc_thread_capture_injected() (inject.h) only. */
+	bool has_injected;
+	stack_t altstack;
+	uint64_t clear_child_tid;
 };
 
 /* Capture what can be read from outside: regs, xstate, sigmask, per-thread

@@ -11,6 +11,7 @@
 #include "proc/procfs.h"
 
 #define STATUS_LINE_MAX 8192
+#define STAT_LINE_MAX 4096  /* 52 numbers and a 64-byte comm fit easily */
 
 static int parse_u32_list(const char *p, uint32_t *out, unsigned want)
 {
@@ -192,15 +193,19 @@ int proc_status_read(pid_t pid, pid_t tid, struct proc_status *st)
 	return ret;
 }
 
-int proc_stat_parse(const char *buf, size_t len, struct proc_stat *st)
+int proc_stat_parse(const char *in, size_t len, struct proc_stat *st)
 {
+	/* A NUL-terminated copy: the number readers stop at the NUL. */
+	char buf[STAT_LINE_MAX];
 	const char *open, *close = NULL, *p, *end = buf + len;
 	uint64_t pid;
 	size_t clen;
 
 	memset(st, 0, sizeof(*st));
-	if (len == 0 || memchr(buf, '\0', len))
+	if (len == 0 || len >= sizeof(buf) || memchr(in, '\0', len))
 		goto bad;
+	memcpy(buf, in, len);
+	buf[len] = '\0';
 	/* Trailing newline is optional. */
 	if (buf[len - 1] == '\n')
 		end--;

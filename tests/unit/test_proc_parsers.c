@@ -381,6 +381,17 @@ static void status_stat_malformed(void **state)
 	snprintf(buf, sizeof(buf), "12 (a)%s  1\n", good_tail);       /* two blanks */
 	assert_int_equal(proc_stat_parse(buf, strlen(buf), &st), -EINVAL);
 	assert_int_equal(proc_stat_parse("", 0, &st), -EINVAL);
+	/* Found by the fuzzer: digits up to the very end of an unterminated
+	 * buffer were read past it (ASan build catches a regression). */
+	{
+		char *exact = malloc(3);
+		assert_non_null(exact);
+		memcpy(exact, "\t16", 3);
+		assert_int_equal(proc_stat_parse(exact, 3, &st), -EINVAL);
+		memcpy(exact, "123", 3);
+		assert_int_equal(proc_stat_parse(exact, 3, &st), -EINVAL);
+		free(exact);
+	}
 }
 
 /* ---- limits ---- */

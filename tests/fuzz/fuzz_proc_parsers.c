@@ -1,0 +1,107 @@
+/* libFuzzer target: every /proc text parser of src/proc.
+ *
+ * The first byte picks the parser, the rest is the file's text. The input
+ * is copied into a buffer of exactly its size so ASan sees any read past
+ * the end. Parsers must return 0 or -errno, never crash, and a successful
+ * parse must satisfy the invariants checked below. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc/auxv.h"
+#include "proc/fds.h"
+#include "proc/maps.h"
+#include "proc/rlimits.h"
+#include "proc/status.h"
+#include "proc/timers.h"
+
+enum { FZ_MAPS, FZ_STATUS, FZ_STAT, FZ_LIMITS, FZ_AUXV, FZ_FDINFO, FZ_TIMERS, FZ__COUNT };
+
+static void check_maps(const struct proc_maps *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->v[i].start >= m->v[i].end || !m->v[i].path)
+			abort();
+		if (i && m->v[i].start < m->v[i - 1].end)
+			abort();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *buf;
+	size_t len;
+	int which, r = 0;
+
+	if (size < 1)
+		return 0;
+	which = data[0] % FZ__COUNT;
+	len = size - 1;
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return 0;
+	memcpy(buf, data + 1, len);
+
+	switch (which) {
+	case FZ_MAPS: {
+		struct proc_maps m;
+		r = proc_maps_parse(buf, len, &m);
+		if (!r) {
+			check_maps(&m);
+			proc_maps_free(&m);
+		}
+		break;
+	}
+	case FZ_STATUS: {
+		struct proc_status *st = malloc(sizeof(*st));
+		if (st) {
+			r = proc_status_parse(buf, len, st);
+			if (!r && st->ngroups > PROC_STATUS_GROUPS_MAX)
+				abort();
+			free(st);
+		}
+		break;
+	}
+	case FZ_STAT: {
+		struct proc_stat st;
+		r = proc_stat_parse(buf, len, &st);
+		if (!r && (st.nfields < PROC_STAT_MIN_FIELDS || st.nfields > PROC_STAT_NFIELDS))
+			abort();
+		break;
+	}
+	case FZ_LIMITS: {
+		struct proc_rlimits rl;
+		r = proc_rlimits_parse(buf, len, &rl);
+		break;
+	}
+	case FZ_AUXV: {
+		struct proc_auxv a;
+		r = proc_auxv_parse(buf, len, &a);
+		if (!r && a.n > PROC_AUXV_MAX)
+			abort();
+		break;
+	}
+	case FZ_FDINFO: {
+		struct proc_fdinfo fi;
+		r = proc_fdinfo_parse(buf, len, &fi);
+		if (!r)
+			proc_fdinfo_free(&fi);
+		break;
+	}
+	case FZ_TIMERS: {
+		struct proc_timers t;
+		r = proc_timers_parse(buf, len, &t);
+		if (!r)
+			proc_timers_free(&t);
+		break;
+	}
+	}
+	/* Only these errors are allowed for bad input. */
+	if (r && r != -EINVAL && r != -E2BIG && r != -ENODATA && r != -ENOMEM)
+		abort();
+	free(buf);
+	return 0;
+}
