@@ -123,6 +123,14 @@ static bool is_vsyscall(const char *name)
 	return name && !strcmp(name, "[vsyscall]");
 }
 
+/* A kernel-made mapping ([vdso], [vvar], ...), as opposed to memory with a
+ * bracketed name ([heap], [stack], [anon:NAME]) that is ordinary memory. */
+static bool kernel_special(const struct proc_vma *v)
+{
+	return v->special && strcmp(v->path, "[heap]") && strcmp(v->path, "[stack]") &&
+	       strncmp(v->path, "[anon:", 6) && strncmp(v->path, "[anon_shmem:", 12);
+}
+
 static int setup_scratch(struct rst *r, const struct proc_maps *cm)
 {
 	struct rngs rs = { 0 };
@@ -188,7 +196,7 @@ static int unmap_child(struct rst *r, const struct proc_maps *cm)
 		struct rng parts[2] = { { v->start, v->end < s0 ? v->end : s0 },
 					{ v->start > e0 ? v->start : e0, v->end } };
 
-		if (v->special)
+		if (kernel_special(v))
 			continue;
 		for (int k = 0; k < 2; k++) {
 			int ret;
@@ -236,7 +244,7 @@ static int move_specials(struct rst *r, const struct proc_maps *cm)
 		const struct proc_vma *v = &cm->v[i];
 		bool found = false;
 
-		if (!v->special || is_vsyscall(v->path))
+		if (!kernel_special(v) || is_vsyscall(v->path))
 			continue;
 		for (size_t j = 0; j < nt; j++) {
 			const Cryo__VmaEntry *t = r->mm->vmas[j];
@@ -274,7 +282,7 @@ static int move_specials(struct rst *r, const struct proc_maps *cm)
 	if (ret || !total)
 		goto out;
 	for (size_t i = 0; i < cm->n && !ret; i++)
-		if (cm->v[i].special)
+		if (kernel_special(&cm->v[i]))
 			ret = rngs_add(&rs, cm->v[i].start, cm->v[i].end);
 	if (!ret)
 		ret = rngs_add(&rs, r->scratch, r->scratch + RST_SCRATCH_LEN);
