@@ -70,7 +70,8 @@ static void discard(struct rst *r)
 		return;
 	kill(r->pid, SIGKILL);
 	if (r->ctl) {
-		for (size_t i = 0; i < r->ctl->n; i++) {
+		/* Leader last: its exit is reported only after the others'. */
+		for (size_t i = r->ctl->n; i-- > 0;) {
 			int st;
 			if (!r->ctl->t[i].seized)
 				continue;

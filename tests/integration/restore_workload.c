@@ -267,7 +267,7 @@ static void mode_regs(void)
 
 #define NTHREADS 8
 static volatile uint64_t counts[NTHREADS];
-static pid_t tids[NTHREADS];
+static volatile pid_t tids[NTHREADS];
 
 static void *counter(void *arg)
 {
@@ -308,7 +308,8 @@ static void mode_threads(void)
 			result(0, "thread %zu stopped counting", i);
 		snprintf(p, sizeof(p), "/proc/self/task/%d", (int)tids[i]);
 		if (access(p, F_OK))
-			result(0, "thread %zu lost its tid %d", i, (int)tids[i]);
+			result(0, "thread %zu lost its tid %d (tids %d %d %d)", i, (int)tids[i],
+			       (int)tids[1], (int)tids[2], (int)tids[7]);
 	}
 	result(1, NULL);
 }
