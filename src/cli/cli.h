@@ -42,6 +42,7 @@ struct cli {
 
 /* Families and top-level commands, one file each. */
 extern const struct cli_cmd cli_cmd_store;
+extern const struct cli_cmd cli_cmd_melt;
 extern const struct cli_cmd cli_cmd_help;
 extern const struct cli_cmd cli_cmd_version;
 

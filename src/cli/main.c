@@ -11,6 +11,7 @@
  * file (cmd_<name>.c) defining `const struct cli_cmd cli_cmd_<name>`. */
 static const struct cli_cmd *const commands[] = {
 	&cli_cmd_store,
+	&cli_cmd_melt,
 	&cli_cmd_help,
 	&cli_cmd_version,
 	NULL,
