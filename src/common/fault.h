@@ -21,7 +21,8 @@
 	X(FP_STORE_READ_EIO,       "store.read.eio",       EIO)           \
 	X(FP_STORE_COMMIT_CRASH,   "store.commit.crash",   0)             \
 	X(FP_STORE_CKPT_CRASH,     "store.checkpoint.crash", 0)           \
-	X(FP_STORE_CLEAN_CRASH,    "store.clean.crash",    0)
+	X(FP_STORE_CLEAN_CRASH,    "store.clean.crash",    0)             \
+	X(FP_DUMP_PAGES_EIO,       "dump.pages.eio",       EIO)
 
 enum fault_point {
 #define FAULT_ENUM(e, s, err) e,
