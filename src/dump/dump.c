@@ -172,11 +172,26 @@ static void end_process(struct dump_ctx *d)
 
 	if (kill(d->pid, SIGKILL) < 0 && errno != ESRCH)
 		pr_warn("pid %d: kill: %s", (int)d->pid, strerror(errno));
+	/* As its tracer we see each thread die and must collect that, or its
+	 * parent could not reap it while we live. Nothing is left to undo in
+	 * a dead process (its scratch pages went with it). */
+	for (size_t i = 0; i < d->ctl->n; i++) {
+		pid_t tid = d->ctl->t[i].tid;
+
+		if (d->ctl->t[i].gone)
+			continue;
+		while (waitpid(tid, &status, __WALL) == tid && !WIFEXITED(status) &&
+		       !WIFSIGNALED(status))
+			;
+		d->ctl->t[i].gone = true;
+		d->ctl->t[i].stopped = false;
+		d->ctl->t[i].seized = false;
+	}
+	d->ctl->scratch_code = d->ctl->scratch_data = 0;
 	proc_release(d->ctl);
 	d->ctl = NULL;
-	/* Reap it if it is our child (tests, `cryo run` later); otherwise its
-	 * parent does. */
-	while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
+	/* Reap it if it is our own child (tests, `cryo run` later). */
+	while (waitpid(d->pid, &status, WNOHANG) < 0 && errno == EINTR)
 		;
 }
 

@@ -150,7 +150,9 @@ static int plan_one(struct dump_ctx *d, struct dump_vma *dv)
 		e->vmflags = v->vmflags;
 		if (v->vmflags & PROC_VMF(HT))
 			return refuse(d, v, "a hugetlbfs mapping is not supported yet");
-		if (v->vmflags & (PROC_VMF_IO | PROC_VMF_PFNMAP))
+		/* The kernel's own special mappings ([vvar] is PFN memory) are
+		 * remade by the kernel, not read: only others are refused. */
+		if ((v->vmflags & (PROC_VMF_IO | PROC_VMF_PFNMAP)) && !v->special)
 			return refuse(d, v, "a device mapping (I/O or PFN memory)");
 	}
 	if (v->special) {
