@@ -1,0 +1,61 @@
+/* Internal to src/dump: the context one capture passes around, and the
+ * three readers of a stopped process (core, mm, fds). */
+#ifndef CRYO_DUMP_DUMP_INT_H
+#define CRYO_DUMP_DUMP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dump/dump.h"
+#include "fds/fd.h"
+#include "image/image.h"
+#include "proc/maps.h"
+#include "proc/ptrace.h"
+
+/* Everything the image messages point at is allocated here and freed at
+ * once when the capture ends: protobuf-c messages are trees of pointers. */
+struct dump_arena {
+	struct dump_arena_blk *head;
+};
+void *dump_alloc(struct dump_arena *a, size_t n);	/* zeroed; NULL on ENOMEM */
+char *dump_strdup(struct dump_arena *a, const char *s);
+void dump_arena_free(struct dump_arena *a);
+
+/* What the planner decided for one mapping. */
+struct dump_vma {
+	const struct proc_vma *v;
+	Cryo__VmaEntry *e;
+	int store_pages;		/* 1: anonymous pages go to the process space */
+	int anon_only;			/* private file mapping: only its COW copies */
+};
+
+struct dump_ctx {
+	struct store_txn *txn;
+	const char *name;
+	pid_t pid;
+	struct proc_ctl *ctl;
+	struct proc_maps maps;		/* smaps, read before any injection */
+	struct dump_vma *vmas;
+	size_t nvmas;
+	uint32_t space;			/* page space of the process */
+	struct fd_dump_ctx fdc;
+	struct dump_arena a;
+	uint64_t pages, bytes;		/* for dump_result */
+};
+
+/* Plan the address space from d->maps: classify every mapping, refuse
+ * what cannot be captured (-ENOTSUP, reason logged), save the contents of
+ * shared anonymous memory, memfds and deleted files, fill mm. */
+int dump_mm_plan(struct dump_ctx *d, Cryo__MmEntry *mm);
+/* Store the pages the plan chose (the process must be stopped). */
+int dump_mm_pages(struct dump_ctx *d);
+
+/* The fd table; -ENOTSUP naming the first fd no kind can capture. */
+int dump_fds(struct dump_ctx *d, Cryo__FdsEntry *fe);
+/* Free what the kinds malloc'd in fe (payloads, descriptions). */
+void dump_fds_free(Cryo__FdsEntry *fe);
+
+/* Process and thread state, partly by injected syscalls. */
+int dump_core(struct dump_ctx *d, Cryo__ProcessEntry *pe);
+
+#endif
