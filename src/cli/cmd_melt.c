@@ -1,5 +1,6 @@
 /* cryo melt NAME: bring a group back from its newest (or Nth) snapshot. */
 #include "cli/store_cmd.h"
+#include "image/registry.h"
 #include "restore/restore.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct melt_args {
 	uint64_t snap;
@@ -76,6 +78,25 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 	if (err) {
 		rc = cli_fail_store(c, err, "melt %s", name);
 		return store_cmd_close(&sc, s, rc);
+	}
+	/* The group runs again: its registry entry says so, with the pid and
+	 * start time that tell this process from a later one with its pid. */
+	{
+		struct registry_entry e = { 0 };
+		struct timespec ts;
+
+		if (registry_get(cli_home(), name, &e)) {
+			memset(&e, 0, sizeof(e));
+			snprintf(e.name, sizeof(e.name), "%s", name);
+			clock_gettime(CLOCK_REALTIME, &ts);
+			e.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		}
+		e.pid = res.pid;
+		e.state = REGISTRY_RUNNING;
+		if (registry_pid_starttime(res.pid, &e.starttime) ||
+		    registry_put(cli_home(), &e))
+			fprintf(stderr, "cryo: warning: %s runs again as pid %d but the group "
+				"registry was not updated\n", name, (int)res.pid);
 	}
 	cli_log_release(c, 1);
 	if (sc.json)
