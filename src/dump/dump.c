@@ -174,8 +174,9 @@ static void end_process(struct dump_ctx *d)
 		pr_warn("pid %d: kill: %s", (int)d->pid, strerror(errno));
 	/* As its tracer we see each thread die and must collect that, or its
 	 * parent could not reap it while we live. Nothing is left to undo in
-	 * a dead process (its scratch pages went with it). */
-	for (size_t i = 0; i < d->ctl->n; i++) {
+	 * a dead process (its scratch pages went with it). Leader last: its
+	 * exit is reported only once every other thread's has been collected. */
+	for (size_t i = d->ctl->n; i-- > 0;) {
 		pid_t tid = d->ctl->t[i].tid;
 
 		if (d->ctl->t[i].gone)

@@ -1,5 +1,5 @@
-/* Melt tests (root): each workload of restore_workload.c is captured (by
- * the test-only builder, restore_capture.c), killed, then melted several
+/* Melt tests (root): each workload of restore_workload.c is frozen
+ * (dump_group, as `cryo freeze` does), then melted several
  * times in a row from the same snapshot; each melt must bring it back with
  * its pid, running on its own (not our child, not traced), and it must
  * report PASS. Real programs: sleep(1), python3 with live state. Failure
@@ -23,7 +23,7 @@
 #include "common/log.h"
 #include "proc/status.h"
 #include "restore/restore.h"
-#include "restore_capture.h"
+#include "dump/dump.h"
 
 #define MELTS 3
 
@@ -111,10 +111,23 @@ static pid_t spawn(char *const argv[])
 		setsid();
 		dup2(fd, 0);
 		dup2(fd, 1);
+		dup2(fd, 2);
 		execvp(argv[0], argv);
 		_exit(127);
 	}
 	return p;
+}
+
+/* cryo freeze: snapshot, then end the process. */
+static int freeze(const char *name, pid_t pid)
+{
+	struct dump_opts o = { .freeze = true };
+	struct dump_result r;
+	int ret = dump_group(st, name, pid, &o, &r);
+
+	if (ret)
+		FAIL("%s: freeze pid %d: %s", name, (int)pid, strerror(-ret));
+	return ret;
 }
 
 static int melt(const char *name, pid_t pid)
@@ -154,7 +167,7 @@ static void run_workload(const char *mode)
 		return;
 	}
 	usleep(100000);
-	if (rtest_capture(st, mode, pid, true, NULL)) {
+	if (freeze(mode, pid)) {
 		FAIL("%s: capture", mode);
 		kill(pid, SIGKILL);
 		waitpid(pid, &st_, 0);
@@ -192,7 +205,7 @@ static void run_sleep(void)
 	double t;
 
 	usleep(300000);
-	if (rtest_capture(st, "sleep1", pid, true, NULL)) {
+	if (freeze("sleep1", pid)) {
 		FAIL("sleep: capture");
 		return;
 	}
@@ -244,7 +257,7 @@ static void run_python(void)
 		return;
 	}
 	usleep(300000);
-	if (rtest_capture(st, "python", pid, true, NULL)) {
+	if (freeze("python", pid)) {
 		FAIL("python: capture");
 		kill(pid, SIGKILL);
 		waitpid(pid, &s, 0);
@@ -288,7 +301,7 @@ static void run_faults(void)
 	mkdir(dir, 0755);
 	pid = spawn(argv);
 	snprintf(path, sizeof(path), "%s/ready", dir);
-	if (wait_file(path, 10) || rtest_capture(st, "faults", pid, true, NULL)) {
+	if (wait_file(path, 10) || freeze("faults", pid)) {
 		FAIL("faults: setup");
 		kill(pid, SIGKILL);
 		waitpid(pid, &s, 0);
@@ -359,6 +372,7 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	workload = argv[1];
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	snprintf(base, sizeof(base), "/tmp/cryo-test-restore.XXXXXX");
 	if (!mkdtemp(base))
 		return 1;
