@@ -1,17 +1,18 @@
 #!/bin/bash
-# `cryo melt` from the command line (root): a sleep captured by the test-only
-# builder is melted with its pid, not our child, not traced; a second melt
-# while it runs says "pid N is in use"; a missing group is one clear line.
-# usage: test_melt.sh CRYO CAPTURE_TOOL
+# `cryo melt` from the command line (root): a frozen sleep is melted with
+# its pid, not our child, not traced, its registry entry running again; a
+# second melt while it runs says "pid N is in use"; a missing group is one
+# clear line.
+# usage: test_melt.sh CRYO
 . "$(dirname "$0")/../cli/lib.sh"
-TOOL=${2:?usage: $0 cryo capture-tool}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 
 check 0 "store init" "$CRYO" store init --size 256M
 setsid sleep 30 </dev/null >/dev/null 2>&1 &
 PID=$!
 sleep 0.3
-check 0 "capture sleep $PID" "$TOOL" "$CRYO_HOME/store" napper "$PID" kill
+check 0 "adopt sleep $PID" "$CRYO" adopt "$PID" --name napper
+check 0 "freeze napper" "$CRYO" freeze napper
 wait "$PID" 2>/dev/null
 
 check 0 "melt napper" "$CRYO" melt napper
@@ -27,6 +28,12 @@ if [ "$ppid" != $$ ] && [ "$tracer" = 0 ]; then
 	pass "not our child (ppid $ppid), not traced"
 else
 	fail "ppid $ppid tracer $tracer"
+fi
+
+if grep -q "^state running" "$CRYO_HOME/groups/napper" && grep -q "^pid $PID\$" "$CRYO_HOME/groups/napper"; then
+	pass "registry: napper running as $PID"
+else
+	fail "registry after melt: $(cat "$CRYO_HOME/groups/napper")"
 fi
 
 check 1 "melt while it runs" "$CRYO" melt napper
