@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -413,6 +414,77 @@ static void mode_sleep(void)
 	result(1, NULL);
 }
 
+/* ---- files: offsets, flags, a pipe with bytes in flight ---- */
+
+static void mode_files(void)
+{
+	char p1[4096], p2[4096], buf[10000], got[16];
+	int rw, app, ro, pp[2];
+	struct stat st;
+
+	snprintf(p1, sizeof(p1), "%s/data", dir);
+	snprintf(p2, sizeof(p2), "%s/append", dir);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)('a' + i % 26);
+	rw = open(p1, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (rw < 0 || write(rw, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+		result(0, "setup data file");
+	lseek(rw, 4321, SEEK_SET);
+	app = open(p2, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (app < 0 || write(app, "12345", 5) != 5)
+		result(0, "setup append file");
+	ro = open(p1, O_RDONLY);
+	lseek(ro, 77, SEEK_SET);
+	if (pipe(pp) || write(pp[1], "bytes in flight", 15) != 15)
+		result(0, "setup pipe");
+	touch("ready", NULL);
+	wait_go();
+	if (lseek(rw, 0, SEEK_CUR) != 4321 || read(rw, got, 4) != 4 || memcmp(got, buf + 4321, 4))
+		result(0, "read-write file offset");
+	if (lseek(ro, 0, SEEK_CUR) != 77 || (fcntl(ro, F_GETFL) & O_ACCMODE) != O_RDONLY)
+		result(0, "read-only file offset or mode");
+	if (!(fcntl(app, F_GETFL) & O_APPEND) || !(fcntl(app, F_GETFD) & FD_CLOEXEC))
+		result(0, "O_APPEND / FD_CLOEXEC lost");
+	if (write(app, "6", 1) != 1 || fstat(app, &st) || st.st_size != 6)
+		result(0, "append after melt (size %lld)", (long long)st.st_size);
+	fcntl(pp[0], F_SETFL, O_NONBLOCK);
+	memset(got, 0, sizeof(got));
+	if (read(pp[0], got, sizeof(got)) != 15 || memcmp(got, "bytes in flight", 15))
+		result(0, "pipe contents: \"%.15s\"", got);
+	if (write(pp[1], "x", 1) != 1 || read(pp[0], got, 1) != 1 || got[0] != 'x')
+		result(0, "pipe ends are not connected");
+	result(1, NULL);
+}
+
+/* ---- read: blocked in read() on a pipe at the freeze ---- */
+
+static int rpipe[2];
+
+static void *waker(void *arg)
+{
+	(void)arg;
+	wait_go();
+	if (write(rpipe[1], "wake", 4) != 4)
+		result(0, "waker write");
+	return NULL;
+}
+
+static void mode_read(void)
+{
+	pthread_t th;
+	char got[8] = { 0 };
+	ssize_t n;
+
+	if (pipe(rpipe))
+		result(0, "pipe");
+	pthread_create(&th, NULL, waker, NULL);
+	touch("ready", NULL);
+	n = read(rpipe[0], got, sizeof(got));
+	if (n != 4 || memcmp(got, "wake", 4))
+		result(0, "read returned %zd \"%s\" (errno %d)", n, got, errno);
+	result(1, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3)
@@ -430,5 +502,9 @@ int main(int argc, char **argv)
 		mode_itimer();
 	else if (!strcmp(argv[1], "sleep"))
 		mode_sleep();
+	else if (!strcmp(argv[1], "files"))
+		mode_files();
+	else if (!strcmp(argv[1], "read"))
+		mode_read();
 	return 2;
 }
