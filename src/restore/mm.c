@@ -566,11 +566,20 @@ static int set_mm_map(struct rst *r)
 		d.auxv[i + 1] = m->auxv[i + 1];
 	}
 	if (m->exe_path) {
+		struct stat a, b;
+
 		ret = check_file(m->exe_path, m->exe_id);
-		if (!ret)
-			ret = remote_open(r, m->exe_path, O_RDONLY, &exe);
 		if (ret)
 			return ret;
+		/* The new process's exe is ours (it was forked from us). When
+		 * that is also the snapshot's exe, it is right already, and the
+		 * kernel would refuse the change while the file is mapped. */
+		if (stat("/proc/self/exe", &a) || stat(m->exe_path, &b) ||
+		    a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+			ret = remote_open(r, m->exe_path, O_RDONLY, &exe);
+			if (ret)
+				return ret;
+		}
 	}
 	d.map.start_code = m->start_code;
 	d.map.end_code = m->end_code;
