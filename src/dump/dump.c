@@ -166,6 +166,13 @@ static int capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm
 	return dump_mm_pages(d);
 }
 
+static size_t proc_ctl_find_leader(const struct dump_ctx *d)
+{
+	int i = proc_ctl_find(d->ctl, d->pid);
+
+	return i < 0 ? d->ctl->n : (size_t)i;
+}
+
 static void end_process(struct dump_ctx *d)
 {
 	int status;
@@ -175,10 +182,16 @@ static void end_process(struct dump_ctx *d)
 	/* As its tracer we see each thread die and must collect that, or its
 	 * parent could not reap it while we live. Nothing is left to undo in
 	 * a dead process (its scratch pages went with it). */
-	for (size_t i = 0; i < d->ctl->n; i++) {
-		pid_t tid = d->ctl->t[i].tid;
+	/* Other threads first: the leader is reported only after all of them
+	 * are collected, and they wait for us, their tracer, to do it. */
+	for (size_t k = 0; k <= d->ctl->n; k++) {
+		size_t i = k < d->ctl->n ? k : proc_ctl_find_leader(d);
+		pid_t tid;
 
-		if (d->ctl->t[i].gone)
+		if (i >= d->ctl->n || d->ctl->t[i].gone)
+			continue;
+		tid = d->ctl->t[i].tid;
+		if (k < d->ctl->n && tid == d->pid)
 			continue;
 		while (waitpid(tid, &status, __WALL) == tid && !WIFEXITED(status) &&
 		       !WIFSIGNALED(status))
