@@ -230,6 +230,10 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 		pr_err("group %s: starting a snapshot: %s", name, store_strerror(r));
 		return r;
 	}
+	d.chunks_tail = &d.chunks;
+	/* snap: copy memory out while stopped, write it once running again;
+	 * freeze: the process waits for the commit anyway, so stream. */
+	d.defer_pages = !freeze;
 	d.fdc.txn = d.txn;
 	d.fdc.pid = pid;
 	d.fdc.next_space = IMAGE_SPACE_FILES;
@@ -256,7 +260,9 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 	} else {
 		stopped = now_ns(CLOCK_MONOTONIC) - t_stop;
 	}
-	r = put_records(&d, &pe, &mm, &fe);
+	r = dump_mm_store(&d);
+	if (!r)
+		r = put_records(&d, &pe, &mm, &fe);
 	if (!r)
 		r = put_group(&d, o, time_ns, stopped);
 	if (r)
@@ -287,6 +293,7 @@ out:
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-rr));
 	}
 	(void)released;
+	dump_mm_free(&d);
 	dump_fds_free(&fe);
 	fd_dump_ctx_fini(&d.fdc);
 	proc_maps_free(&d.maps);

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -282,6 +283,58 @@ struct batch {
 	int memfd;		/* /proc/PID/mem, opened on first need */
 };
 
+static uint8_t *chunk_buf(void)
+{
+	/* Populated at once: faulting in 2048 pages one by one while the
+	 * process is stopped would cost more than the copy. */
+	void *p = mmap(NULL, DUMP_BATCH, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int put_pages(struct dump_ctx *d, const struct proc_mem_range *rg, size_t n,
+		     const uint8_t *p)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (uint64_t a = rg[i].addr; a < rg[i].addr + rg[i].len; a += PAGE) {
+			int r = store_txn_put_page(d->txn, STORE_KEY(d->space, a / PAGE), p);
+
+			if (r) {
+				pr_err("pid %d: storing page %" PRIx64 ": %s", (int)d->pid, a,
+				       store_strerror(r));
+				return r;
+			}
+			p += PAGE;
+			d->pages++;
+		}
+	}
+	return 0;
+}
+
+/* Keep a read batch for dump_mm_store (snap: written once released). */
+static int defer(struct dump_ctx *d, struct batch *b)
+{
+	struct dump_chunk *c = malloc(sizeof(*c) + b->n * sizeof(c->r[0]));
+	uint8_t *nb;
+
+	if (!c)
+		return -ENOMEM;
+	nb = chunk_buf();
+	if (!nb) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->next = NULL;
+	c->n = b->n;
+	memcpy(c->r, b->r, b->n * sizeof(c->r[0]));
+	c->buf = b->buf;
+	*d->chunks_tail = c;
+	d->chunks_tail = &c->next;
+	b->buf = nb;
+	return 0;
+}
+
 static int flush(struct dump_ctx *d, struct batch *b)
 {
 	uint8_t *p = b->buf;
@@ -293,35 +346,56 @@ static int flush(struct dump_ctx *d, struct batch *b)
 		r = proc_mem_readv(d->pid, b->r, b->n, b->buf);
 	} else {
 		for (size_t i = 0; i < b->n && !r; i++) {
-			ssize_t got = pread(b->memfd, b->buf + (p - b->buf), b->r[i].len,
-					    (off_t)b->r[i].addr);
+			ssize_t got = pread(b->memfd, p, b->r[i].len, (off_t)b->r[i].addr);
+
 			if (got != (ssize_t)b->r[i].len)
 				r = got < 0 ? -errno : -EFAULT;
 			p += b->r[i].len;
 		}
-		p = b->buf;
 	}
 	if (r) {
 		pr_err("pid %d: reading memory at %" PRIx64 ": %s", (int)d->pid, b->r[0].addr,
 		       strerror(-r));
 		return r;
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		for (uint64_t a = b->r[i].addr; a < b->r[i].addr + b->r[i].len; a += PAGE) {
-			r = store_txn_put_page(d->txn, STORE_KEY(d->space, a / PAGE), p);
-			if (r) {
-				pr_err("pid %d: storing page %" PRIx64 ": %s", (int)d->pid, a,
-				       store_strerror(r));
-				return r;
-			}
-			p += PAGE;
-			d->pages++;
-		}
+	for (size_t i = 0; i < b->n; i++)
 		d->bytes += b->r[i].len;
-	}
+	r = d->defer_pages ? defer(d, b) : put_pages(d, b->r, b->n, b->buf);
+	if (r)
+		return r;
 	b->n = 0;
 	b->bytes = 0;
 	return 0;
+}
+
+int dump_mm_store(struct dump_ctx *d)
+{
+	int r = 0;
+
+	while (d->chunks) {
+		struct dump_chunk *c = d->chunks;
+
+		if (!r)
+			r = put_pages(d, c->r, c->n, c->buf);
+		d->chunks = c->next;
+		munmap(c->buf, DUMP_BATCH);
+		free(c);
+	}
+	d->chunks_tail = &d->chunks;
+	return r;
+}
+
+void dump_mm_free(struct dump_ctx *d)
+{
+	d->defer_pages = 0;
+	while (d->chunks) {
+		struct dump_chunk *c = d->chunks;
+
+		d->chunks = c->next;
+		munmap(c->buf, DUMP_BATCH);
+		free(c);
+	}
+	d->chunks_tail = &d->chunks;
 }
 
 static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
@@ -423,7 +497,7 @@ int dump_mm_pages(struct dump_ctx *d)
 		goto out;
 	b->memfd = -1;
 	b->readable = 1;
-	b->buf = malloc(DUMP_BATCH);
+	b->buf = chunk_buf();
 	if (!b->buf)
 		goto out;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
@@ -445,7 +519,8 @@ out:
 	if (b) {
 		if (b->memfd >= 0)
 			close(b->memfd);
-		free(b->buf);
+		if (b->buf)
+			munmap(b->buf, DUMP_BATCH);
 	}
 	free(b);
 	free(pm);
