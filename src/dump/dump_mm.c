@@ -285,12 +285,25 @@ struct batch {
 
 static uint8_t *chunk_buf(void)
 {
-	/* Populated at once: faulting in 2048 pages one by one while the
-	 * process is stopped would cost more than the copy. */
-	void *p = mmap(NULL, DUMP_BATCH, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	/* Huge pages, populated at once: faulting in 2048 small pages one by
+	 * one while the process is stopped would cost more than the copy.
+	 * Over-allocate by 2 MiB to align to a huge page, trim the rest. */
+	size_t huge = 2u << 20, len = DUMP_BATCH + huge;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
 
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	if ((uintptr_t)p + len > a + DUMP_BATCH)
+		munmap((void *)(a + DUMP_BATCH), (uintptr_t)p + len - (a + DUMP_BATCH));
+	p = (uint8_t *)a;
+	(void)madvise(p, DUMP_BATCH, MADV_HUGEPAGE);
+	if (madvise(p, DUMP_BATCH, 23 /* MADV_POPULATE_WRITE */) < 0)
+		memset(p, 0, DUMP_BATCH);
+	return p;
 }
 
 static int put_pages(struct dump_ctx *d, const struct proc_mem_range *rg, size_t n,
