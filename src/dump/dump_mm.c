@@ -29,9 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/compat.h"	/* after <linux/fs.h> */
 
 #define PAGE		4096ull
 #define DUMP_BATCH	(8u << 20)	/* bytes read per batch */
@@ -448,6 +452,53 @@ static int wanted(const struct dump_vma *dv, uint64_t pm)
 	return (pm & PROC_PM_SWAPPED) || ((pm & PROC_PM_PRESENT) && !(pm & PROC_PM_FILE_SHARED));
 }
 
+/* The wanted pages as runs, from the kernel (PAGEMAP_SCAN, 6.7+): a
+ * mapping of terabytes with a few pages in it (a sanitizer's shadow) costs
+ * what its pages cost, not a pagemap entry per page. -ENOTTY when the
+ * kernel has no PAGEMAP_SCAN (the caller walks pagemap instead). */
+static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv)
+{
+	struct page_region vec[256];
+	struct pm_scan_arg arg;
+	uint64_t a = dv->v->start;
+	int r;
+
+	while (a < dv->v->end) {
+		long n;
+
+		memset(&arg, 0, sizeof(arg));
+		arg.size = sizeof(arg);
+		arg.start = a;
+		arg.end = dv->v->end;
+		arg.vec = (uint64_t)(uintptr_t)vec;
+		arg.vec_len = sizeof(vec) / sizeof(vec[0]);
+		arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		if (dv->anon_only) {
+			/* private file mapping: only pages that are not the file's */
+			arg.category_mask = PAGE_IS_FILE;
+			arg.category_inverted = PAGE_IS_FILE;
+		}
+		arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE;
+		n = ioctl(pmfd, PAGEMAP_SCAN, &arg);
+		if (n < 0) {
+			if (errno == ENOTTY || errno == EINVAL)
+				return -ENOTTY;
+			r = -errno;
+			pr_err("pid %d: PAGEMAP_SCAN at %" PRIx64 ": %s", (int)d->pid, a, strerror(errno));
+			return r;
+		}
+		for (long i = 0; i < n; i++) {
+			r = add_run(d, b, vec[i].start, vec[i].end - vec[i].start);
+			if (r)
+				return r;
+		}
+		if (arg.walk_end <= a)
+			break;
+		a = arg.walk_end;
+	}
+	return 0;
+}
+
 static int vma_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv,
 		     uint64_t *pm)
 {
@@ -467,6 +518,12 @@ static int vma_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct
 				return -errno;
 		}
 	}
+	/* Nothing resident or swapped: nothing to look at, page by page. */
+	if (v->has_smaps && !v->rss_kb && !v->swap_kb)
+		return 0;
+	r = scan_pages(d, b, pmfd, dv);
+	if (r != -ENOTTY)
+		return r;
 	for (uint64_t a = v->start; a < v->end;) {
 		size_t n = (size_t)((v->end - a) / PAGE);
 		uint64_t run = 0, run_len = 0;
