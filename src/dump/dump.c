@@ -166,6 +166,13 @@ static int capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm
 	return dump_mm_pages(d);
 }
 
+static size_t proc_ctl_find_leader(const struct dump_ctx *d)
+{
+	int i = proc_ctl_find(d->ctl, d->pid);
+
+	return i < 0 ? d->ctl->n : (size_t)i;
+}
+
 static void end_process(struct dump_ctx *d)
 {
 	int status;
@@ -174,12 +181,17 @@ static void end_process(struct dump_ctx *d)
 		pr_warn("pid %d: kill: %s", (int)d->pid, strerror(errno));
 	/* As its tracer we see each thread die and must collect that, or its
 	 * parent could not reap it while we live. Nothing is left to undo in
-	 * a dead process (its scratch pages went with it). Leader last: its
-	 * exit is reported only once every other thread's has been collected. */
-	for (size_t i = d->ctl->n; i-- > 0;) {
-		pid_t tid = d->ctl->t[i].tid;
+	 * a dead process (its scratch pages went with it). */
+	/* Other threads first: the leader is reported only after all of them
+	 * are collected, and they wait for us, their tracer, to do it. */
+	for (size_t k = 0; k <= d->ctl->n; k++) {
+		size_t i = k < d->ctl->n ? k : proc_ctl_find_leader(d);
+		pid_t tid;
 
-		if (d->ctl->t[i].gone)
+		if (i >= d->ctl->n || d->ctl->t[i].gone)
+			continue;
+		tid = d->ctl->t[i].tid;
+		if (k < d->ctl->n && tid == d->pid)
 			continue;
 		while (waitpid(tid, &status, __WALL) == tid && !WIFEXITED(status) &&
 		       !WIFSIGNALED(status))
@@ -218,6 +230,10 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 		pr_err("group %s: starting a snapshot: %s", name, store_strerror(r));
 		return r;
 	}
+	d.chunks_tail = &d.chunks;
+	/* snap: copy memory out while stopped, write it once running again;
+	 * freeze: the process waits for the commit anyway, so stream. */
+	d.defer_pages = !freeze;
 	d.fdc.txn = d.txn;
 	d.fdc.pid = pid;
 	d.fdc.next_space = IMAGE_SPACE_FILES;
@@ -244,7 +260,9 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 	} else {
 		stopped = now_ns(CLOCK_MONOTONIC) - t_stop;
 	}
-	r = put_records(&d, &pe, &mm, &fe);
+	r = dump_mm_store(&d);
+	if (!r)
+		r = put_records(&d, &pe, &mm, &fe);
 	if (!r)
 		r = put_group(&d, o, time_ns, stopped);
 	if (r)
@@ -275,6 +293,7 @@ out:
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-rr));
 	}
 	(void)released;
+	dump_mm_free(&d);
 	dump_fds_free(&fe);
 	fd_dump_ctx_fini(&d.fdc);
 	proc_maps_free(&d.maps);

@@ -10,6 +10,7 @@
 #include "fds/fd.h"
 #include "image/image.h"
 #include "proc/maps.h"
+#include "proc/mem.h"
 #include "proc/ptrace.h"
 
 /* Everything the image messages point at is allocated here and freed at
@@ -29,6 +30,14 @@ struct dump_vma {
 	int anon_only;			/* private file mapping: only its COW copies */
 };
 
+/* Memory read while the process was stopped, not yet in the store. */
+struct dump_chunk {
+	struct dump_chunk *next;
+	uint8_t *buf;			/* DUMP_BATCH bytes, mmap'd */
+	size_t n;
+	struct proc_mem_range r[];	/* what buf holds, in order */
+};
+
 struct dump_ctx {
 	struct store_txn *txn;
 	const char *name;
@@ -41,14 +50,21 @@ struct dump_ctx {
 	struct fd_dump_ctx fdc;
 	struct dump_arena a;
 	uint64_t pages, bytes;		/* for dump_result */
+	/* 1: dump_mm_pages keeps what it reads (dump_mm_store writes it
+	 * later, after the process runs again); 0: writes as it reads. */
+	int defer_pages;
+	struct dump_chunk *chunks, **chunks_tail;
 };
 
 /* Plan the address space from d->maps: classify every mapping, refuse
  * what cannot be captured (-ENOTSUP, reason logged), save the contents of
  * shared anonymous memory, memfds and deleted files, fill mm. */
 int dump_mm_plan(struct dump_ctx *d, Cryo__MmEntry *mm);
-/* Store the pages the plan chose (the process must be stopped). */
+/* Read the pages the plan chose (the process must be stopped). */
 int dump_mm_pages(struct dump_ctx *d);
+/* Write what dump_mm_pages kept (defer_pages), and free it. */
+int dump_mm_store(struct dump_ctx *d);
+void dump_mm_free(struct dump_ctx *d);
 
 /* The fd table; -ENOTSUP naming the first fd no kind can capture. */
 int dump_fds(struct dump_ctx *d, Cryo__FdsEntry *fe);

@@ -29,8 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/compat.h"	/* after <linux/fs.h> */
 
 #define PAGE		4096ull
 #define DUMP_BATCH	(8u << 20)	/* bytes read per batch */
@@ -282,6 +287,71 @@ struct batch {
 	int memfd;		/* /proc/PID/mem, opened on first need */
 };
 
+static uint8_t *chunk_buf(void)
+{
+	/* Huge pages, populated at once: faulting in 2048 small pages one by
+	 * one while the process is stopped would cost more than the copy.
+	 * Over-allocate by 2 MiB to align to a huge page, trim the rest. */
+	size_t huge = 2u << 20, len = DUMP_BATCH + huge;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	if ((uintptr_t)p + len > a + DUMP_BATCH)
+		munmap((void *)(a + DUMP_BATCH), (uintptr_t)p + len - (a + DUMP_BATCH));
+	p = (uint8_t *)a;
+	(void)madvise(p, DUMP_BATCH, MADV_HUGEPAGE);
+	if (madvise(p, DUMP_BATCH, 23 /* MADV_POPULATE_WRITE */) < 0)
+		memset(p, 0, DUMP_BATCH);
+	return p;
+}
+
+static int put_pages(struct dump_ctx *d, const struct proc_mem_range *rg, size_t n,
+		     const uint8_t *p)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (uint64_t a = rg[i].addr; a < rg[i].addr + rg[i].len; a += PAGE) {
+			int r = store_txn_put_page(d->txn, STORE_KEY(d->space, a / PAGE), p);
+
+			if (r) {
+				pr_err("pid %d: storing page %" PRIx64 ": %s", (int)d->pid, a,
+				       store_strerror(r));
+				return r;
+			}
+			p += PAGE;
+			d->pages++;
+		}
+	}
+	return 0;
+}
+
+/* Keep a read batch for dump_mm_store (snap: written once released). */
+static int defer(struct dump_ctx *d, struct batch *b)
+{
+	struct dump_chunk *c = malloc(sizeof(*c) + b->n * sizeof(c->r[0]));
+	uint8_t *nb;
+
+	if (!c)
+		return -ENOMEM;
+	nb = chunk_buf();
+	if (!nb) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->next = NULL;
+	c->n = b->n;
+	memcpy(c->r, b->r, b->n * sizeof(c->r[0]));
+	c->buf = b->buf;
+	*d->chunks_tail = c;
+	d->chunks_tail = &c->next;
+	b->buf = nb;
+	return 0;
+}
+
 static int flush(struct dump_ctx *d, struct batch *b)
 {
 	uint8_t *p = b->buf;
@@ -293,35 +363,56 @@ static int flush(struct dump_ctx *d, struct batch *b)
 		r = proc_mem_readv(d->pid, b->r, b->n, b->buf);
 	} else {
 		for (size_t i = 0; i < b->n && !r; i++) {
-			ssize_t got = pread(b->memfd, b->buf + (p - b->buf), b->r[i].len,
-					    (off_t)b->r[i].addr);
+			ssize_t got = pread(b->memfd, p, b->r[i].len, (off_t)b->r[i].addr);
+
 			if (got != (ssize_t)b->r[i].len)
 				r = got < 0 ? -errno : -EFAULT;
 			p += b->r[i].len;
 		}
-		p = b->buf;
 	}
 	if (r) {
 		pr_err("pid %d: reading memory at %" PRIx64 ": %s", (int)d->pid, b->r[0].addr,
 		       strerror(-r));
 		return r;
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		for (uint64_t a = b->r[i].addr; a < b->r[i].addr + b->r[i].len; a += PAGE) {
-			r = store_txn_put_page(d->txn, STORE_KEY(d->space, a / PAGE), p);
-			if (r) {
-				pr_err("pid %d: storing page %" PRIx64 ": %s", (int)d->pid, a,
-				       store_strerror(r));
-				return r;
-			}
-			p += PAGE;
-			d->pages++;
-		}
+	for (size_t i = 0; i < b->n; i++)
 		d->bytes += b->r[i].len;
-	}
+	r = d->defer_pages ? defer(d, b) : put_pages(d, b->r, b->n, b->buf);
+	if (r)
+		return r;
 	b->n = 0;
 	b->bytes = 0;
 	return 0;
+}
+
+int dump_mm_store(struct dump_ctx *d)
+{
+	int r = 0;
+
+	while (d->chunks) {
+		struct dump_chunk *c = d->chunks;
+
+		if (!r)
+			r = put_pages(d, c->r, c->n, c->buf);
+		d->chunks = c->next;
+		munmap(c->buf, DUMP_BATCH);
+		free(c);
+	}
+	d->chunks_tail = &d->chunks;
+	return r;
+}
+
+void dump_mm_free(struct dump_ctx *d)
+{
+	d->defer_pages = 0;
+	while (d->chunks) {
+		struct dump_chunk *c = d->chunks;
+
+		d->chunks = c->next;
+		munmap(c->buf, DUMP_BATCH);
+		free(c);
+	}
+	d->chunks_tail = &d->chunks;
 }
 
 static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
@@ -361,6 +452,53 @@ static int wanted(const struct dump_vma *dv, uint64_t pm)
 	return (pm & PROC_PM_SWAPPED) || ((pm & PROC_PM_PRESENT) && !(pm & PROC_PM_FILE_SHARED));
 }
 
+/* The wanted pages as runs, from the kernel (PAGEMAP_SCAN, 6.7+): a
+ * mapping of terabytes with a few pages in it (a sanitizer's shadow) costs
+ * what its pages cost, not a pagemap entry per page. -ENOTTY when the
+ * kernel has no PAGEMAP_SCAN (the caller walks pagemap instead). */
+static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv)
+{
+	struct page_region vec[256];
+	struct pm_scan_arg arg;
+	uint64_t a = dv->v->start;
+	int r;
+
+	while (a < dv->v->end) {
+		long n;
+
+		memset(&arg, 0, sizeof(arg));
+		arg.size = sizeof(arg);
+		arg.start = a;
+		arg.end = dv->v->end;
+		arg.vec = (uint64_t)(uintptr_t)vec;
+		arg.vec_len = sizeof(vec) / sizeof(vec[0]);
+		arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+		if (dv->anon_only) {
+			/* private file mapping: only pages that are not the file's */
+			arg.category_mask = PAGE_IS_FILE;
+			arg.category_inverted = PAGE_IS_FILE;
+		}
+		arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE;
+		n = ioctl(pmfd, PAGEMAP_SCAN, &arg);
+		if (n < 0) {
+			if (errno == ENOTTY || errno == EINVAL)
+				return -ENOTTY;
+			r = -errno;
+			pr_err("pid %d: PAGEMAP_SCAN at %" PRIx64 ": %s", (int)d->pid, a, strerror(errno));
+			return r;
+		}
+		for (long i = 0; i < n; i++) {
+			r = add_run(d, b, vec[i].start, vec[i].end - vec[i].start);
+			if (r)
+				return r;
+		}
+		if (arg.walk_end <= a)
+			break;
+		a = arg.walk_end;
+	}
+	return 0;
+}
+
 static int vma_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv,
 		     uint64_t *pm)
 {
@@ -380,6 +518,12 @@ static int vma_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct
 				return -errno;
 		}
 	}
+	/* Nothing resident or swapped: nothing to look at, page by page. */
+	if (v->has_smaps && !v->rss_kb && !v->swap_kb)
+		return 0;
+	r = scan_pages(d, b, pmfd, dv);
+	if (r != -ENOTTY)
+		return r;
 	for (uint64_t a = v->start; a < v->end;) {
 		size_t n = (size_t)((v->end - a) / PAGE);
 		uint64_t run = 0, run_len = 0;
@@ -423,7 +567,7 @@ int dump_mm_pages(struct dump_ctx *d)
 		goto out;
 	b->memfd = -1;
 	b->readable = 1;
-	b->buf = malloc(DUMP_BATCH);
+	b->buf = chunk_buf();
 	if (!b->buf)
 		goto out;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
@@ -445,7 +589,8 @@ out:
 	if (b) {
 		if (b->memfd >= 0)
 			close(b->memfd);
-		free(b->buf);
+		if (b->buf)
+			munmap(b->buf, DUMP_BATCH);
 	}
 	free(b);
 	free(pm);

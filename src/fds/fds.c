@@ -255,9 +255,19 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, ui
 		c->saved_cap = cap;
 	}
 	sp = c->next_space;
+	/* Our own open file description: seeking the one we were handed
+	 * (pidfd_getfd shares it with the process) would move its offset. */
+	local = fd_reopen(local, O_RDONLY | O_CLOEXEC);
+	if (local < 0) {
+		pr_err("pid %d: reopening inode %" PRIu64 " to read it: %s", (int)c->pid,
+		       (uint64_t)st->st_ino, strerror(-local));
+		return local;
+	}
 	buf = malloc(CONTENT_CHUNK + STORE_PAGE_SIZE);
-	if (!buf)
+	if (!buf) {
+		close(local);
 		return -ENOMEM;
+	}
 	/* Walk the data extents; a file system without SEEK_DATA reads all. */
 	while (off < end) {
 		off_t d = lseek(local, (off_t)off, SEEK_DATA), h;
@@ -282,6 +292,7 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, ui
 		off = ((uint64_t)h + STORE_PAGE_SIZE - 1) & ~(uint64_t)(STORE_PAGE_SIZE - 1);
 	}
 	free(buf);
+	close(local);
 	if (r) {
 		pr_err("pid %d: saving contents of inode %" PRIu64 ": %s", (int)c->pid,
 		       (uint64_t)st->st_ino, strerror(-r));

@@ -162,8 +162,12 @@ static void reg_describe(const Cryo__FdEntry *e, char *buf, size_t n)
 		snprintf(buf, n, "file (undecodable)");
 		return;
 	}
-	snprintf(buf, n, "file %s%s flags 0%o pos %llu%s", rf->path,
-		 rf->deleted ? " (deleted, contents saved)" : "", e->flags,
+	char del[64] = "";
+
+	if (rf->deleted)
+		snprintf(del, sizeof(del), " (deleted, %llu bytes saved in space %u)",
+			 (unsigned long long)rf->size, rf->contents_space);
+	snprintf(buf, n, "file %s%s flags 0%o pos %llu%s", rf->path, del, e->flags,
 		 (unsigned long long)e->pos, e->cloexec ? " cloexec" : "");
 	cryo__reg_file__free_unpacked(rf, NULL);
 }

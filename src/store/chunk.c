@@ -223,14 +223,14 @@ int log_add(struct store *s, unsigned kind, unsigned codec, const void *data,
 	r = items_reserve(cb);
 	if (r)
 		return r;
+	uint32_t sum = csum32(data, len);
 	memcpy(cb->buf + FMT_CHUNK_HDR + cb->data_len, data, len);
 	cb->items[cb->nitems++] = (struct fmt_item){
 		.off = cb->data_len, .len = len, .raw = raw, .kind = (uint8_t)kind,
 		.codec = (uint8_t)codec, .level = level, .owner = owner, .key = key,
-		.csum = csum32(data, len),
+		.csum = sum,
 	};
-	*ent = fmt_entry_make(cb->start + FMT_CHUNK_HDR + cb->data_len, kind, codec, len,
-			      csum32(data, len));
+	*ent = fmt_entry_make(cb->start + FMT_CHUNK_HDR + cb->data_len, kind, codec, len, sum);
 	cb->data_len += len;
 	s->item_bytes += len;
 	return 0;

@@ -3,6 +3,7 @@
  * commit, in the chunk that carries the COMMIT flag (I3). */
 #define LOG_PREFIX "store: "
 #include "store/internal.h"
+#include "store/batch.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ struct store_txn {
 	bool recs_changed;
 	uint64_t pages, zeros;
 	uint64_t bytes_at_begin;
+	struct page_batch *batch;	/* pages not yet compressed */
 	int err;			/* a failed put fails the commit */
 };
 
@@ -97,6 +99,7 @@ fail:
 static void txn_free(struct store_txn *t)
 {
 	t->s->txn_open = 0;
+	batch_free(t->batch);
 	pt_free(t->root);
 	free(t->recs);
 	free(t);
@@ -135,30 +138,54 @@ static bool page_is_zero(const void *page)
 	return true;
 }
 
-int store_txn_put_zero(struct store_txn *t, uint64_t vpn)
+static int apply_page(void *arg, uint64_t key, bool zero, enum codec used, const void *data,
+		      uint32_t len)
 {
-	if (t->err)
-		return t->err;
-	if (vpn > STORE_VPN_MAX)
-		return -EINVAL;
-	return txn_set(t, vpn, fmt_entry_make(0, FMT_KIND_ZERO, CODEC_RAW, 0, 0));
+	struct store_txn *t = arg;
+	struct fmt_entry e = fmt_entry_make(0, FMT_KIND_ZERO, CODEC_RAW, 0, 0);
+
+	if (!zero) {
+		int r = log_add(t->s, FMT_KIND_PAGE, used, data, len, STORE_PAGE_SIZE, t->obj_id,
+				key, 0, &e);
+		if (r)
+			return r;
+	}
+	return txn_set(t, key, e);
 }
 
-int store_txn_put_page(struct store_txn *t, uint64_t vpn, const void *page)
+/* Compress and log what the batch holds; a failure sticks to the txn. */
+static int txn_flush(struct store_txn *t)
 {
-	struct fmt_entry e;
+	if (t->err || !t->batch || batch_empty(t->batch))
+		return t->err;
+	int r = batch_flush(t->batch, t->s->sb.codec, apply_page, t);
+	if (r)
+		t->err = r;
+	return r;
+}
+
+static int txn_queue(struct store_txn *t, uint64_t vpn, const void *page)
+{
 	int r;
 
 	if (t->err)
 		return t->err;
 	if (vpn > STORE_VPN_MAX)
 		return -EINVAL;
-	if (page_is_zero(page))
-		return store_txn_put_zero(t, vpn);
-	r = log_add_compressed(t->s, FMT_KIND_PAGE, page, STORE_PAGE_SIZE, t->obj_id, vpn, 0, &e);
-	if (r)
+	if (!t->batch && (r = batch_new(&t->batch)))
 		return t->err = r;
-	return txn_set(t, vpn, e);
+	batch_add(t->batch, vpn, page);
+	return batch_full(t->batch) ? txn_flush(t) : 0;
+}
+
+int store_txn_put_zero(struct store_txn *t, uint64_t vpn)
+{
+	return txn_queue(t, vpn, NULL);
+}
+
+int store_txn_put_page(struct store_txn *t, uint64_t vpn, const void *page)
+{
+	return txn_queue(t, vpn, page_is_zero(page) ? NULL : page);
 }
 
 int store_txn_drop_pages(struct store_txn *t, uint64_t vpn, uint64_t count)
@@ -166,8 +193,8 @@ int store_txn_drop_pages(struct store_txn *t, uint64_t vpn, uint64_t count)
 	uint64_t pages = 0, zeros = 0;
 	int r;
 
-	if (t->err)
-		return t->err;
+	if (txn_flush(t))
+		return t->err;	/* drops apply after the puts before them */
 	if (!count)
 		return 0;
 	if (vpn > STORE_VPN_MAX || count - 1 > STORE_VPN_MAX - vpn)
@@ -269,7 +296,7 @@ int store_txn_commit(struct store_txn *t, uint64_t *snap_no)
 	struct store *s = t->s;
 	struct fmt_op op = { .type = FMT_OP_SNAP_ADD };
 	struct fmt_snap *d = &op.snap;
-	int r = t->err;
+	int r = txn_flush(t);
 
 	if (r)
 		goto fail;

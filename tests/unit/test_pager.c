@@ -1,0 +1,266 @@
+/* Unit tests: the pager serves this process's own memory from a snapshot
+ * (needs userfaultfd with fork events: root or CAP_SYS_PTRACE). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "pager/pager.h"
+#include "store/store.h"
+
+#define NPAGES	1024
+#define SRC	0x7f1200000000ull	/* where the image had the memory */
+#define SPACE	3
+
+struct fx {
+	char path[64];
+	struct store *s;
+	struct store_snap *sn;
+	uint8_t *mem;
+	struct pager *p;
+	pthread_t thr;
+	int prefetch, result;
+};
+
+/* Image contents: every 5th page zero, every 7th absent, the rest data. */
+static int page_kind(uint64_t i)
+{
+	return i % 7 == 3 ? STORE_PAGE_NONE : i % 5 == 1 ? STORE_PAGE_ZERO : STORE_PAGE_DATA;
+}
+
+static void page_fill(uint8_t *p, uint64_t i)
+{
+	for (size_t k = 0; k < 4096; k += 8) {
+		uint64_t v = (i << 20) ^ (k * 0x9E3779B97F4A7C15ull) ^ 0x5555;
+		memcpy(p + k, &v, 8);
+	}
+}
+
+static int page_check(const uint8_t *p, uint64_t i)
+{
+	uint8_t want[4096];
+	if (page_kind(i) == STORE_PAGE_DATA)
+		page_fill(want, i);
+	else
+		memset(want, 0, sizeof(want));
+	return memcmp(p, want, sizeof(want)) == 0;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct store_create_opts co = { .size = 64u << 20, .seg_size = 1u << 20, .codec = CODEC_LZ4 };
+	struct store_txn *t;
+	uint8_t page[4096];
+	uint64_t no;
+
+	snprintf(f->path, sizeof(f->path), "/tmp/cryo-pager-%d", getpid());
+	unlink(f->path);
+	assert_int_equal(store_create(f->path, &co), 0);
+	assert_int_equal(store_open(f->path, NULL, &f->s), 0);
+	assert_int_equal(store_txn_begin(f->s, "g", 0, &t), 0);
+	for (uint64_t i = 0; i < NPAGES; i++) {
+		uint64_t key = STORE_KEY(SPACE, SRC / 4096 + i);
+		if (page_kind(i) == STORE_PAGE_DATA) {
+			page_fill(page, i);
+			assert_int_equal(store_txn_put_page(t, key, page), 0);
+		} else if (page_kind(i) == STORE_PAGE_ZERO) {
+			assert_int_equal(store_txn_put_zero(t, key), 0);
+		}
+	}
+	/* another space at the same addresses must not leak in */
+	memset(page, 0xee, sizeof(page));
+	assert_int_equal(store_txn_put_page(t, STORE_KEY(SPACE + 1, SRC / 4096), page), 0);
+	assert_int_equal(store_txn_commit(t, &no), 0);
+	assert_int_equal(store_snap_open(f->s, "g", no, &f->sn), 0);
+	assert_int_equal(pager_new(f->sn, NULL, &f->p), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	pager_free(f->p);
+	store_snap_close(f->sn);
+	store_close(f->s);
+	unlink(f->path);
+	if (f->mem)
+		munmap(f->mem, NPAGES * 4096);
+	free(f);
+	return 0;
+}
+
+static void *run_pager(void *arg)
+{
+	struct fx *f = arg;
+	f->result = pager_run(f->p, 20000, f->prefetch);
+	return NULL;
+}
+
+/* Map fresh memory, register it and hand it to the pager thread. */
+static void start(struct fx *f, int prefetch)
+{
+	int uffd;
+	struct pager_range r;
+
+	f->mem = mmap(NULL, NPAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(f->mem != MAP_FAILED);
+	assert_int_equal(pager_uffd_create(&uffd), 0);
+	assert_int_equal(pager_uffd_register(uffd, (uint64_t)(uintptr_t)f->mem,
+					     (uint64_t)(uintptr_t)f->mem + NPAGES * 4096), 0);
+	r = (struct pager_range){ (uint64_t)(uintptr_t)f->mem,
+				  (uint64_t)(uintptr_t)f->mem + NPAGES * 4096, SRC };
+	assert_int_equal(pager_attach(f->p, uffd, SPACE, &r, 1), 0);
+	f->prefetch = prefetch;
+	assert_int_equal(pthread_create(&f->thr, NULL, run_pager, f), 0);
+}
+
+static void finish(struct fx *f)
+{
+	struct pager_stats st;
+	assert_int_equal(pthread_join(f->thr, NULL), 0);
+	assert_int_equal(f->result, 0);
+	pager_get_stats(f->p, &st);
+	assert_int_equal(st.pages_wanted, 0);
+}
+
+static void faults_only(void **state)
+{
+	struct fx *f = *state;
+	struct pager_stats st;
+
+	start(f, 0);
+	for (uint64_t i = 0; i < NPAGES; i++)
+		assert_true(page_check(f->mem + i * 4096, i));
+	finish(f);
+	pager_get_stats(f->p, &st);
+	assert_true(st.faults >= NPAGES * 6 / 7 * 4 / 5);
+	assert_int_equal(st.pages_prefetched, 0);
+	/* let go: the memory is ordinary now, writes stay */
+	f->mem[0] = 42;
+	assert_int_equal(f->mem[0], 42);
+}
+
+static void prefetch_brings_everything(void **state)
+{
+	struct fx *f = *state;
+	struct pager_stats st;
+
+	start(f, 1);
+	finish(f);	/* returns once every stored page is in */
+	pager_get_stats(f->p, &st);
+	assert_true(st.pages_prefetched > 0);
+	for (uint64_t i = 0; i < NPAGES; i++)
+		assert_true(page_check(f->mem + i * 4096, i));
+}
+
+struct toucher {
+	struct fx *f;
+	int ok;
+};
+
+static void *touch_all(void *arg)
+{
+	struct toucher *t = arg;
+	t->ok = 1;
+	for (uint64_t i = 0; i < NPAGES; i++)
+		t->ok &= page_check(t->f->mem + i * 4096, i);
+	return NULL;
+}
+
+static void threads_fault_the_same_pages(void **state)
+{
+	struct fx *f = *state;
+	struct toucher t[4];
+	pthread_t th[4];
+
+	start(f, 1);
+	for (int i = 0; i < 4; i++) {
+		t[i].f = f;
+		assert_int_equal(pthread_create(&th[i], NULL, touch_all, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_true(t[i].ok);
+	}
+	finish(f);
+}
+
+static void dontneed_munmap_mremap(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *moved;
+
+	start(f, 0);
+	/* pages 100..199 dropped before ever being read: zeros, not the image */
+	assert_int_equal(madvise(f->mem + 100 * 4096, 100 * 4096, MADV_DONTNEED), 0);
+	/* pages 300..399 unmapped */
+	assert_int_equal(munmap(f->mem + 300 * 4096, 100 * 4096), 0);
+	/* pages 500..599 moved elsewhere: they keep their contents */
+	moved = mremap(f->mem + 500 * 4096, 100 * 4096, 100 * 4096, MREMAP_MAYMOVE);
+	assert_true(moved != MAP_FAILED);
+	for (uint64_t i = 0; i < NPAGES; i++) {
+		uint8_t zero[4096] = { 0 };
+		if (i >= 100 && i < 200)
+			assert_memory_equal(f->mem + i * 4096, zero, 4096);
+		else if (i >= 300 && i < 400)
+			continue;
+		else if (i >= 500 && i < 600)
+			assert_true(page_check(moved + (i - 500) * 4096, i));
+		else
+			assert_true(page_check(f->mem + i * 4096, i));
+	}
+	finish(f);
+	munmap(moved, 100 * 4096);
+	munmap(f->mem, 300 * 4096);
+	munmap(f->mem + 400 * 4096, 100 * 4096);
+	munmap(f->mem + 600 * 4096, (NPAGES - 600) * 4096);
+	f->mem = NULL;
+}
+
+static void fork_child_is_served(void **state)
+{
+	struct fx *f = *state;
+	int status;
+	pid_t child;
+
+	start(f, 0);
+	/* the parent has some pages in before the fork, most not */
+	for (uint64_t i = 0; i < 50; i++)
+		assert_true(page_check(f->mem + i * 4096, i));
+	child = fork();
+	if (!child) {
+		int ok = 1;
+		for (uint64_t i = 0; i < NPAGES; i++)
+			ok &= page_check(f->mem + i * 4096, i);
+		_exit(ok ? 0 : 1);
+	}
+	for (uint64_t i = 0; i < NPAGES; i++)
+		assert_true(page_check(f->mem + i * 4096, i));
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	finish(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(faults_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(prefetch_brings_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(threads_fault_the_same_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(dontneed_munmap_mremap, setup, teardown),
+		cmocka_unit_test_setup_teardown(fork_child_is_served, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
