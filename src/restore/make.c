@@ -301,8 +301,15 @@ int rst_make_process(struct rst *r)
 	ret = read_report(r, sp[0]);
 	close(sp[0]);
 	if (ret) {
-		/* It exits by itself after an error; make sure. */
+		/* It exits by itself after an error; make sure, and let it be
+		 * gone (or a zombie for pid 1) before saying so. */
 		kill(r->pid, SIGKILL);
+		for (int ms = 0; ms < ZOMBIE_WAIT_MS; ms += 5) {
+			struct proc_stat ps;
+			if (proc_stat_read(r->pid, 0, &ps) || ps.state == 'Z' || ps.state == 'X')
+				break;
+			usleep(5000);
+		}
 		pr_err("%s: pid %d: setting up the process failed", r->name, (int)r->pid);
 	}
 	return ret;

@@ -366,7 +366,7 @@ static int creds(struct rst *r, size_t idx)
 	if (ret)
 		return ret;
 	if (c->n_groups <= 4096 && (c->n_groups != st.ngroups ||
-	    memcmp(c->groups, st.groups, st.ngroups * sizeof(uint32_t)))) {
+	    (st.ngroups && memcmp(c->groups, st.groups, st.ngroups * sizeof(uint32_t))))) {
 		uint64_t addr;
 		gid_t g[1024];
 		size_t n = c->n_groups < 1024 ? c->n_groups : 1024;
