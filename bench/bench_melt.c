@@ -125,10 +125,13 @@ static pid_t spawn(uint64_t bytes, uint64_t *addr)
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
-		if (write(p[1], &m, sizeof(m)) != sizeof(m))
-			_exit(1);
 		/* nothing of the bench's (the store!) stays open in it */
-		syscall(SYS_close_range, 3u, ~0u, 0u);
+		if (dup2(p[1], 3) < 0)
+			_exit(1);
+		syscall(SYS_close_range, 4u, ~0u, 0u);
+		if (write(3, &m, sizeof(m)) != sizeof(m))
+			_exit(1);
+		close(3);
 		for (;;)
 			pause();
 	}

@@ -38,7 +38,10 @@ struct rst {
 	struct proc_ctl *ctl;		/* seized target, or NULL */
 	uint64_t scratch;		/* code page; data page follows */
 	uint64_t pages_written;
+	uint64_t read_ns, write_ns;	/* page filling: store reads, writes */
 };
+
+uint64_t rst_now_ns(void);
 
 /* make.c: create the process with its pid, set up in plain C; returns once
  * it waits to be seized (r->pid set). On failure nothing is left. */

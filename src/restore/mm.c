@@ -474,6 +474,7 @@ static int fill_one(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf)
 		goto out;
 	for (size_t i = 0; i < l.n;) {
 		size_t k = 0;
+		uint64_t t0 = rst_now_ns(), t1;
 		uint64_t addr = v->start + ((l.p[i].key - STORE_KEY(space, first)) << 12);
 
 		/* a run of consecutive pages worth writing */
@@ -493,9 +494,12 @@ static int fill_one(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf)
 			i++;
 			continue;
 		}
+		t1 = rst_now_ns();
+		r->read_ns += t1 - t0;
 		ret = fault_fire(FP_RESTORE_PAGES_FAIL);
 		if (!ret)
 			ret = proc_mem_write(r->pid, addr, buf, k * RST_PAGE, NULL);
+		r->write_ns += rst_now_ns() - t1;
 		if (ret) {
 			pr_err("write %zu pages at %#llx: %s", k, (unsigned long long)addr,
 			       strerror(-ret));

@@ -17,7 +17,7 @@
 
 #define GONE_WAIT_MS 3000
 
-static uint64_t now_ns(void)
+uint64_t rst_now_ns(void)
 {
 	struct timespec ts;
 
@@ -98,7 +98,7 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 {
 	struct rst r = { .o = o, .name = name };
 	Cryo__GroupEntry *g = NULL;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = rst_now_ns();
 	int ret;
 
 	ret = store_snap_open(s, name, o->snap, &r.sn);
@@ -140,9 +140,10 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 		goto fail;
 	}
 	res->pid = r.pid;
-	res->total_ns = now_ns() - t0;
-	pr_info("%s: pid %d runs again (%llu pages written, %.1f ms)", name, (int)r.pid,
-		(unsigned long long)r.pages_written, (double)res->total_ns / 1e6);
+	res->total_ns = rst_now_ns() - t0;
+	pr_info("%s: pid %d runs again (%llu pages written, %.1f ms; reading them %.1f ms, "
+		"writing %.1f ms)", name, (int)r.pid, (unsigned long long)r.pages_written,
+		(double)res->total_ns / 1e6, (double)r.read_ns / 1e6, (double)r.write_ns / 1e6);
 	goto out;
 fail:
 	pr_err("%s: melt of pid %d failed: %s; the half-made process is killed", name,
