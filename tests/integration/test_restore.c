@@ -280,7 +280,8 @@ static void run_python(void)
 	}
 	waitpid(pid, &s, 0);
 	read_text(out, a, sizeof(a));
-	for (int i = 0; i < 2; i++) {
+	/* freeze the melted process again each time: successive snapshots */
+	for (int i = 0; i < 3; i++) {
 		if (melt("python", pid))
 			return;
 		usleep(500000);
@@ -291,8 +292,12 @@ static void run_python(void)
 			return;
 		}
 		printf("  python: melt %d: \"%s\" -> \"%s\" PASS\n", i + 1, a, b);
-		kill(pid, SIGKILL);
+		if (freeze("python", pid)) {
+			kill(pid, SIGKILL);
+			return;
+		}
 		wait_gone(pid);
+		read_text(out, a, sizeof(a));
 	}
 }
 
