@@ -450,10 +450,54 @@ def t_freeze_threads():
           "freeze threads: image holds 9 threads")
 
 
+def t_roundtrip():
+    """freeze -> melt -> snap -> freeze -> melt, then the workload checks
+    itself. Runs only where `cryo melt` exists (the restore half)."""
+    if cryo("help", "melt").returncode != 0:
+        print("skip roundtrip: this cryo has no melt")
+        return
+    for args in (["threads_regs"], ["signals"], ["files", SCRATCH], ["mappings", SCRATCH],
+                 ["bigmem", "64"]):
+        name = "rt-" + args[0]
+        out = os.path.join(HOME, name + ".out")
+        with open(out, "w") as f:
+            p = subprocess.Popen([os.path.join(WDIR, "zdtm_" + args[0]), *args[1:]], stdout=f)
+        for _ in range(300):
+            with open(out) as f:
+                if "ready" in f.read():
+                    break
+            time.sleep(0.05)
+        ok = cryo("adopt", str(p.pid), "--name", name).returncode == 0
+        ok = ok and cryo("freeze", name).returncode == 0
+        p.wait(timeout=10)
+        for step in ("melt", "snap", "freeze", "melt"):
+            if ok:
+                r = cryo(step, name)
+                ok = check(r.returncode == 0, f"roundtrip {args[0]}: {step} "
+                                              f"{r.stdout.strip()}{r.stderr.strip()}")
+                time.sleep(0.2)
+        if not ok:
+            continue
+        os.kill(p.pid, signal.SIGUSR2)
+        text = ""
+        for _ in range(100):
+            with open(out) as f:
+                text = f.read()
+            if "PASS" in text or "FAIL" in text:
+                break
+            time.sleep(0.1)
+        check(text.rstrip().endswith("PASS"),
+              f"roundtrip {args[0]}: state intact after 2 melts: {text.strip()[-60:]}")
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def main():
     t_start = time.time()
     tests = [t_threads, t_signals, t_files, t_mappings, t_refused, t_fault, t_race, t_sleep,
-             t_python, t_redis, t_freeze_threads]
+             t_python, t_redis, t_freeze_threads, t_roundtrip]
     only = os.environ.get("CRYO_IT_ONLY")
     for t in tests:
         if only and t.__name__ not in only.split(","):
