@@ -311,6 +311,29 @@ def t_refused():
         check(out.endswith("PASS"), f"refused {kind}: process unharmed: {out[-80:]}")
 
 
+def t_traced():
+    """A process someone else traces is refused, and left to its tracer."""
+    st = shutil.which("strace")
+    if not st:
+        print("skip traced: no strace")
+        return
+    w = zdtm("refused", "eventfd")
+    tr = subprocess.Popen([st, "-p", str(w.pid), "-o", "/dev/null"], stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if proc_state(w.pid)["TracerPid"] != "0":
+            break
+        time.sleep(0.05)
+    r = cryo("adopt", str(w.pid), "--name", "traced")
+    check(r.returncode == 1 and f"being traced by pid {tr.pid}" in r.stderr,
+          f"traced: refused with the reason: {r.stderr.strip()}")
+    check(proc_state(w.pid)["TracerPid"] == str(tr.pid), "traced: still traced by its tracer")
+    tr.terminate()
+    tr.wait()
+    time.sleep(0.05)
+    out = w.finish()
+    check(out.endswith("PASS"), f"traced: process unharmed: {out[-80:]}")
+
+
 def t_fault():
     w = zdtm("bigmem", "64")
     if not adopt(w, "fault"):
@@ -496,7 +519,7 @@ def t_roundtrip():
 
 def main():
     t_start = time.time()
-    tests = [t_threads, t_signals, t_files, t_mappings, t_refused, t_fault, t_race, t_sleep,
+    tests = [t_threads, t_signals, t_files, t_mappings, t_refused, t_traced, t_fault, t_race, t_sleep,
              t_python, t_redis, t_freeze_threads, t_roundtrip]
     only = os.environ.get("CRYO_IT_ONLY")
     for t in tests:
