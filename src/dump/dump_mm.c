@@ -40,6 +40,7 @@
 #define PAGE		4096ull
 #define DUMP_BATCH	(8u << 20)	/* bytes read per batch */
 #define PM_CHUNK	2048u		/* pagemap entries per read (8 MiB) */
+#define DUMP_DEFER_MAX	(256ull << 20)	/* memory kept for after the stop */
 
 static int refuse(const struct dump_ctx *d, const struct proc_vma *v, const char *why)
 {
@@ -378,7 +379,14 @@ static int flush(struct dump_ctx *d, struct batch *b)
 	}
 	for (size_t i = 0; i < b->n; i++)
 		d->bytes += b->r[i].len;
-	r = d->defer_pages ? defer(d, b) : put_pages(d, b->r, b->n, b->buf);
+	/* Past the budget, fresh memory costs more than writing (first-touch
+	 * page clearing): the rest is written while stopped. */
+	if (d->defer_pages && d->deferred < DUMP_DEFER_MAX) {
+		d->deferred += b->bytes;
+		r = defer(d, b);
+	} else {
+		r = put_pages(d, b->r, b->n, b->buf);
+	}
 	if (r)
 		return r;
 	b->n = 0;
