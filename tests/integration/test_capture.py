@@ -382,6 +382,12 @@ def t_sleep():
     check(untouched(p.pid), "sleep: still sleeping, untraced")
     img = inspect("sleep")
     check(img and img["processes"][0]["core"]["comm"] == "sleep", "sleep: comm in the image")
+    r = cryo("inspect", "sleep", "--snapshot", "2")
+    check(r.returncode == 0 and "group sleep snapshot 2" in r.stdout and "threads: 1" in r.stdout
+          and "[vdso]" in r.stdout and "/usr/bin/sleep" in r.stdout, "sleep: inspect (text) of snapshot 2")
+    r = cryo("history", "sleep")
+    check(r.returncode == 0 and r.stdout.startswith("NUMBER") and len(r.stdout.splitlines()) == 5,
+          "sleep: history (text) lists 4 snapshots")
     r = cryo("freeze", "sleep")
     check(r.returncode == 0, f"sleep: freeze {r.stdout.strip()}{r.stderr.strip()}")
     p.wait(timeout=10)
