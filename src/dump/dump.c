@@ -15,6 +15,7 @@
 #include "dump/dump_int.h"
 #include "common/fault.h"
 #include "common/log.h"
+#include "proc/inject.h"
 #include "proc/maps.h"
 #include "proc/status.h"
 
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,6 +148,38 @@ static int put_group(struct dump_ctx *d, const struct dump_opts *o, uint64_t tim
 	return image_put(d->txn, IMAGE_KEY_GROUP, &g.base);
 }
 
+/* What makes a process impossible to capture faithfully, said before it
+ * is ever stopped. */
+static int check_target(pid_t pid)
+{
+	struct proc_status st;
+	int r = proc_status_read(pid, 0, &st);
+
+	if (r) {
+		pr_err("cannot capture pid %d: %s", (int)pid, r == -ENOENT ? "no such process" :
+		       strerror(-r));
+		return r == -ENOENT ? -ESRCH : r;
+	}
+	if (st.tgid != pid) {
+		pr_err("cannot capture pid %d: it is a thread of process %d", (int)pid, (int)st.tgid);
+		return -EINVAL;
+	}
+	if (st.tracer_pid) {
+		pr_err("cannot capture pid %d: it is being traced by pid %d", (int)pid,
+		       (int)st.tracer_pid);
+		return -EBUSY;
+	}
+	if (st.state == 'Z' || st.state == 'X') {
+		pr_err("cannot capture pid %d: it has exited", (int)pid);
+		return -ESRCH;
+	}
+	if (st.seccomp == 2) {
+		pr_err("cannot capture pid %d: seccomp filters are not supported yet", (int)pid);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 /* Everything read while the process is stopped. */
 static int capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 		   Cryo__FdsEntry *fe)
@@ -161,6 +195,17 @@ static int capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm
 	}
 	if ((r = dump_mm_plan(d, mm)) || (r = dump_fds(d, fe)) || (r = dump_core(d, pe)))
 		return r;
+	/* The exact program break (stat has only its start). */
+	{
+		uint64_t a[6] = { 0 };
+		int64_t brk;
+
+		r = proc_inject_syscall(d->ctl, SYS_brk, a, &brk);
+		if (r)
+			return r;
+		if (brk > 0)
+			mm->brk = (uint64_t)brk;
+	}
 	if ((r = fault_fire(FP_DUMP_PAGES_EIO)))
 		return r;
 	return dump_mm_pages(d);
@@ -238,6 +283,9 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 	d.fdc.pid = pid;
 	d.fdc.next_space = IMAGE_SPACE_FILES;
 
+	r = check_target(pid);
+	if (r)
+		goto out;
 	r = proc_seize(pid, &d.ctl);
 	if (r) {
 		pr_err("group %s: cannot stop pid %d: %s", name, (int)pid, strerror(-r));

@@ -53,6 +53,7 @@ struct dump_ctx {
 	/* 1: dump_mm_pages keeps what it reads (dump_mm_store writes it
 	 * later, after the process runs again); 0: writes as it reads. */
 	int defer_pages;
+	uint64_t deferred;		/* bytes kept so far */
 	struct dump_chunk *chunks, **chunks_tail;
 };
 

@@ -40,6 +40,7 @@
 #define PAGE		4096ull
 #define DUMP_BATCH	(8u << 20)	/* bytes read per batch */
 #define PM_CHUNK	2048u		/* pagemap entries per read (8 MiB) */
+#define DUMP_DEFER_MAX	(256ull << 20)	/* memory kept for after the stop */
 
 static int refuse(const struct dump_ctx *d, const struct proc_vma *v, const char *why)
 {
@@ -221,7 +222,8 @@ static int fill_mm_fields(struct dump_ctx *d, Cryo__MmEntry *mm)
 	F(env_start, PROC_STAT_ENV_START);
 	F(env_end, PROC_STAT_ENV_END);
 #undef F
-	/* The current brk is not in stat: the end of [heap], else start_brk. */
+	/* The current brk is not in stat: the end of [heap] (page-aligned),
+	 * else start_brk; dump_core replaces it by brk(0) from inside. */
 	mm->has_brk = 1;
 	mm->brk = mm->start_brk;
 	for (size_t i = 0; i < d->maps.n; i++)
@@ -377,7 +379,14 @@ static int flush(struct dump_ctx *d, struct batch *b)
 	}
 	for (size_t i = 0; i < b->n; i++)
 		d->bytes += b->r[i].len;
-	r = d->defer_pages ? defer(d, b) : put_pages(d, b->r, b->n, b->buf);
+	/* Past the budget, fresh memory costs more than writing (first-touch
+	 * page clearing): the rest is written while stopped. */
+	if (d->defer_pages && d->deferred < DUMP_DEFER_MAX) {
+		d->deferred += b->bytes;
+		r = defer(d, b);
+	} else {
+		r = put_pages(d, b->r, b->n, b->buf);
+	}
 	if (r)
 		return r;
 	b->n = 0;
@@ -478,7 +487,7 @@ static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struc
 			arg.category_mask = PAGE_IS_FILE;
 			arg.category_inverted = PAGE_IS_FILE;
 		}
-		arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE;
+		arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO;
 		n = ioctl(pmfd, PAGEMAP_SCAN, &arg);
 		if (n < 0) {
 			if (errno == ENOTTY || errno == EINVAL)
@@ -488,6 +497,17 @@ static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struc
 			return r;
 		}
 		for (long i = 0; i < n; i++) {
+			/* The shared zero page (read, never written): a hole, not
+			 * worth reading. */
+			if (vec[i].categories & PAGE_IS_PFNZERO) {
+				for (uint64_t pa = vec[i].start; pa < vec[i].end; pa += PAGE) {
+					r = store_txn_put_zero(d->txn, STORE_KEY(d->space, pa / PAGE));
+					if (r)
+						return r;
+					d->pages++;
+				}
+				continue;
+			}
 			r = add_run(d, b, vec[i].start, vec[i].end - vec[i].start);
 			if (r)
 				return r;

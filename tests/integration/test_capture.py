@@ -311,6 +311,29 @@ def t_refused():
         check(out.endswith("PASS"), f"refused {kind}: process unharmed: {out[-80:]}")
 
 
+def t_traced():
+    """A process someone else traces is refused, and left to its tracer."""
+    st = shutil.which("strace")
+    if not st:
+        print("skip traced: no strace")
+        return
+    w = zdtm("refused", "eventfd")
+    tr = subprocess.Popen([st, "-p", str(w.pid), "-o", "/dev/null"], stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if proc_state(w.pid)["TracerPid"] != "0":
+            break
+        time.sleep(0.05)
+    r = cryo("adopt", str(w.pid), "--name", "traced")
+    check(r.returncode == 1 and f"being traced by pid {tr.pid}" in r.stderr,
+          f"traced: refused with the reason: {r.stderr.strip()}")
+    check(proc_state(w.pid)["TracerPid"] == str(tr.pid), "traced: still traced by its tracer")
+    tr.terminate()
+    tr.wait()
+    time.sleep(0.05)
+    out = w.finish()
+    check(out.endswith("PASS"), f"traced: process unharmed: {out[-80:]}")
+
+
 def t_fault():
     w = zdtm("bigmem", "64")
     if not adopt(w, "fault"):
@@ -359,6 +382,12 @@ def t_sleep():
     check(untouched(p.pid), "sleep: still sleeping, untraced")
     img = inspect("sleep")
     check(img and img["processes"][0]["core"]["comm"] == "sleep", "sleep: comm in the image")
+    r = cryo("inspect", "sleep", "--snapshot", "2")
+    check(r.returncode == 0 and "group sleep snapshot 2" in r.stdout and "threads: 1" in r.stdout
+          and "[vdso]" in r.stdout and "/usr/bin/sleep" in r.stdout, "sleep: inspect (text) of snapshot 2")
+    r = cryo("history", "sleep")
+    check(r.returncode == 0 and r.stdout.startswith("NUMBER") and len(r.stdout.splitlines()) == 5,
+          "sleep: history (text) lists 4 snapshots")
     r = cryo("freeze", "sleep")
     check(r.returncode == 0, f"sleep: freeze {r.stdout.strip()}{r.stderr.strip()}")
     p.wait(timeout=10)
@@ -450,10 +479,54 @@ def t_freeze_threads():
           "freeze threads: image holds 9 threads")
 
 
+def t_roundtrip():
+    """freeze -> melt -> snap -> freeze -> melt, then the workload checks
+    itself. Runs only where `cryo melt` exists (the restore half)."""
+    if cryo("help", "melt").returncode != 0:
+        print("skip roundtrip: this cryo has no melt")
+        return
+    for args in (["threads_regs"], ["signals"], ["files", SCRATCH], ["mappings", SCRATCH],
+                 ["bigmem", "64"]):
+        name = "rt-" + args[0]
+        out = os.path.join(HOME, name + ".out")
+        with open(out, "w") as f:
+            p = subprocess.Popen([os.path.join(WDIR, "zdtm_" + args[0]), *args[1:]], stdout=f)
+        for _ in range(300):
+            with open(out) as f:
+                if "ready" in f.read():
+                    break
+            time.sleep(0.05)
+        ok = cryo("adopt", str(p.pid), "--name", name).returncode == 0
+        ok = ok and cryo("freeze", name).returncode == 0
+        p.wait(timeout=10)
+        for step in ("melt", "snap", "freeze", "melt"):
+            if ok:
+                r = cryo(step, name)
+                ok = check(r.returncode == 0, f"roundtrip {args[0]}: {step} "
+                                              f"{r.stdout.strip()}{r.stderr.strip()}")
+                time.sleep(0.2)
+        if not ok:
+            continue
+        os.kill(p.pid, signal.SIGUSR2)
+        text = ""
+        for _ in range(100):
+            with open(out) as f:
+                text = f.read()
+            if "PASS" in text or "FAIL" in text:
+                break
+            time.sleep(0.1)
+        check(text.rstrip().endswith("PASS"),
+              f"roundtrip {args[0]}: state intact after 2 melts: {text.strip()[-60:]}")
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def main():
     t_start = time.time()
-    tests = [t_threads, t_signals, t_files, t_mappings, t_refused, t_fault, t_race, t_sleep,
-             t_python, t_redis, t_freeze_threads]
+    tests = [t_threads, t_signals, t_files, t_mappings, t_refused, t_traced, t_fault, t_race, t_sleep,
+             t_python, t_redis, t_freeze_threads, t_roundtrip]
     only = os.environ.get("CRYO_IT_ONLY")
     for t in tests:
         if only and t.__name__ not in only.split(","):
