@@ -42,8 +42,11 @@ struct cli {
 
 /* Families and top-level commands, one file each. */
 extern const struct cli_cmd cli_cmd_store;
+extern const struct cli_cmd cli_cmd_melt;
 extern const struct cli_cmd cli_cmd_help;
 extern const struct cli_cmd cli_cmd_version;
+extern const struct cli_cmd cli_cmd_adopt, cli_cmd_snap, cli_cmd_freeze, cli_cmd_history;
+extern const struct cli_cmd cli_cmd_inspect;
 
 /* A family's run: the subcommand of self named by argv[1] (argv[0] is the
  * family's own name) gets argv + 1. Handles `--help` for the family. */

@@ -10,7 +10,13 @@
 /* Every top-level command and family. Adding one: a line here and its
  * file (cmd_<name>.c) defining `const struct cli_cmd cli_cmd_<name>`. */
 static const struct cli_cmd *const commands[] = {
+	&cli_cmd_adopt,
+	&cli_cmd_snap,
+	&cli_cmd_freeze,
+	&cli_cmd_history,
+	&cli_cmd_inspect,
 	&cli_cmd_store,
+	&cli_cmd_melt,
 	&cli_cmd_help,
 	&cli_cmd_version,
 	NULL,

@@ -21,7 +21,14 @@
 	X(FP_STORE_READ_EIO,       "store.read.eio",       EIO)           \
 	X(FP_STORE_COMMIT_CRASH,   "store.commit.crash",   0)             \
 	X(FP_STORE_CKPT_CRASH,     "store.checkpoint.crash", 0)           \
-	X(FP_STORE_CLEAN_CRASH,    "store.clean.crash",    0)
+	X(FP_STORE_CLEAN_CRASH,    "store.clean.crash",    0)             \
+	X(FP_DUMP_PAGES_EIO,       "dump.pages.eio",       EIO)           \
+	X(FP_RESTORE_CHILD_FAIL,   "restore.child.fail",   EIO)           \
+	X(FP_RESTORE_MMAP_FAIL,    "restore.mmap.fail",    EIO)           \
+	X(FP_RESTORE_PAGES_FAIL,   "restore.pages.fail",   EIO)           \
+	X(FP_RESTORE_THREADS_FAIL, "restore.threads.fail", EIO)           \
+	X(FP_RESTORE_SIGNALS_FAIL, "restore.signals.fail", EIO)           \
+	X(FP_RESTORE_REGS_FAIL,    "restore.regs.fail",    EIO)
 
 enum fault_point {
 #define FAULT_ENUM(e, s, err) e,

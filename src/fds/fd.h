@@ -31,10 +31,22 @@ struct fd_probe {
 	int local;			/* the same open file in cryo (pidfd_getfd), or -1 */
 };
 
+/* A file whose contents a snapshot holds, by identity: saved once even
+ * when several fds and mappings show it. */
+struct fd_saved {
+	uint64_t dev, ino;
+	uint32_t space;
+	uint64_t size;
+};
+
 struct fd_dump_ctx {
 	struct store_txn *txn;
 	pid_t pid;
 	uint32_t next_space;		/* next free page space for file contents */
+	/* contents saved so far (fd_contents_save); fd_dump_ctx_fini frees */
+	struct fd_saved *saved;
+	size_t nsaved, saved_cap;
+	uint64_t content_pages;		/* pages written for file contents */
 };
 
 /* Where a connection to outside the group goes at melt. NULL fields take
@@ -72,5 +84,26 @@ extern const struct fd_ops *const fd_kinds[];
 
 const struct fd_ops *fd_kind_by_name(const char *name);
 const struct fd_ops *fd_kind_match(const struct fd_probe *p);
+
+/* Save the bytes of the file open at local (a memfd, a deleted file, the
+ * shmem object of a shared anonymous mapping) as pages of a new content
+ * space, from offset 0; holes (SEEK_DATA/SEEK_HOLE) are not stored. The
+ * same object (st dev/ino) is saved once: later calls return its space. */
+int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st,
+		     uint32_t *space, uint64_t *size);
+void fd_dump_ctx_fini(struct fd_dump_ctx *c);
+
+/* Write the pages of content space `space` into fd from offset 0 and
+ * make the file exactly size bytes long. */
+int fd_contents_load(struct store_snap *sn, uint32_t space, uint64_t size, int fd);
+
+/* Identity of a file at capture, and the check at melt: -ESTALE with
+ * "PATH changed since the snapshot" logged when dev/ino/size/mtime differ. */
+void fd_file_id(const struct stat *st, Cryo__FileId *id);
+int fd_file_id_check(const char *path, const Cryo__FileId *id, const struct stat *now);
+
+/* Close the scratch fds restore kept for shared objects (pipe ends never
+ * placed) and free the table; call once every fd is made. */
+void fd_restore_ctx_fini(struct fd_restore_ctx *c);
 
 #endif

@@ -1,0 +1,133 @@
+/* cryo melt NAME: bring a group back from its newest (or Nth) snapshot. */
+#include "cli/store_cmd.h"
+#include "image/registry.h"
+#include "restore/restore.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct melt_args {
+	uint64_t snap;
+	const char *in, *out, *err;
+};
+
+static int melt_opt(struct store_cmd *sc, void *arg, int ch, const char *optarg)
+{
+	struct melt_args *a = arg;
+
+	switch (ch) {
+	case 'n':
+		if (store_cmd_parse_snap(optarg, &a->snap))
+			return cli_usage(sc->c, "melt", "melt: bad snapshot number '%s'", optarg);
+		return 0;
+	case 'i':
+		a->in = optarg;
+		return 0;
+	case 'o':
+		a->out = optarg;
+		return 0;
+	case 'e':
+		a->err = optarg;
+		return 0;
+	}
+	return CLI_USAGE;
+}
+
+static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
+{
+	static const struct option extra[] = {
+		{ "snapshot", required_argument, NULL, 'n' },
+		{ "stdin", required_argument, NULL, 'i' },
+		{ "stdout", required_argument, NULL, 'o' },
+		{ "stderr", required_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct melt_args a = { .snap = STORE_SNAP_NEWEST };
+	struct restore_opts o = { 0 };
+	struct restore_result res = { 0 };
+	struct store_cmd sc;
+	struct store *s;
+	char logdir[PATH_MAX], logpath[PATH_MAX + STORE_NAME_MAX + 8];
+	const char *name;
+	int rc, err;
+
+	rc = store_cmd_parse(&sc, c, self, argc, argv, extra, melt_opt, &a, 1, 1);
+	if (rc >= 0)
+		return rc;
+	strncpy(sc.cmdpath, "melt", sizeof(sc.cmdpath));
+	name = sc.pos[0];
+	if (strlen(name) > STORE_NAME_MAX || strchr(name, '/'))
+		return cli_usage(c, "melt", "melt: bad group name '%s'", name);
+	snprintf(logdir, sizeof(logdir), "%s/log", cli_home());
+	if (mkdir(logdir, 0700) && errno != EEXIST)
+		return cli_fail(c, "cannot create %s: %s", logdir, strerror(errno));
+	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, name);
+	o.snap = a.snap;
+	o.fds.stdin_path = a.in;
+	o.fds.stdout_path = a.out;
+	o.fds.stderr_path = a.err;
+	o.fds.log_path = logpath;
+	rc = store_cmd_open(&sc, 0, &s);
+	if (rc)
+		return rc;
+	err = restore_group(s, name, &o, &res);
+	if (err) {
+		rc = cli_fail_store(c, err, "melt %s", name);
+		return store_cmd_close(&sc, s, rc);
+	}
+	/* The group runs again: its registry entry says so, with the pid and
+	 * start time that tell this process from a later one with its pid. */
+	{
+		struct registry_entry e = { 0 };
+		struct timespec ts;
+
+		if (registry_get(cli_home(), name, &e)) {
+			memset(&e, 0, sizeof(e));
+			snprintf(e.name, sizeof(e.name), "%s", name);
+			clock_gettime(CLOCK_REALTIME, &ts);
+			e.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		}
+		e.pid = res.pid;
+		e.state = REGISTRY_RUNNING;
+		if (registry_pid_starttime(res.pid, &e.starttime) ||
+		    registry_put(cli_home(), &e))
+			fprintf(stderr, "cryo: warning: %s runs again as pid %d but the group "
+				"registry was not updated\n", name, (int)res.pid);
+	}
+	cli_log_release(c, 1);
+	if (sc.json)
+		printf("{\"name\": \"%s\", \"pid\": %d, \"ms\": %.1f}\n", name, (int)res.pid,
+		       (double)res.total_ns / 1e6);
+	else
+		printf("melted %s: pid %d runs again (%.1f ms)\n", name, (int)res.pid,
+		       (double)res.total_ns / 1e6);
+	return store_cmd_close(&sc, s, CLI_OK);
+}
+
+const struct cli_cmd cli_cmd_melt = {
+	.name = "melt", .run = run_melt,
+	.summary = "bring a frozen group back from a snapshot",
+	.usage = "Usage: cryo melt NAME [--snapshot N] [--stdin FILE] [--stdout FILE]\n"
+		 "                 [--stderr FILE] [--store PATH] [--json]\n"
+		 "\n"
+		 "Rebuild the process of group NAME from its newest snapshot (or snapshot\n"
+		 "N) with its old pid, memory, threads, registers, signals, timers, fds and\n"
+		 "credentials, and return once it runs on its own (not a child of cryo, not\n"
+		 "traced). Fails if the pid is in use, or a file it mapped changed since\n"
+		 "the snapshot; a failed melt leaves no process behind and the image as it\n"
+		 "was.\n"
+		 "\n"
+		 "Options:\n"
+		 "  --snapshot N   melt snapshot N instead of the newest\n"
+		 "  --stdin FILE   what a terminal or outside pipe on input becomes\n"
+		 "                 (default /dev/null)\n"
+		 "  --stdout FILE  where such an output goes (default: appended to\n"
+		 "  --stderr FILE  $CRYO_HOME/log/NAME.log)\n"
+		 "  --store PATH   the store (default $CRYO_HOME/store)\n"
+		 "  --json         print the result as JSON\n"
+		 "  --help         show this help\n",
+};

@@ -1,0 +1,350 @@
+/* dump_group(): one snapshot of one process, in one store transaction.
+ *
+ *   txn begin ─▶ seize ─▶ smaps ─▶ plan mm (refusals, saved objects)
+ *     ─▶ fds (refusals) ─▶ core + threads (injection) ─▶ pages
+ *     ─▶ snap:   release ─▶ records ─▶ commit
+ *        freeze: records ─▶ commit ─▶ SIGKILL ─▶ release (reap if a child)
+ *   any failure: abort the txn, release: the process runs on as before.
+ *
+ * For snap the process is released before the commit's fsync: nothing the
+ * snapshot holds can change by then (every byte was copied while it was
+ * stopped), and a commit that fails leaves the process as it would have
+ * been anyway. Freeze keeps it stopped until the image is durable and then
+ * ends it, so nothing it does after the image is ever seen outside. */
+#define LOG_PREFIX "dump: "
+#include "dump/dump_int.h"
+#include "common/fault.h"
+#include "common/log.h"
+#include "proc/inject.h"
+#include "proc/maps.h"
+#include "proc/status.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct dump_arena_blk {
+	struct dump_arena_blk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+#define ARENA_BLK	(64u << 10)
+
+void *dump_alloc(struct dump_arena *a, size_t n)
+{
+	struct dump_arena_blk *b = a->head;
+	void *p;
+
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (!n)
+		n = sizeof(max_align_t);
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > ARENA_BLK ? n : ARENA_BLK;
+
+		b = malloc(sizeof(*b) + cap);
+		if (!b)
+			return NULL;
+		b->next = a->head;
+		b->used = 0;
+		b->cap = cap;
+		a->head = b;
+	}
+	p = (char *)b->data + b->used;
+	b->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+char *dump_strdup(struct dump_arena *a, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = dump_alloc(a, n);
+
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+void dump_arena_free(struct dump_arena *a)
+{
+	while (a->head) {
+		struct dump_arena_blk *n = a->head->next;
+		free(a->head);
+		a->head = n;
+	}
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static char *boot_id(struct dump_arena *a)
+{
+	char buf[64] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	return dump_strdup(a, buf);
+}
+
+static int put_records(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
+		       Cryo__FdsEntry *fe)
+{
+	char key[STORE_KEY_MAX + 1];
+	int r;
+
+	image_key(key, sizeof(key), d->pid, "core");
+	if ((r = image_put(d->txn, key, &pe->base)))
+		return r;
+	image_key(key, sizeof(key), d->pid, "mm");
+	if ((r = image_put(d->txn, key, &mm->base)))
+		return r;
+	image_key(key, sizeof(key), d->pid, "fds");
+	return image_put(d->txn, key, &fe->base);
+}
+
+static int put_group(struct dump_ctx *d, const struct dump_opts *o, uint64_t time_ns,
+		     uint64_t stopped_ns)
+{
+	Cryo__GroupEntry g = CRYO__GROUP_ENTRY__INIT;
+	Cryo__ProcRef ref = CRYO__PROC_REF__INIT, *refs[1] = { &ref };
+	struct proc_stat ps;
+
+	g.version = IMAGE_VERSION;
+	g.name = (char *)d->name;
+	g.root_pid = (uint32_t)d->pid;
+	ref.pid = (uint32_t)d->pid;
+	ref.space = d->space;
+	if (!proc_stat_read(d->pid, 0, &ps)) {
+		ref.has_ppid = 1;
+		ref.ppid = (uint32_t)ps.f[PROC_STAT_PPID];
+	}
+	g.procs = refs;
+	g.n_procs = 1;
+	g.time_ns = time_ns;
+	g.cryo_version = CRYO_VERSION;
+	g.has_frozen = 1;
+	g.frozen = o && o->freeze;
+	g.has_stopped_ns = 1;
+	g.stopped_ns = stopped_ns;
+	g.boot_id = boot_id(&d->a);
+	return image_put(d->txn, IMAGE_KEY_GROUP, &g.base);
+}
+
+/* What makes a process impossible to capture faithfully, said before it
+ * is ever stopped. */
+static int check_target(pid_t pid)
+{
+	struct proc_status st;
+	int r = proc_status_read(pid, 0, &st);
+
+	if (r) {
+		pr_err("cannot capture pid %d: %s", (int)pid, r == -ENOENT ? "no such process" :
+		       strerror(-r));
+		return r == -ENOENT ? -ESRCH : r;
+	}
+	if (st.tgid != pid) {
+		pr_err("cannot capture pid %d: it is a thread of process %d", (int)pid, (int)st.tgid);
+		return -EINVAL;
+	}
+	if (st.tracer_pid) {
+		pr_err("cannot capture pid %d: it is being traced by pid %d", (int)pid,
+		       (int)st.tracer_pid);
+		return -EBUSY;
+	}
+	if (st.state == 'Z' || st.state == 'X') {
+		pr_err("cannot capture pid %d: it has exited", (int)pid);
+		return -ESRCH;
+	}
+	if (st.seccomp == 2) {
+		pr_err("cannot capture pid %d: seccomp filters are not supported yet", (int)pid);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* Everything read while the process is stopped. */
+static int capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
+		   Cryo__FdsEntry *fe)
+{
+	int r;
+
+	/* Before any injection: the scratch page injection maps must not be
+	 * taken for the process's own memory. */
+	r = proc_maps_read(d->pid, true, &d->maps);
+	if (r) {
+		pr_err("pid %d: smaps: %s", (int)d->pid, strerror(-r));
+		return r;
+	}
+	if ((r = dump_mm_plan(d, mm)) || (r = dump_fds(d, fe)) || (r = dump_core(d, pe)))
+		return r;
+	/* The exact program break (stat has only its start). */
+	{
+		uint64_t a[6] = { 0 };
+		int64_t brk;
+
+		r = proc_inject_syscall(d->ctl, SYS_brk, a, &brk);
+		if (r)
+			return r;
+		if (brk > 0)
+			mm->brk = (uint64_t)brk;
+	}
+	if ((r = fault_fire(FP_DUMP_PAGES_EIO)))
+		return r;
+	return dump_mm_pages(d);
+}
+
+static size_t proc_ctl_find_leader(const struct dump_ctx *d)
+{
+	int i = proc_ctl_find(d->ctl, d->pid);
+
+	return i < 0 ? d->ctl->n : (size_t)i;
+}
+
+static void end_process(struct dump_ctx *d)
+{
+	int status;
+
+	if (kill(d->pid, SIGKILL) < 0 && errno != ESRCH)
+		pr_warn("pid %d: kill: %s", (int)d->pid, strerror(errno));
+	/* As its tracer we see each thread die and must collect that, or its
+	 * parent could not reap it while we live. Nothing is left to undo in
+	 * a dead process (its scratch pages went with it). */
+	/* Other threads first: the leader is reported only after all of them
+	 * are collected, and they wait for us, their tracer, to do it. */
+	for (size_t k = 0; k <= d->ctl->n; k++) {
+		size_t i = k < d->ctl->n ? k : proc_ctl_find_leader(d);
+		pid_t tid;
+
+		if (i >= d->ctl->n || d->ctl->t[i].gone)
+			continue;
+		tid = d->ctl->t[i].tid;
+		if (k < d->ctl->n && tid == d->pid)
+			continue;
+		while (waitpid(tid, &status, __WALL) == tid && !WIFEXITED(status) &&
+		       !WIFSIGNALED(status))
+			;
+		d->ctl->t[i].gone = true;
+		d->ctl->t[i].stopped = false;
+		d->ctl->t[i].seized = false;
+	}
+	d->ctl->scratch_code = d->ctl->scratch_data = 0;
+	proc_release(d->ctl);
+	d->ctl = NULL;
+	/* Reap it if it is our own child (tests, `cryo run` later). */
+	while (waitpid(d->pid, &status, WNOHANG) < 0 && errno == EINTR)
+		;
+}
+
+int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_opts *o,
+	       struct dump_result *res)
+{
+	Cryo__ProcessEntry pe = CRYO__PROCESS_ENTRY__INIT;
+	Cryo__MmEntry mm = CRYO__MM_ENTRY__INIT;
+	Cryo__FdsEntry fe = CRYO__FDS_ENTRY__INIT;
+	struct dump_ctx d = { .name = name, .pid = pid, .space = 1 };
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_stop = 0, stopped = 0, time_ns;
+	int freeze = o && o->freeze, released = 0, r;
+
+	if (res)
+		memset(res, 0, sizeof(*res));
+	if (pid <= 0 || !name)
+		return -EINVAL;
+	/* A full image each time: incremental snapshots (o->base) come with
+	 * pre-copy; a full one on top of a base would keep pages of mappings
+	 * that are gone. */
+	r = store_txn_begin(s, name, 0, &d.txn);
+	if (r) {
+		pr_err("group %s: starting a snapshot: %s", name, store_strerror(r));
+		return r;
+	}
+	d.chunks_tail = &d.chunks;
+	/* snap: copy memory out while stopped, write it once running again;
+	 * freeze: the process waits for the commit anyway, so stream. */
+	d.defer_pages = !freeze;
+	d.fdc.txn = d.txn;
+	d.fdc.pid = pid;
+	d.fdc.next_space = IMAGE_SPACE_FILES;
+
+	r = check_target(pid);
+	if (r)
+		goto out;
+	r = proc_seize(pid, &d.ctl);
+	if (r) {
+		pr_err("group %s: cannot stop pid %d: %s", name, (int)pid, strerror(-r));
+		goto out;
+	}
+	t_stop = now_ns(CLOCK_MONOTONIC);
+	time_ns = now_ns(CLOCK_REALTIME);
+	r = capture(&d, &pe, &mm, &fe);
+	if (r)
+		goto out;
+	if (!freeze) {
+		r = proc_release(d.ctl);
+		d.ctl = NULL;
+		released = 1;
+		stopped = now_ns(CLOCK_MONOTONIC) - t_stop;
+		if (r) {
+			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-r));
+			goto out;
+		}
+	} else {
+		stopped = now_ns(CLOCK_MONOTONIC) - t_stop;
+	}
+	r = dump_mm_store(&d);
+	if (!r)
+		r = put_records(&d, &pe, &mm, &fe);
+	if (!r)
+		r = put_group(&d, o, time_ns, stopped);
+	if (r)
+		goto out;
+	r = store_txn_commit(d.txn, res ? &res->snap_no : NULL);
+	d.txn = NULL;
+	if (r) {
+		pr_err("group %s: committing the snapshot: %s", name, store_strerror(r));
+		goto out;
+	}
+	if (freeze) {
+		end_process(&d);
+		stopped = now_ns(CLOCK_MONOTONIC) - t_stop;
+	}
+	if (res) {
+		res->pages = d.pages + d.fdc.content_pages;
+		res->bytes = d.bytes;
+		res->stopped_ns = stopped;
+		res->total_ns = now_ns(CLOCK_MONOTONIC) - t0;
+	}
+out:
+	if (d.txn)
+		store_txn_abort(d.txn);
+	if (d.ctl) {
+		int rr = proc_release(d.ctl);
+
+		if (rr)
+			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-rr));
+	}
+	(void)released;
+	dump_mm_free(&d);
+	dump_fds_free(&fe);
+	fd_dump_ctx_fini(&d.fdc);
+	proc_maps_free(&d.maps);
+	dump_arena_free(&d.a);
+	return r;
+}

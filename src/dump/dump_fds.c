@@ -1,0 +1,127 @@
+/* The fd table: each fd goes to the first kind of fd_kinds[] that matches
+ * it; an fd no kind takes refuses the whole snapshot, naming the fd. */
+#define LOG_PREFIX "dump: "
+#include "dump/dump_int.h"
+#include "common/log.h"
+#include "proc/fds.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* What an fd is, in words, for the refusal message. */
+static const char *kind_word(const struct stat *st, const char *link)
+{
+	if (S_ISSOCK(st->st_mode))
+		return "socket";
+	if (!strncmp(link, "anon_inode:", 11))
+		return "anonymous inode";
+	if (S_ISCHR(st->st_mode))
+		return "character device";
+	if (S_ISBLK(st->st_mode))
+		return "block device";
+	if (S_ISFIFO(st->st_mode))
+		return "fifo";
+	if (S_ISDIR(st->st_mode))
+		return "directory";
+	if (S_ISREG(st->st_mode))
+		return "file";
+	return "unknown";
+}
+
+static int one_fd(struct dump_ctx *d, const struct proc_fd *pf, Cryo__FdEntry *e)
+{
+	struct proc_fdinfo fi;
+	struct fd_probe p = { .pid = d->pid, .fd = pf->fd, .link = pf->target, .local = -1 };
+	const struct fd_ops *k;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)d->pid, pf->fd);
+	if (stat(path, &p.st) < 0) {
+		r = -errno;
+		pr_err("pid %d fd %d (%s): stat: %s", (int)d->pid, pf->fd, pf->target, strerror(errno));
+		return r;
+	}
+	r = proc_fdinfo_read(d->pid, pf->fd, &fi);
+	if (r) {
+		pr_err("pid %d fd %d: fdinfo: %s", (int)d->pid, pf->fd, strerror(-r));
+		return r;
+	}
+	p.info = &fi;
+	k = fd_kind_match(&p);
+	if (!k) {
+		pr_err("cannot capture fd %d (%s: %s): not supported yet", pf->fd,
+		       kind_word(&p.st, pf->target), pf->target);
+		r = -ENOTSUP;
+		goto out;
+	}
+	/* Our own handle on the same open file: the kinds read through it
+	 * (pipe bytes, memfd contents) without touching the process. */
+	p.local = (int)syscall(SYS_pidfd_getfd, d->ctl->pidfd, pf->fd, 0);
+	cryo__fd_entry__init(e);
+	e->fd = (uint32_t)pf->fd;
+	e->kind = (char *)k->name;
+	e->flags = fi.flags & ~(uint32_t)O_CLOEXEC;
+	e->has_cloexec = 1;
+	e->cloexec = (fi.flags & O_CLOEXEC) != 0;
+	e->has_pos = 1;
+	e->pos = fi.pos;
+	r = k->dump(&d->fdc, &p, e);
+	if (r)
+		pr_err("pid %d fd %d (%s): %s: %s", (int)d->pid, pf->fd, pf->target, k->name,
+		       r == -ENOTSUP ? "cannot be captured" : strerror(-r));
+out:
+	if (p.local >= 0)
+		close(p.local);
+	proc_fdinfo_free(&fi);
+	return r;
+}
+
+int dump_fds(struct dump_ctx *d, Cryo__FdsEntry *fe)
+{
+	struct proc_fds fds = { 0 };
+	int r = proc_fds_list(d->pid, &fds);
+
+	if (r) {
+		pr_err("pid %d: listing fds: %s", (int)d->pid, strerror(-r));
+		return r;
+	}
+	fe->fds = dump_alloc(&d->a, fds.n * sizeof(*fe->fds) + 1);
+	if (!fe->fds) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < fds.n; i++) {
+		Cryo__FdEntry *e = dump_alloc(&d->a, sizeof(*e));
+
+		if (!e) {
+			r = -ENOMEM;
+			goto out;
+		}
+		fe->fds[fe->n_fds++] = e;
+		r = one_fd(d, &fds.v[i], e);
+		if (r)
+			goto out;
+	}
+out:
+	proc_fds_free(&fds);
+	return r;
+}
+
+/* Kinds malloc their payload and description; the arena does not own them. */
+void dump_fds_free(Cryo__FdsEntry *fe)
+{
+	for (size_t i = 0; i < fe->n_fds; i++) {
+		if (!fe->fds[i])
+			continue;
+		free(fe->fds[i]->payload.data);
+		free(fe->fds[i]->desc);
+		fe->fds[i]->payload.data = NULL;
+		fe->fds[i]->desc = NULL;
+	}
+}

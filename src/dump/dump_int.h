@@ -1,0 +1,78 @@
+/* Internal to src/dump: the context one capture passes around, and the
+ * three readers of a stopped process (core, mm, fds). */
+#ifndef CRYO_DUMP_DUMP_INT_H
+#define CRYO_DUMP_DUMP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dump/dump.h"
+#include "fds/fd.h"
+#include "image/image.h"
+#include "proc/maps.h"
+#include "proc/mem.h"
+#include "proc/ptrace.h"
+
+/* Everything the image messages point at is allocated here and freed at
+ * once when the capture ends: protobuf-c messages are trees of pointers. */
+struct dump_arena {
+	struct dump_arena_blk *head;
+};
+void *dump_alloc(struct dump_arena *a, size_t n);	/* zeroed; NULL on ENOMEM */
+char *dump_strdup(struct dump_arena *a, const char *s);
+void dump_arena_free(struct dump_arena *a);
+
+/* What the planner decided for one mapping. */
+struct dump_vma {
+	const struct proc_vma *v;
+	Cryo__VmaEntry *e;
+	int store_pages;		/* 1: anonymous pages go to the process space */
+	int anon_only;			/* private file mapping: only its COW copies */
+};
+
+/* Memory read while the process was stopped, not yet in the store. */
+struct dump_chunk {
+	struct dump_chunk *next;
+	uint8_t *buf;			/* DUMP_BATCH bytes, mmap'd */
+	size_t n;
+	struct proc_mem_range r[];	/* what buf holds, in order */
+};
+
+struct dump_ctx {
+	struct store_txn *txn;
+	const char *name;
+	pid_t pid;
+	struct proc_ctl *ctl;
+	struct proc_maps maps;		/* smaps, read before any injection */
+	struct dump_vma *vmas;
+	size_t nvmas;
+	uint32_t space;			/* page space of the process */
+	struct fd_dump_ctx fdc;
+	struct dump_arena a;
+	uint64_t pages, bytes;		/* for dump_result */
+	/* 1: dump_mm_pages keeps what it reads (dump_mm_store writes it
+	 * later, after the process runs again); 0: writes as it reads. */
+	int defer_pages;
+	uint64_t deferred;		/* bytes kept so far */
+	struct dump_chunk *chunks, **chunks_tail;
+};
+
+/* Plan the address space from d->maps: classify every mapping, refuse
+ * what cannot be captured (-ENOTSUP, reason logged), save the contents of
+ * shared anonymous memory, memfds and deleted files, fill mm. */
+int dump_mm_plan(struct dump_ctx *d, Cryo__MmEntry *mm);
+/* Read the pages the plan chose (the process must be stopped). */
+int dump_mm_pages(struct dump_ctx *d);
+/* Write what dump_mm_pages kept (defer_pages), and free it. */
+int dump_mm_store(struct dump_ctx *d);
+void dump_mm_free(struct dump_ctx *d);
+
+/* The fd table; -ENOTSUP naming the first fd no kind can capture. */
+int dump_fds(struct dump_ctx *d, Cryo__FdsEntry *fe);
+/* Free what the kinds malloc'd in fe (payloads, descriptions). */
+void dump_fds_free(Cryo__FdsEntry *fe);
+
+/* Process and thread state, partly by injected syscalls. */
+int dump_core(struct dump_ctx *d, Cryo__ProcessEntry *pe);
+
+#endif

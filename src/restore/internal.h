@@ -1,0 +1,66 @@
+/* Internal to src/restore: the state of one melt, shared by its steps.
+ *
+ * Steps, in order (docs/DESIGN-restore.md):
+ *   make.c   fork a helper that clone3()s the target with its old pid; the
+ *            new process sets up, in plain C, what it can for itself (session,
+ *            fds, cwd, umask, rlimits), reports, and waits to be seized.
+ *   mm.c     by syscall injection: scratch page in a hole of the target's
+ *            layout, unmap the child's memory, move the special mappings,
+ *            map and fill the target's, PR_SET_MM_MAP.
+ *   task.c   threads (clone3 with their tids), per-thread and process-wide
+ *            state, creds last, pending signals, registers, detach. */
+#ifndef CRYO_RESTORE_INTERNAL_H
+#define CRYO_RESTORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "image/image.h"
+#include "proc/ptrace.h"
+#include "restore/restore.h"
+
+#define RST_PAGE 4096ull
+
+/* Layout of our two scratch pages in the target: code, then data. */
+#define RST_SCRATCH_LEN		(2 * RST_PAGE)
+#define RST_CLONE_GADGET_OFF	16	/* clone3 gadget in the code page */
+
+struct rst {
+	struct store_snap *sn;
+	const struct restore_opts *o;
+	const char *name;
+	pid_t pid;
+	uint32_t space;			/* page space of the process */
+	Cryo__ProcessEntry *pe;
+	Cryo__MmEntry *mm;
+	Cryo__FdsEntry *fds;		/* may be NULL: no fd record */
+	struct proc_ctl *ctl;		/* seized target, or NULL */
+	uint64_t scratch;		/* code page; data page follows */
+	uint64_t pages_written;
+	uint64_t read_ns, write_ns;	/* page filling: store reads, writes */
+};
+
+uint64_t rst_now_ns(void);
+
+/* make.c: create the process with its pid, set up in plain C; returns once
+ * it waits to be seized (r->pid set). On failure nothing is left. */
+int rst_make_process(struct rst *r);
+
+/* mm.c */
+int rst_mm(struct rst *r);
+
+/* task.c */
+int rst_threads(struct rst *r);
+int rst_process_state(struct rst *r);
+int rst_finish(struct rst *r);
+
+/* Inject syscall nr on thread idx of r->ctl; *res is the raw result. A
+ * negative return: injection failed; a negative *res: the call failed. */
+int rst_call(struct rst *r, size_t idx, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+	     uint64_t a3, uint64_t a4, uint64_t a5, int64_t *res);
+/* Copy len bytes into the scratch data page (at most a page) and return
+ * its address in the target. */
+int rst_put_data(struct rst *r, const void *buf, size_t len, uint64_t *addr);
+
+#endif

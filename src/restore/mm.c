@@ -1,0 +1,659 @@
+/* The address space, rebuilt by syscall injection from a scratch page that
+ * sits in a hole of both the child's and the target's layouts. */
+#define LOG_PREFIX "restore: "
+#include "restore/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/fault.h"
+#include "common/log.h"
+#include "proc/inject.h"
+#include "proc/maps.h"
+#include "proc/mem.h"
+
+#define HOLE_FIRST	0x10000000ull		/* above where small executables sit */
+#define HOLE_LIMIT	0x7ff000000000ull
+#define FILL_BATCH	256			/* pages per process_vm_writev */
+#define AUXV_MAX_BYTES	1024
+
+/* clone3 gadget (see task.c): the caller gets rax back at an int3; the new
+ * thread (rax == 0) waits in pause() until it is seized. */
+static const uint8_t clone_gadget[] = {
+	0x0f, 0x05,			/* syscall */
+	0x48, 0x85, 0xc0,		/* test rax, rax */
+	0x75, 0x09,			/* jnz int3 */
+	0xb8, 0x22, 0x00, 0x00, 0x00,	/* L: mov eax, SYS_pause */
+	0x0f, 0x05,			/* syscall */
+	0xeb, 0xf7,			/* jmp L */
+	0xcc,				/* int3 */
+};
+
+struct rng {
+	uint64_t s, e;
+};
+
+struct rngs {
+	struct rng *v;
+	size_t n, cap;
+};
+
+static int rngs_add(struct rngs *rs, uint64_t s, uint64_t e)
+{
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 64;
+		struct rng *nv = realloc(rs->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		rs->v = nv;
+		rs->cap = cap;
+	}
+	rs->v[rs->n].s = s;
+	rs->v[rs->n++].e = e;
+	return 0;
+}
+
+/* The lowest address from HOLE_FIRST where len bytes touch none of rs. */
+static int find_hole(const struct rngs *rs, uint64_t len, uint64_t *out)
+{
+	uint64_t a = HOLE_FIRST;
+
+	while (a + len <= HOLE_LIMIT) {
+		bool moved = false;
+
+		for (size_t i = 0; i < rs->n; i++)
+			if (rs->v[i].s < a + len && a < rs->v[i].e) {
+				a = (rs->v[i].e + RST_PAGE - 1) & ~(RST_PAGE - 1);
+				moved = true;
+			}
+		if (!moved) {
+			*out = a;
+			return 0;
+		}
+	}
+	pr_err("no hole of %llu bytes in the address space", (unsigned long long)len);
+	return -ENOMEM;
+}
+
+int rst_call(struct rst *r, size_t idx, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+	     uint64_t a3, uint64_t a4, uint64_t a5, int64_t *res)
+{
+	const uint64_t a[6] = { a0, a1, a2, a3, a4, a5 };
+
+	return proc_inject_syscall_thread(r->ctl, idx, nr, a, res);
+}
+
+int rst_put_data(struct rst *r, const void *buf, size_t len, uint64_t *addr)
+{
+	int ret;
+
+	if (len > RST_PAGE)
+		return -E2BIG;
+	ret = proc_mem_write(r->pid, r->scratch + RST_PAGE, buf, len, NULL);
+	if (ret)
+		pr_err("write scratch data in %d: %s", (int)r->pid, strerror(-ret));
+	*addr = r->scratch + RST_PAGE;
+	return ret;
+}
+
+/* A call whose -errno is the answer: 0 or -errno either way. */
+static int call_err(struct rst *r, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+		    uint64_t a3, uint64_t a4, uint64_t a5, int64_t *res)
+{
+	int64_t v;
+	int ret = rst_call(r, 0, nr, a0, a1, a2, a3, a4, a5, &v);
+
+	if (ret)
+		return ret;
+	if (res)
+		*res = v;
+	return v < 0 && v > -4096 ? (int)v : 0;
+}
+
+static bool is_vsyscall(const char *name)
+{
+	return name && !strcmp(name, "[vsyscall]");
+}
+
+/* A kernel-made mapping ([vdso], [vvar], ...), as opposed to memory with a
+ * bracketed name ([heap], [stack], [anon:NAME]) that is ordinary memory. */
+static bool kernel_special(const struct proc_vma *v)
+{
+	return v->special && strcmp(v->path, "[heap]") && strcmp(v->path, "[stack]") &&
+	       strncmp(v->path, "[anon:", 6) && strncmp(v->path, "[anon_shmem:", 12);
+}
+
+static int setup_scratch(struct rst *r, const struct proc_maps *cm)
+{
+	struct rngs rs = { 0 };
+	uint64_t hint, out;
+	int ret = 0;
+
+	for (size_t i = 0; i < cm->n && !ret; i++)
+		ret = rngs_add(&rs, cm->v[i].start, cm->v[i].end);
+	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
+		ret = rngs_add(&rs, r->mm->vmas[i]->start, r->mm->vmas[i]->end);
+	if (!ret)
+		ret = find_hole(&rs, RST_SCRATCH_LEN, &hint);
+	free(rs.v);
+	if (ret)
+		return ret;
+	ret = proc_inject_make_scratch(r->ctl, hint);
+	if (ret)
+		return ret;
+	if (r->ctl->scratch_code != hint) {
+		pr_err("scratch page landed at %#llx, not in the hole at %#llx",
+		       (unsigned long long)r->ctl->scratch_code, (unsigned long long)hint);
+		return -EADDRINUSE;
+	}
+	ret = proc_remote_mmap(r->ctl, hint + RST_PAGE, RST_PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0, &out);
+	if (ret) {
+		pr_err("scratch data page at %#llx: %s", (unsigned long long)hint + RST_PAGE,
+		       strerror(-ret));
+		return ret;
+	}
+	/* proc_release() unmaps it with the code page. */
+	r->ctl->scratch_data = hint + RST_PAGE;
+	r->ctl->scratch_data_len = RST_PAGE;
+	r->scratch = hint;
+	return proc_mem_poke(r->ctl->t[0].tid, hint + RST_CLONE_GADGET_OFF, clone_gadget,
+			     sizeof(clone_gadget));
+}
+
+/* glibc registered rseq in the child; its area is about to be unmapped and
+ * the kernel would fault on it at the next return to user space. */
+static int unregister_rseq(struct rst *r)
+{
+	struct proc_rseq rs;
+	int ret = proc_get_rseq(r->pid, &rs);
+
+	if (ret == -ENOENT || (!ret && !rs.rseq_abi_pointer))
+		return 0;
+	if (ret)
+		return ret;
+	ret = call_err(r, SYS_rseq, rs.rseq_abi_pointer, rs.rseq_abi_size, 1 /* UNREGISTER */,
+		       rs.signature, 0, 0, NULL);
+	if (ret)
+		pr_err("unregister the child's rseq: %s", strerror(-ret));
+	return ret;
+}
+
+static int unmap_child(struct rst *r, const struct proc_maps *cm)
+{
+	uint64_t s0 = r->scratch, e0 = r->scratch + RST_SCRATCH_LEN;
+
+	for (size_t i = 0; i < cm->n; i++) {
+		const struct proc_vma *v = &cm->v[i];
+		struct rng parts[2] = { { v->start, v->end < s0 ? v->end : s0 },
+					{ v->start > e0 ? v->start : e0, v->end } };
+
+		if (kernel_special(v))
+			continue;
+		for (int k = 0; k < 2; k++) {
+			int ret;
+			if (parts[k].s >= parts[k].e)
+				continue;
+			ret = proc_remote_munmap(r->ctl, parts[k].s, parts[k].e - parts[k].s);
+			if (ret) {
+				pr_err("unmap child memory %#llx-%#llx: %s",
+				       (unsigned long long)parts[k].s,
+				       (unsigned long long)parts[k].e, strerror(-ret));
+				return ret;
+			}
+		}
+	}
+	return 0;
+}
+
+static int mremap_to(struct rst *r, uint64_t from, uint64_t len, uint64_t to, const char *name)
+{
+	int ret;
+
+	if (from == to)
+		return 0;
+	ret = call_err(r, SYS_mremap, from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, NULL);
+	if (ret)
+		pr_err("move %s from %#llx to %#llx: %s", name, (unsigned long long)from,
+		       (unsigned long long)to, strerror(-ret));
+	return ret;
+}
+
+/* [vdso], [vvar], [vvar_vclock], ...: whatever this kernel maps, by name;
+ * the snapshot must have the same set with the same sizes. Two moves (via
+ * a hole) so that no move lands on one not yet moved. */
+static int move_specials(struct rst *r, const struct proc_maps *cm)
+{
+	size_t nt = r->mm->n_vmas;
+	uint64_t *cur = calloc(nt ? nt : 1, sizeof(*cur));
+	struct rngs rs = { 0 };
+	uint64_t total = 0, hole, at;
+	int ret = 0;
+
+	if (!cur)
+		return -ENOMEM;
+	for (size_t i = 0; i < cm->n && !ret; i++) {
+		const struct proc_vma *v = &cm->v[i];
+		bool found = false;
+
+		if (!kernel_special(v) || is_vsyscall(v->path))
+			continue;
+		for (size_t j = 0; j < nt; j++) {
+			const Cryo__VmaEntry *t = r->mm->vmas[j];
+			if (t->kind == CRYO__VMA_KIND__VMA_SPECIAL && t->path &&
+			    !strcmp(t->path, v->path))
+				found = true;
+		}
+		if (!found) {
+			pr_err("special mapping %s of this kernel is not in the snapshot "
+			       "(taken on another kernel?)", v->path);
+			ret = -ENOTSUP;
+		}
+	}
+	for (size_t j = 0; j < nt && !ret; j++) {
+		const Cryo__VmaEntry *t = r->mm->vmas[j];
+		const struct proc_vma *v;
+
+		if (t->kind != CRYO__VMA_KIND__VMA_SPECIAL || is_vsyscall(t->path))
+			continue;
+		v = t->path ? proc_maps_find_name(cm, t->path) : NULL;
+		if (!v) {
+			pr_err("special mapping %s of the snapshot does not exist on this kernel",
+			       t->path ? t->path : "(unnamed)");
+			ret = -ENOTSUP;
+		} else if (v->end - v->start != t->end - t->start) {
+			pr_err("special mapping %s is %llu KiB here, %llu KiB in the snapshot",
+			       t->path, (unsigned long long)(v->end - v->start) >> 10,
+			       (unsigned long long)(t->end - t->start) >> 10);
+			ret = -ENOTSUP;
+		} else {
+			cur[j] = v->start;
+			total += v->end - v->start;
+		}
+	}
+	if (ret || !total)
+		goto out;
+	for (size_t i = 0; i < cm->n && !ret; i++)
+		if (kernel_special(&cm->v[i]))
+			ret = rngs_add(&rs, cm->v[i].start, cm->v[i].end);
+	if (!ret)
+		ret = rngs_add(&rs, r->scratch, r->scratch + RST_SCRATCH_LEN);
+	for (size_t j = 0; j < nt && !ret; j++)
+		ret = rngs_add(&rs, r->mm->vmas[j]->start, r->mm->vmas[j]->end);
+	if (!ret)
+		ret = find_hole(&rs, total, &hole);
+	at = hole;
+	for (size_t j = 0; j < nt && !ret; j++) {
+		const Cryo__VmaEntry *t = r->mm->vmas[j];
+		if (!cur[j])
+			continue;
+		ret = mremap_to(r, cur[j], t->end - t->start, at, t->path);
+		cur[j] = at;
+		at += t->end - t->start;
+	}
+	for (size_t j = 0; j < nt && !ret; j++) {
+		const Cryo__VmaEntry *t = r->mm->vmas[j];
+		if (cur[j])
+			ret = mremap_to(r, cur[j], t->end - t->start, t->start, t->path);
+	}
+out:
+	free(rs.v);
+	free(cur);
+	return ret;
+}
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+/* The file must be the one that was mapped. */
+static int check_file(const char *path, const Cryo__FileId *id)
+{
+	struct stat st;
+
+	if (stat(path, &st)) {
+		int ret = -errno;
+		pr_err("%s: %s (it was mapped at the snapshot)", path, strerror(-ret));
+		return ret;
+	}
+	if (!id)
+		return 0;
+	if ((uint64_t)st.st_dev != id->dev || (uint64_t)st.st_ino != id->ino ||
+	    (uint64_t)st.st_size != id->size ||
+	    (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec !=
+		    id->mtime_ns) {
+		pr_err("%s changed since the snapshot (%s)", base_name(path), path);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+/* Open path inside the target; *fd is the target's fd. */
+static int remote_open(struct rst *r, const char *path, int flags, int *fd)
+{
+	uint64_t addr;
+	int64_t res;
+	size_t len = strlen(path) + 1;
+	int ret;
+
+	if (len > RST_PAGE) {
+		pr_err("path too long: %.64s...", path);
+		return -ENAMETOOLONG;
+	}
+	ret = rst_put_data(r, path, len, &addr);
+	if (ret)
+		return ret;
+	ret = call_err(r, SYS_openat, (uint64_t)AT_FDCWD, addr, (uint64_t)(flags | O_CLOEXEC), 0,
+		       0, 0, &res);
+	if (ret) {
+		pr_err("open %s in the new process: %s", path, strerror(-ret));
+		return ret;
+	}
+	*fd = (int)res;
+	return 0;
+}
+
+static int map_one(struct rst *r, const Cryo__VmaEntry *v)
+{
+	uint64_t len = v->end - v->start, out;
+	int prot = (int)v->prot, flags = MAP_FIXED, fd = -1, ret;
+	bool shared_file = v->kind == CRYO__VMA_KIND__VMA_FILE_SHARED;
+
+	if (!shared_file)
+		prot |= PROT_READ | PROT_WRITE;	/* filled first, protected after */
+	switch (v->kind) {
+	case CRYO__VMA_KIND__VMA_ANON_PRIVATE:
+	case CRYO__VMA_KIND__VMA_HEAP:
+	case CRYO__VMA_KIND__VMA_STACK:
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		if (v->vmflags & PROC_VMF_GROWSDOWN)
+			flags |= MAP_GROWSDOWN;
+		break;
+	case CRYO__VMA_KIND__VMA_ANON_SHARED:
+		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		break;
+	case CRYO__VMA_KIND__VMA_FILE_PRIVATE:
+	case CRYO__VMA_KIND__VMA_FILE_SHARED:
+		if (!v->path || (v->has_deleted && v->deleted) || v->has_memfd_space) {
+			pr_err("mapping %#llx-%#llx of %s: deleted files and memfds cannot be "
+			       "mapped back yet", (unsigned long long)v->start,
+			       (unsigned long long)v->end, v->path ? v->path : "(no path)");
+			return -ENOTSUP;
+		}
+		ret = check_file(v->path, v->file);
+		if (ret)
+			return ret;
+		ret = remote_open(r, v->path,
+				  shared_file && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY, &fd);
+		if (ret)
+			return ret;
+		flags |= shared_file ? MAP_SHARED : MAP_PRIVATE;
+		break;
+	default:
+		pr_err("mapping %#llx-%#llx: unknown kind %d", (unsigned long long)v->start,
+		       (unsigned long long)v->end, (int)v->kind);
+		return -ENOTSUP;
+	}
+	ret = fault_fire(FP_RESTORE_MMAP_FAIL);
+	if (!ret)
+		ret = proc_remote_mmap(r->ctl, v->start, len, prot, flags, fd,
+				       fd >= 0 ? v->pgoff : 0, &out);
+	if (!ret && out != v->start)
+		ret = -EADDRNOTAVAIL;
+	if (ret)
+		pr_err("map %#llx-%#llx (%s): %s", (unsigned long long)v->start,
+		       (unsigned long long)v->end, v->path && *v->path ? v->path : "anonymous",
+		       strerror(-ret));
+	if (fd >= 0)
+		(void)proc_remote_close(r->ctl, fd);
+	return ret;
+}
+
+struct page_ref {
+	uint64_t key;
+	enum store_page_kind kind;
+};
+
+struct page_list {
+	struct page_ref *p;
+	size_t n, cap;
+};
+
+static int collect_page(void *arg, uint64_t key, enum store_page_kind kind)
+{
+	struct page_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		struct page_ref *np = realloc(l->p, cap * sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		l->p = np;
+		l->cap = cap;
+	}
+	l->p[l->n].key = key;
+	l->p[l->n++].kind = kind;
+	return 0;
+}
+
+/* Write the stored pages of v into the target. Anonymous memory starts as
+ * zeros, so its zero pages are skipped; a zero page over a file is not the
+ * file's data and is written. */
+static int fill_one(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf)
+{
+	struct page_list l = { 0 };
+	uint32_t space = r->space;
+	uint64_t first = v->start >> 12, npages = (v->end - v->start) >> 12;
+	bool write_zero = v->kind == CRYO__VMA_KIND__VMA_FILE_PRIVATE;
+	int ret;
+
+	if (v->kind == CRYO__VMA_KIND__VMA_FILE_SHARED)
+		return 0;
+	if (v->kind == CRYO__VMA_KIND__VMA_ANON_SHARED) {
+		if (!v->has_shmem_space) {
+			pr_err("shared mapping %#llx-%#llx has no saved contents",
+			       (unsigned long long)v->start, (unsigned long long)v->end);
+			return -EBADMSG;
+		}
+		space = v->shmem_space;
+		first = v->pgoff >> 12;
+	}
+	ret = store_snap_walk(r->sn, STORE_KEY(space, first), STORE_KEY(space, first + npages - 1),
+			      collect_page, &l);
+	if (ret)
+		goto out;
+	for (size_t i = 0; i < l.n;) {
+		size_t k = 0;
+		uint64_t t0 = rst_now_ns(), t1;
+		uint64_t addr = v->start + ((l.p[i].key - STORE_KEY(space, first)) << 12);
+
+		/* a run of consecutive pages worth writing */
+		while (i + k < l.n && k < FILL_BATCH &&
+		       l.p[i + k].key == l.p[i].key + k &&
+		       (l.p[i + k].kind == STORE_PAGE_DATA || write_zero)) {
+			ret = store_snap_read_page(r->sn, l.p[i + k].key, buf + k * RST_PAGE);
+			if (ret < 0) {
+				pr_err("page %#llx of %s: %s",
+				       (unsigned long long)(addr + k * RST_PAGE), r->name,
+				       store_strerror(ret));
+				goto out;
+			}
+			k++;
+		}
+		if (!k) {
+			i++;
+			continue;
+		}
+		t1 = rst_now_ns();
+		r->read_ns += t1 - t0;
+		ret = fault_fire(FP_RESTORE_PAGES_FAIL);
+		if (!ret)
+			ret = proc_mem_write(r->pid, addr, buf, k * RST_PAGE, NULL);
+		r->write_ns += rst_now_ns() - t1;
+		if (ret) {
+			pr_err("write %zu pages at %#llx: %s", k, (unsigned long long)addr,
+			       strerror(-ret));
+			goto out;
+		}
+		r->pages_written += k;
+		i += k;
+	}
+	ret = 0;
+out:
+	free(l.p);
+	return ret;
+}
+
+static int finish_one(struct rst *r, const Cryo__VmaEntry *v)
+{
+	static const struct { uint64_t flag; int advice; } adv[] = {
+		{ PROC_VMF_DONTFORK, MADV_DONTFORK },
+		{ PROC_VMF_WIPEONFORK, MADV_WIPEONFORK },
+		{ PROC_VMF_DONTDUMP, MADV_DONTDUMP },
+		{ PROC_VMF_HUGEPAGE, MADV_HUGEPAGE },
+		{ PROC_VMF_NOHUGEPAGE, MADV_NOHUGEPAGE },
+	};
+	uint64_t len = v->end - v->start;
+	int ret;
+
+	if (v->kind != CRYO__VMA_KIND__VMA_FILE_SHARED &&
+	    (v->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)) {
+		ret = proc_remote_mprotect(r->ctl, v->start, len, (int)v->prot);
+		if (ret) {
+			pr_err("protect %#llx-%#llx: %s", (unsigned long long)v->start,
+			       (unsigned long long)v->end, strerror(-ret));
+			return ret;
+		}
+	}
+	for (size_t i = 0; i < sizeof(adv) / sizeof(adv[0]); i++) {
+		if (!(v->vmflags & adv[i].flag))
+			continue;
+		ret = proc_remote_madvise(r->ctl, v->start, len, adv[i].advice);
+		if (ret) {
+			pr_err("madvise %d on %#llx-%#llx: %s", adv[i].advice,
+			       (unsigned long long)v->start, (unsigned long long)v->end,
+			       strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int set_mm_map(struct rst *r)
+{
+	const Cryo__MmEntry *m = r->mm;
+	struct {
+		struct prctl_mm_map map;
+		uint64_t pad[4];
+		uint64_t auxv[AUXV_MAX_BYTES / 8];
+	} d;
+	uint64_t addr;
+	int exe = -1, ret;
+
+	memset(&d, 0, sizeof(d));
+	if ((m->n_auxv / 2 + 1) * 16 > AUXV_MAX_BYTES) {
+		pr_err("auxv of %zu entries is too long", m->n_auxv / 2);
+		return -E2BIG;
+	}
+	for (size_t i = 0; i + 1 < m->n_auxv; i += 2) {
+		d.auxv[i] = m->auxv[i];
+		d.auxv[i + 1] = m->auxv[i + 1];
+	}
+	if (m->exe_path) {
+		struct stat a, b;
+
+		ret = check_file(m->exe_path, m->exe_id);
+		if (ret)
+			return ret;
+		/* The new process's exe is ours (it was forked from us). When
+		 * that is also the snapshot's exe, it is right already, and the
+		 * kernel would refuse the change while the file is mapped. */
+		if (stat("/proc/self/exe", &a) || stat(m->exe_path, &b) ||
+		    a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+			ret = remote_open(r, m->exe_path, O_RDONLY, &exe);
+			if (ret)
+				return ret;
+		}
+	}
+	d.map.start_code = m->start_code;
+	d.map.end_code = m->end_code;
+	d.map.start_data = m->start_data;
+	d.map.end_data = m->end_data;
+	d.map.start_brk = m->start_brk;
+	d.map.brk = m->brk;
+	d.map.start_stack = m->start_stack;
+	d.map.arg_start = m->arg_start;
+	d.map.arg_end = m->arg_end;
+	d.map.env_start = m->env_start;
+	d.map.env_end = m->env_end;
+	d.map.auxv_size = (uint32_t)((m->n_auxv / 2 + 1) * 16);
+	d.map.exe_fd = (uint32_t)exe;
+	ret = rst_put_data(r, &d, sizeof(d), &addr);
+	if (ret)
+		goto out;
+	d.map.auxv = (__u64 *)(uintptr_t)(addr + offsetof(typeof(d), auxv));
+	ret = rst_put_data(r, &d, sizeof(d), &addr);
+	if (ret)
+		goto out;
+	ret = call_err(r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, addr, sizeof(d.map), 0, 0, NULL);
+	if (ret)
+		pr_err("PR_SET_MM_MAP (code %#llx-%#llx, brk %#llx-%#llx, exe %s): %s",
+		       (unsigned long long)m->start_code, (unsigned long long)m->end_code,
+		       (unsigned long long)m->start_brk, (unsigned long long)m->brk,
+		       m->exe_path ? m->exe_path : "-", strerror(-ret));
+out:
+	if (exe >= 0)
+		(void)proc_remote_close(r->ctl, exe);
+	return ret;
+}
+
+int rst_mm(struct rst *r)
+{
+	struct proc_maps cm;
+	uint8_t *buf = NULL;
+	int ret;
+
+	ret = proc_maps_read(r->pid, false, &cm);
+	if (ret) {
+		pr_err("read the new process's maps: %s", strerror(-ret));
+		return ret;
+	}
+	ret = setup_scratch(r, &cm);
+	if (!ret)
+		ret = unregister_rseq(r);
+	if (!ret)
+		ret = unmap_child(r, &cm);
+	if (!ret)
+		ret = move_specials(r, &cm);
+	proc_maps_free(&cm);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
+		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
+			ret = map_one(r, r->mm->vmas[i]);
+	if (ret)
+		return ret;
+	buf = malloc(FILL_BATCH * RST_PAGE);
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
+		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
+			ret = fill_one(r, r->mm->vmas[i], buf);
+	free(buf);
+	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
+		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
+			ret = finish_one(r, r->mm->vmas[i]);
+	if (!ret)
+		ret = set_mm_map(r);
+	return ret;
+}

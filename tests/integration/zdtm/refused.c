@@ -1,0 +1,52 @@
+/* Holds what cryo cannot capture yet (argv[1]: "socket" for a socketpair
+ * at fd >= 3, "eventfd" for an eventfd) and keeps counting in a second
+ * thread. A refused snapshot must leave it exactly as it was: running,
+ * untraced, its counter advancing, its memory unchanged. */
+#include "zdtm.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static volatile uint64_t count;
+
+static void *counter(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		count++;
+		usleep(100);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t t;
+	uint64_t before;
+	int sv[2] = { -1, -1 }, efd = -1;
+
+	zdtm_check(argc > 1, "usage: refused socket|eventfd");
+	zdtm_block_usr2();
+	if (!strcmp(argv[1], "socket"))
+		zdtm_check(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	else
+		zdtm_check((efd = eventfd(7, 0)) >= 0, "eventfd");
+	pthread_create(&t, NULL, counter, NULL);
+	zdtm_say("fd %d\n", sv[0] >= 0 ? sv[0] : efd);
+	zdtm_ready_wait();
+	before = count;
+	usleep(20000);
+	zdtm_check(count > before, "counter stopped");
+	if (sv[0] >= 0) {
+		char c = 0;
+		zdtm_check(write(sv[0], "x", 1) == 1 && read(sv[1], &c, 1) == 1 && c == 'x',
+			   "socketpair broken");
+	} else {
+		uint64_t v = 0;
+		zdtm_check(read(efd, &v, 8) == 8 && v == 7, "eventfd value changed");
+	}
+	zdtm_pass();
+}
