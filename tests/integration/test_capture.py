@@ -56,8 +56,8 @@ def inspect(name, snap=None):
 
 
 def page(name, snap, space, vpn):
-    key = (space << 36) | vpn
-    r = subprocess.run([CRYO, "store", "cat", name, str(snap), hex(key), "--raw"], env=ENV,
+    r = subprocess.run([CRYO, "store", "cat", name, str(snap), hex(vpn), "--space", str(space),
+                        "--raw"], env=ENV,
                        capture_output=True, timeout=60)
     return r.stdout if r.returncode == 0 else None
 
