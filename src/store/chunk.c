@@ -61,6 +61,8 @@ static int seg_alloc(struct store *s, uint64_t *out)
 			s->segs[i].state = SEG_USED;
 			s->segs[i].mtime_ns = now_ns();
 			*out = i;
+			if (s->txn_open)
+				s->txn_segs++;
 			return 0;
 		}
 	}

@@ -355,6 +355,18 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Whole segments the dead space of the candidates adds up to. */
+static uint64_t reclaimable(const struct store *s, const uint64_t *live, double umax)
+{
+	uint64_t dead = 0, head_seg = seg_of(s, s->head);
+
+	for (uint64_t i = 0; i < s->sb.seg_count; i++)
+		if (s->segs[i].state == SEG_USED && i != head_seg &&
+		    (double)live[i] / s->sb.seg_size < umax)
+			dead += s->sb.seg_size - live[i];
+	return dead / s->sb.seg_size;
+}
+
 /* Pick victims by (1-u)*age/(1+u) whose live bytes fit the free space. */
 static size_t choose(struct store *s, const uint64_t *live, double umax, uint8_t *victim,
 		     uint64_t *to_copy)
@@ -415,6 +427,11 @@ int store_clean(struct store *s, uint64_t want_free, struct store_clean_report *
 		memset(victim, 0, s->sb.seg_count);
 		r = live_bytes_per_seg(s, live);
 		if (r)
+			break;
+		/* a goal the dead space cannot pay for would copy forever */
+		if (want_free && before + reclaimable(s, live, umax) * 4 / 5 <= want_free)
+			want_free = before + reclaimable(s, live, umax) * 4 / 5;
+		if (want_free && before >= want_free)
 			break;
 		size_t n = choose(s, live, umax, victim, &to_copy);
 		if (!n)

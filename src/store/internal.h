@@ -99,6 +99,8 @@ struct store {
 	uint64_t item_bytes;		/* stored bytes of every item added */
 	bool cleaning;			/* writes count as clean_bytes */
 	bool in_clean;			/* the cleaner may use the reserve */
+	uint64_t txn_segs;		/* segments the open transaction took */
+	uint64_t txn_segs_peak;		/* the most any transaction took */
 };
 
 /* ---- chunk.c: writing ---- */

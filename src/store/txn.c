@@ -49,10 +49,17 @@ int store_txn_begin(struct store *s, const char *object, uint64_t base, struct s
 		return -EBUSY;
 	if (!name_ok(object))
 		return -EINVAL;
-	/* clean ahead while no transaction pins the index: a quarter of the
-	 * store free triggers it, half of it free is the goal */
-	if (!s->no_autoclean && !s->snaps_open && segs_free(s) < s->sb.seg_count / 4) {
-		r = store_clean(s, s->sb.seg_count / 2, NULL);
+	/* Clean ahead while no transaction pins the index, when the free
+	 * segments would not hold the largest transaction seen so far (a
+	 * group's snapshots are alike in size) with room to spare. The
+	 * cleaner caps the goal at what dead space can pay for. */
+	uint64_t need = segs_reserve(s) + s->txn_segs_peak + 2;
+	if (!s->no_autoclean && !s->snaps_open &&
+	    (segs_free(s) < need || segs_free(s) < s->sb.seg_count / 16)) {
+		uint64_t want = segs_reserve(s) + 2 * s->txn_segs_peak + 2;
+		if (want < s->sb.seg_count / 8)
+			want = s->sb.seg_count / 8;
+		r = store_clean(s, want, NULL);
 		if (r && r != -ENOSPC)
 			pr_warn("cleaning before a snapshot of %s failed: %s", object, store_strerror(r));
 		if (s->poisoned)
@@ -87,6 +94,7 @@ int store_txn_begin(struct store *s, const char *object, uint64_t base, struct s
 	if (r)
 		goto fail;
 	t->bytes_at_begin = s->item_bytes;
+	s->txn_segs = 0;
 	s->txn_open = 1;
 	*out = t;
 	return 0;
@@ -98,6 +106,8 @@ fail:
 
 static void txn_free(struct store_txn *t)
 {
+	if (t->s->txn_segs > t->s->txn_segs_peak)
+		t->s->txn_segs_peak = t->s->txn_segs;
 	t->s->txn_open = 0;
 	batch_free(t->batch);
 	pt_free(t->root);
