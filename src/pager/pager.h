@@ -14,6 +14,11 @@
  * If the pager stops, faults wait (the uffd stays open in whoever else holds
  * it) until a pager serves them again.
  *
+ * The pager must not run in a process that forks while attached memory of
+ * its own is registered: fork() holds glibc's malloc locks while the kernel
+ * waits for the fork event to be read, and the pager allocates to read it.
+ * It belongs in cryod, beside the processes it serves.
+ *
  * One thread runs a pager. The store handle is shared with its owner:
  * every store call is made under *store_lock (may be NULL). */
 #ifndef CRYO_PAGER_PAGER_H

@@ -235,7 +235,7 @@ static int move_specials(struct rst *r, const struct proc_maps *cm)
 	size_t nt = r->mm->n_vmas;
 	uint64_t *cur = calloc(nt ? nt : 1, sizeof(*cur));
 	struct rngs rs = { 0 };
-	uint64_t total = 0, hole, at;
+	uint64_t total = 0, hole = 0, at;
 	int ret = 0;
 
 	if (!cur)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -228,29 +229,101 @@ static void dontneed_munmap_mremap(void **state)
 	f->mem = NULL;
 }
 
-static void fork_child_is_served(void **state)
+/* The pager runs in another process, as in cryod: a pager thread in the
+ * forking process would deadlock on glibc's malloc locks, which fork()
+ * holds while the kernel waits for the pager to read the fork event. */
+static int send_fd(int sock, int fd, uint64_t addr)
 {
-	struct fx *f = *state;
-	int status;
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &addr, sizeof(addr) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &mh, 0) == sizeof(addr) ? 0 : -1;
+}
+
+static int recv_fd(int sock, uint64_t *addr)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { addr, sizeof(*addr) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &mh, 0) != sizeof(*addr) || !(c = CMSG_FIRSTHDR(&mh)))
+		return -1;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* The target: memory served by the pager of the parent; it reads some,
+ * forks, and both it and its child check every page. */
+static int target_main(int sock)
+{
+	uint8_t *mem = mmap(NULL, NPAGES * 4096, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int uffd, status, ok = 1;
+	char go;
 	pid_t child;
 
-	start(f, 0);
-	/* the parent has some pages in before the fork, most not */
+	if (mem == MAP_FAILED || pager_uffd_create(&uffd) ||
+	    pager_uffd_register(uffd, (uint64_t)(uintptr_t)mem,
+				(uint64_t)(uintptr_t)mem + NPAGES * 4096) ||
+	    send_fd(sock, uffd, (uint64_t)(uintptr_t)mem) || read(sock, &go, 1) != 1)
+		return 2;
+	close(uffd);	/* the pager's copy keeps it open */
 	for (uint64_t i = 0; i < 50; i++)
-		assert_true(page_check(f->mem + i * 4096, i));
+		ok &= page_check(mem + i * 4096, i);
 	child = fork();
+	if (child < 0)
+		return 3;
 	if (!child) {
-		int ok = 1;
 		for (uint64_t i = 0; i < NPAGES; i++)
-			ok &= page_check(f->mem + i * 4096, i);
+			ok &= page_check(mem + i * 4096, i);
 		_exit(ok ? 0 : 1);
 	}
 	for (uint64_t i = 0; i < NPAGES; i++)
-		assert_true(page_check(f->mem + i * 4096, i));
-	assert_int_equal(waitpid(child, &status, 0), child);
+		ok &= page_check(mem + i * 4096, i);
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+		ok = 0;
+	return ok ? 0 : 1;
+}
+
+static void fork_child_is_served(void **state)
+{
+	struct fx *f = *state;
+	struct pager_stats st;
+	struct pager_range r;
+	int sv[2], status, uffd;
+	uint64_t addr;
+	pid_t target;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	target = fork();
+	assert_true(target >= 0);
+	if (!target) {
+		close(sv[0]);
+		_exit(target_main(sv[1]));
+	}
+	close(sv[1]);
+	uffd = recv_fd(sv[0], &addr);
+	assert_true(uffd >= 0);
+	r = (struct pager_range){ addr, addr + NPAGES * 4096, SRC };
+	assert_int_equal(pager_attach(f->p, uffd, SPACE, &r, 1), 0);
+	assert_int_equal(write(sv[0], "g", 1), 1);
+	assert_int_equal(pager_run(f->p, 30000, 0), 0);
+	assert_int_equal(waitpid(target, &status, 0), target);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	finish(f);
+	pager_get_stats(f->p, &st);
+	assert_int_equal(st.processes, 2);	/* the target and its child */
+	close(sv[0]);
 }
 
 int main(void)
