@@ -13,6 +13,7 @@
  * ends it, so nothing it does after the image is ever seen outside. */
 #define LOG_PREFIX "dump: "
 #include "dump/dump_int.h"
+#include "common/clock.h"
 #include "common/fault.h"
 #include "common/log.h"
 #include "proc/inject.h"
@@ -82,13 +83,6 @@ void dump_arena_free(struct dump_arena *a)
 	}
 }
 
-static uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static char *boot_id(struct dump_arena *a)
 {
@@ -260,7 +254,7 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 	Cryo__MmEntry mm = CRYO__MM_ENTRY__INIT;
 	Cryo__FdsEntry fe = CRYO__FDS_ENTRY__INIT;
 	struct dump_ctx d = { .name = name, .pid = pid, .space = 1 };
-	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_stop = 0, stopped = 0, time_ns;
+	uint64_t t0 = mono_ns(), t_stop = 0, stopped = 0, time_ns;
 	int freeze = o && o->freeze, released = 0, r;
 
 	if (res)
@@ -291,8 +285,8 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 		pr_err("group %s: cannot stop pid %d: %s", name, (int)pid, strerror(-r));
 		goto out;
 	}
-	t_stop = now_ns(CLOCK_MONOTONIC);
-	time_ns = now_ns(CLOCK_REALTIME);
+	t_stop = mono_ns();
+	time_ns = wall_ns();
 	r = capture(&d, &pe, &mm, &fe);
 	if (r)
 		goto out;
@@ -300,13 +294,13 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 		r = proc_release(d.ctl);
 		d.ctl = NULL;
 		released = 1;
-		stopped = now_ns(CLOCK_MONOTONIC) - t_stop;
+		stopped = mono_ns() - t_stop;
 		if (r) {
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-r));
 			goto out;
 		}
 	} else {
-		stopped = now_ns(CLOCK_MONOTONIC) - t_stop;
+		stopped = mono_ns() - t_stop;
 	}
 	r = dump_mm_store(&d);
 	if (!r)
@@ -323,13 +317,13 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 	}
 	if (freeze) {
 		end_process(&d);
-		stopped = now_ns(CLOCK_MONOTONIC) - t_stop;
+		stopped = mono_ns() - t_stop;
 	}
 	if (res) {
 		res->pages = d.pages + d.fdc.content_pages;
 		res->bytes = d.bytes;
 		res->stopped_ns = stopped;
-		res->total_ns = now_ns(CLOCK_MONOTONIC) - t0;
+		res->total_ns = mono_ns() - t0;
 	}
 out:
 	if (d.txn)

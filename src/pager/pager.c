@@ -2,6 +2,7 @@
  * the process followed, the rest prefetched, then the ranges let go. */
 #define LOG_PREFIX "pager: "
 #include "pager/pager.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -57,13 +58,6 @@ struct pager {
 	bool forked;			/* a new uffd arrived during this drain */
 	struct pager_stats st;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- userfaultfd set-up ---- */
 

@@ -5,6 +5,7 @@
  * it (the header's next field), so recovery can follow the chain (I2). */
 #define LOG_PREFIX "store: "
 #include "store/internal.h"
+#include "common/clock.h"
 #include "common/csum.h"
 #include "common/log.h"
 
@@ -12,13 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 uint64_t seg_of(const struct store *s, uint64_t addr)
 {
@@ -59,7 +53,7 @@ static int seg_alloc(struct store *s, uint64_t *out)
 	for (uint64_t i = 0; i < s->sb.seg_count; i++) {
 		if (s->segs[i].state == SEG_FREE) {
 			s->segs[i].state = SEG_USED;
-			s->segs[i].mtime_ns = now_ns();
+			s->segs[i].mtime_ns = wall_ns();
 			*out = i;
 			if (s->txn_open)
 				s->txn_segs++;
@@ -124,7 +118,7 @@ static int chunk_write(struct store *s, uint16_t flags, bool new_seg)
 	h.lsn = s->lsn;
 	h.prev_sum = s->prev_sum;
 	memcpy(h.uuid, s->sb.uuid, sizeof(h.uuid));
-	h.time_ns = now_ns();
+	h.time_ns = wall_ns();
 	h.chunk_len = (uint32_t)len;
 	h.data_len = cb->data_len;
 	h.next = next;

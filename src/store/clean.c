@@ -7,6 +7,7 @@
  * bytes per segment. Nothing on disk can drift from it. */
 #define LOG_PREFIX "store: "
 #include "store/internal.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -348,13 +349,6 @@ static int cand_cmp(const void *a, const void *b)
 	return x->score < y->score ? 1 : x->score > y->score ? -1 : (x->seg > y->seg) - (x->seg < y->seg);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Whole segments the dead space of the candidates adds up to. */
 static uint64_t reclaimable(const struct store *s, const uint64_t *live, double umax)
 {
@@ -372,7 +366,7 @@ static size_t choose(struct store *s, const uint64_t *live, double umax, uint8_t
 		     uint64_t *to_copy)
 {
 	struct cand *c = calloc(s->sb.seg_count, sizeof(*c));
-	uint64_t now = now_ns(), head_seg = seg_of(s, s->head), n = 0, picked = 0;
+	uint64_t now = wall_ns(), head_seg = seg_of(s, s->head), n = 0, picked = 0;
 	uint64_t budget = (segs_free(s) > 1 ? segs_free(s) - 1 : 0) * (s->sb.seg_size / 8 * 7);
 
 	*to_copy = 0;

@@ -2,6 +2,7 @@
  * log as one STATE item, then a slot that names it (I4). */
 #define LOG_PREFIX "store: "
 #include "store/internal.h"
+#include "common/clock.h"
 #include "common/csum.h"
 #include "common/log.h"
 
@@ -110,13 +111,6 @@ static int state_decode(struct store *s, const uint8_t *buf, size_t len, const c
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int state_checkpoint(struct store *s)
 {
 	uint8_t *raw = NULL, *packed = NULL;
@@ -170,7 +164,7 @@ int state_checkpoint(struct store *s)
 	slot.state_csum = csum64(packed, n);
 	slot.state_codec = used;
 	memcpy(slot.uuid, s->sb.uuid, sizeof(slot.uuid));
-	slot.time_ns = now_ns();
+	slot.time_ns = wall_ns();
 	slot.csum = csum64(&slot, offsetof(struct fmt_slot, csum));
 	memcpy(block, &slot, sizeof(slot));
 	r = io_write(s->io, block, sizeof(block), FMT_SLOT_OFF(slot.seq % 2));

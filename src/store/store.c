@@ -2,6 +2,7 @@
  * snapshot tables, and applying commit ops to them. */
 #define LOG_PREFIX "store: "
 #include "store/internal.h"
+#include "common/clock.h"
 #include "common/csum.h"
 #include "common/log.h"
 
@@ -313,13 +314,6 @@ static void store_free(struct store *s)
 	free(s);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int store_create_io(struct store_io *io, const struct store_create_opts *o)
 {
 	struct fmt_super sb = { 0 };
@@ -353,7 +347,7 @@ int store_create_io(struct store_io *io, const struct store_create_opts *o)
 		r = -errno;
 		goto fail;
 	}
-	sb.ctime_ns = now_ns();
+	sb.ctime_ns = wall_ns();
 	sb.csum = csum64(&sb, offsetof(struct fmt_super, csum));
 
 	if (io_size(io) < size && (r = io->ops->resize(io, size)))

@@ -3,6 +3,7 @@
  * commit, in the chunk that carries the COMMIT flag (I3). */
 #define LOG_PREFIX "store: "
 #include "store/internal.h"
+#include "common/clock.h"
 #include "store/batch.h"
 #include "common/log.h"
 
@@ -294,13 +295,6 @@ int store_txn_drop_record(struct store_txn *t, const char *key)
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int store_txn_commit(struct store_txn *t, uint64_t *snap_no)
 {
 	struct store *s = t->s;
@@ -333,7 +327,7 @@ int store_txn_commit(struct store_txn *t, uint64_t *snap_no)
 	d->obj = t->obj_id;
 	d->no = t->no;
 	d->parent = t->parent;
-	d->time_ns = now_ns();
+	d->time_ns = wall_ns();
 	d->pages = t->pages;
 	d->zero_pages = t->zeros;
 	d->written = s->item_bytes - t->bytes_at_begin;
