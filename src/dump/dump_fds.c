@@ -53,6 +53,10 @@ static int one_fd(struct dump_ctx *d, const struct proc_fd *pf, Cryo__FdEntry *e
 		return r;
 	}
 	p.info = &fi;
+	/* Our own handle on the same open file: the kinds match and read
+	 * through it (socket family, pipe bytes, memfd contents) without
+	 * touching the process. */
+	p.local = (int)syscall(SYS_pidfd_getfd, d->ctl->pidfd, pf->fd, 0);
 	k = fd_kind_match(&p);
 	if (!k) {
 		pr_err("cannot capture fd %d (%s: %s): not supported yet", pf->fd,
@@ -60,9 +64,6 @@ static int one_fd(struct dump_ctx *d, const struct proc_fd *pf, Cryo__FdEntry *e
 		r = -ENOTSUP;
 		goto out;
 	}
-	/* Our own handle on the same open file: the kinds read through it
-	 * (pipe bytes, memfd contents) without touching the process. */
-	p.local = (int)syscall(SYS_pidfd_getfd, d->ctl->pidfd, pf->fd, 0);
 	cryo__fd_entry__init(e);
 	e->fd = (uint32_t)pf->fd;
 	e->kind = (char *)k->name;

@@ -75,6 +75,9 @@ struct fd_ops {
 	int (*dump)(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEntry *e);
 	/* Make the fd at e->fd in the calling process. */
 	int (*restore)(struct fd_restore_ctx *c, const Cryo__FdEntry *e);
+	/* Optional: run once every fd of the process is at its own number
+	 * (an epoll registers its targets by their numbers). */
+	int (*finish)(struct fd_restore_ctx *c, const Cryo__FdEntry *e);
 	/* One line for `cryo inspect`. */
 	void (*describe)(const Cryo__FdEntry *e, char *buf, size_t n);
 };

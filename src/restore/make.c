@@ -145,6 +145,19 @@ static int child_fds(struct rst *r, int *sfd)
 		}
 	}
 	syscall(SYS_close_range, (unsigned)base + 1, ~0u, 0u);
+	for (size_t i = 0; i < n; i++) {
+		const Cryo__FdEntry *e = r->fds->fds[i];
+		const struct fd_ops *k = fd_kind_by_name(e->kind);
+
+		if (!k->finish)
+			continue;
+		ret = k->finish(&c, e);
+		if (ret) {
+			say(*sfd, 'E', "fd %u (%s %s): %s", e->fd, e->kind,
+			    e->desc ? e->desc : "", strerror(-ret));
+			goto out;
+		}
+	}
 out:
 	free(c.shared);
 	return ret;

@@ -13,10 +13,11 @@
 #include "proc/fds.h"
 #include "proc/maps.h"
 #include "proc/rlimits.h"
+#include "proc/sockdiag.h"
 #include "proc/status.h"
 #include "proc/timers.h"
 
-enum { FZ_MAPS, FZ_STATUS, FZ_STAT, FZ_LIMITS, FZ_AUXV, FZ_FDINFO, FZ_TIMERS, FZ__COUNT };
+enum { FZ_MAPS, FZ_STATUS, FZ_STAT, FZ_LIMITS, FZ_AUXV, FZ_FDINFO, FZ_TIMERS, FZ_SOCKDIAG, FZ__COUNT };
 
 static void check_maps(const struct proc_maps *m)
 {
@@ -96,6 +97,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = proc_timers_parse(buf, len, &t);
 		if (!r)
 			proc_timers_free(&t);
+		break;
+	}
+	case FZ_SOCKDIAG: {
+		/* A netlink reply: the kernel's, or anything. Any error is
+		 * fine; reading past the buffer is not. */
+		uint32_t backlog;
+		int fam = len && (buf[0] & 1) ? 1 /* AF_UNIX */ : 2 /* AF_INET */;
+		r = proc_sockdiag_scan(buf, len, fam, 12345, &backlog);
+		r = r < 0 ? -EINVAL : 0;
 		break;
 	}
 	}

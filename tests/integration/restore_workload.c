@@ -3,8 +3,12 @@
  * the test after the freeze and melt), checks its state and writes "PASS"
  * or "FAIL: why" to DIR/result, then exits. It opens files only by path,
  * so it needs no fd of its own across the melt. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,10 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -485,6 +493,176 @@ static void mode_read(void)
 	result(1, NULL);
 }
 
+/* ---- sockets: eventfd, epoll, listeners and a bound datagram socket ---- */
+
+static int listener(int family, int type, const char *unix_path, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = socket(family, type, 0), one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (fd < 0)
+		result(0, "socket(%d, %d)", family, type);
+	if (family == AF_UNIX) {
+		struct sockaddr_un *u = (struct sockaddr_un *)&ss;
+
+		u->sun_family = AF_UNIX;
+		strncpy(u->sun_path, unix_path, sizeof(u->sun_path) - 1);
+		if (unix_path[0] == '@')
+			u->sun_path[0] = '\0';
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(unix_path));
+	} else if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*a);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (type == SOCK_STREAM)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof(*a);
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		/* Without it the port stays taken by the TIME_WAITs of
+		 * talk()'s connections, after melt as after any restart. */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len))
+		result(0, "bind (family %d): %s", family, strerror(errno));
+	if (type != SOCK_DGRAM && listen(fd, 7))
+		result(0, "listen");
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	if (port)
+		*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+			      family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : 0);
+	return fd;
+}
+
+/* Connect a client to the listener lfd (its own address), accept, and
+ * pass a byte each way. */
+static int talk(int lfd, const char *what)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int c, a;
+	char b = 0;
+
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len))
+		result(0, "%s: getsockname", what);
+	c = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&ss, len))
+		result(0, "%s: connect after melt: %s", what, strerror(errno));
+	a = accept(lfd, NULL, NULL);
+	if (a < 0 || write(c, "p", 1) != 1 || read(a, &b, 1) != 1 || b != 'p' ||
+	    write(a, "q", 1) != 1 || read(c, &b, 1) != 1 || b != 'q')
+		result(0, "%s: accept/exchange after melt", what);
+	close(a);
+	close(c);
+	return 0;
+}
+
+static int getint(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+
+	getsockopt(fd, level, name, &v, &l);
+	return v;
+}
+
+/* The data of each ready event, OR'ed; -1 on error. */
+static long ready_mask(int ep)
+{
+	struct epoll_event ev[8];
+	long m = 0;
+	int n = epoll_wait(ep, ev, 8, 0);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		m |= (long)ev[i].data.u64;
+	return m;
+}
+
+static void mode_sockets(void)
+{
+	char upath[4096], apath[64];
+	uint16_t port4, port6, uport;
+	int efd, sem, pp[2], t4, t6, un, ab, udp, ep, c;
+	struct epoll_event ev;
+	uint64_t v;
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	char b[8];
+
+	snprintf(upath, sizeof(upath), "%s/sock", dir);
+	unlink(upath);
+	snprintf(apath, sizeof(apath), "@cryo-test-%d", (int)getpid());
+	efd = eventfd(5, EFD_NONBLOCK);
+	sem = eventfd(3, EFD_NONBLOCK | EFD_SEMAPHORE);
+	if (efd < 0 || sem < 0 || pipe2(pp, O_NONBLOCK))
+		result(0, "setup eventfd/pipe");
+	t4 = listener(AF_INET, SOCK_STREAM, NULL, &port4);
+	t6 = listener(AF_INET6, SOCK_STREAM, NULL, &port6);
+	un = listener(AF_UNIX, SOCK_STREAM, upath, NULL);
+	ab = listener(AF_UNIX, SOCK_STREAM, apath, NULL);
+	udp = listener(AF_INET, SOCK_DGRAM, NULL, &uport);
+	ep = epoll_create1(0);
+	ev.events = EPOLLIN;
+	ev.data.u64 = 1;
+	epoll_ctl(ep, EPOLL_CTL_ADD, pp[0], &ev);
+	ev.data.u64 = 2;
+	epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
+	ev.events = EPOLLIN | EPOLLET;
+	ev.data.u64 = 4;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, t4, &ev))
+		result(0, "setup epoll");
+	touch("ready", NULL);
+	wait_go();
+
+	if (ready_mask(ep) != 2)
+		result(0, "epoll after melt: ready %ld, expected only the eventfd (2)", ready_mask(ep));
+	if (read(efd, &v, 8) != 8 || v != 5)
+		result(0, "eventfd count %llu, expected 5", (unsigned long long)v);
+	for (int i = 0; i < 3; i++)
+		if (read(sem, &v, 8) != 8 || v != 1)
+			result(0, "semaphore eventfd read %d", i);
+	if (read(sem, &v, 8) != -1 || errno != EAGAIN)
+		result(0, "semaphore eventfd not drained after 3 reads");
+	if (write(pp[1], "x", 1) != 1 || ready_mask(ep) != 1)
+		result(0, "epoll does not see the pipe");
+	ev.events = EPOLLIN;
+	ev.data.u64 = 8;
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, pp[0], &ev) || ready_mask(ep) != 8)
+		result(0, "EPOLL_CTL_MOD on the pipe's own fd number: %s", strerror(errno));
+	if (read(pp[0], b, 1) != 1)
+		result(0, "pipe read");
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to.sin_port = htons(port4);
+	if (connect(c, (struct sockaddr *)&to, sizeof(to)) || ready_mask(ep) != 4)
+		result(0, "epoll does not see a connection on the tcp listener");
+	close(c);
+	close(accept(t4, NULL, NULL));
+	talk(t4, "tcp4");
+	talk(t6, "tcp6");
+	talk(un, "unix path");
+	talk(ab, "unix abstract");
+	if (getint(t4, SOL_SOCKET, SO_REUSEADDR) != 1 || getint(t4, IPPROTO_TCP, TCP_NODELAY) != 1 ||
+	    getint(t6, IPPROTO_IPV6, IPV6_V6ONLY) != 1 || !getint(t4, SOL_SOCKET, SO_ACCEPTCONN))
+		result(0, "socket options lost");
+	to.sin_port = htons(uport);
+	if (sendto(udp, "u", 1, 0, (struct sockaddr *)&to, sizeof(to)) != 1 ||
+	    recv(udp, b, 1, 0) != 1 || b[0] != 'u')
+		result(0, "udp socket not back on port %u", uport);
+	result(1, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3)
@@ -506,5 +684,7 @@ int main(int argc, char **argv)
 		mode_files();
 	else if (!strcmp(argv[1], "read"))
 		mode_read();
+	else if (!strcmp(argv[1], "sockets"))
+		mode_sockets();
 	return 2;
 }

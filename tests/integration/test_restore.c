@@ -380,7 +380,7 @@ static int selected(int argc, char **argv, const char *name)
 int main(int argc, char **argv)
 {
 	static const char *modes[] = { "mem", "regs", "threads", "signals", "itimer", "sleepwl",
-				       "files", "read" };
+				       "files", "read", "sockets" };
 	struct store_create_opts co = { .size = 2ull << 30 };
 	char spath[300];
 

@@ -1,12 +1,14 @@
 /* Holds what cryo cannot capture yet (argv[1]: "socket" for a socketpair
- * at fd >= 3, "eventfd" for an eventfd) and keeps counting in a second
+ * at fd >= 3, "inotify" for an inotify instance watching a directory) and keeps counting in a second
  * thread. A refused snapshot must leave it exactly as it was: running,
  * untraced, its counter advancing, its memory unchanged. */
 #include "zdtm.h"
 
 #include <pthread.h>
 #include <stdint.h>
-#include <sys/eventfd.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,13 +29,15 @@ int main(int argc, char **argv)
 	pthread_t t;
 	uint64_t before;
 	int sv[2] = { -1, -1 }, efd = -1;
+	char dir[] = "/tmp/cryo-refused.XXXXXX", path[64];
 
-	zdtm_check(argc > 1, "usage: refused socket|eventfd");
+	zdtm_check(argc > 1, "usage: refused socket|inotify");
 	zdtm_block_usr2();
 	if (!strcmp(argv[1], "socket"))
 		zdtm_check(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
 	else
-		zdtm_check((efd = eventfd(7, 0)) >= 0, "eventfd");
+		zdtm_check(mkdtemp(dir) && (efd = inotify_init1(IN_NONBLOCK)) >= 0 &&
+			   inotify_add_watch(efd, dir, IN_CREATE) >= 0, "inotify");
 	pthread_create(&t, NULL, counter, NULL);
 	zdtm_say("fd %d\n", sv[0] >= 0 ? sv[0] : efd);
 	zdtm_ready_wait();
@@ -45,8 +49,12 @@ int main(int argc, char **argv)
 		zdtm_check(write(sv[0], "x", 1) == 1 && read(sv[1], &c, 1) == 1 && c == 'x',
 			   "socketpair broken");
 	} else {
-		uint64_t v = 0;
-		zdtm_check(read(efd, &v, 8) == 8 && v == 7, "eventfd value changed");
+		char ev[512];
+		snprintf(path, sizeof(path), "%s/new", dir);
+		close(open(path, O_CREAT | O_WRONLY, 0600));
+		zdtm_check(read(efd, ev, sizeof(ev)) > 0, "inotify watch lost");
+		unlink(path);
+		rmdir(dir);
 	}
 	zdtm_pass();
 }

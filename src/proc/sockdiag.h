@@ -1,0 +1,22 @@
+/* The kernel's socket diagnostics (NETLINK_SOCK_DIAG): what getsockopt
+ * does not tell about a socket, found by its inode. */
+#ifndef CRYO_PROC_SOCKDIAG_H
+#define CRYO_PROC_SOCKDIAG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The backlog a listening socket was given (listen()'s argument, capped by
+ * somaxconn): family AF_INET/AF_INET6 (protocol IPPROTO_TCP) or AF_UNIX
+ * (protocol 0). -ENOENT when no listening socket has that inode in
+ * cryo's network namespace. */
+int proc_sock_backlog(int family, int protocol, uint64_t ino, uint32_t *backlog);
+
+/* Walk one netlink dump reply in buf[0..len) (untrusted: every length is
+ * checked) for the listener with inode ino; 1 found, 0 not in this part,
+ * 2 the dump is done, -errno on an error message or a malformed reply.
+ * Exposed for the fuzz target. */
+int proc_sockdiag_scan(const void *buf, size_t len, int family, uint64_t ino,
+		       uint32_t *backlog);
+
+#endif
