@@ -22,7 +22,7 @@
 
 #define HOLE_FIRST	0x10000000ull		/* above where small executables sit */
 #define HOLE_LIMIT	0x7ff000000000ull
-#define FILL_BATCH	256			/* pages per process_vm_writev */
+#define FILL_BATCH	2048			/* pages read from the store at once */
 #define AUXV_MAX_BYTES	1024
 
 /* clone3 gadget (see task.c): the caller gets rax back at an int3; the new
@@ -419,43 +419,46 @@ static int map_one(struct rst *r, const Cryo__VmaEntry *v)
 	return ret;
 }
 
-struct page_ref {
-	uint64_t key;
-	enum store_page_kind kind;
-};
-
-struct page_list {
-	struct page_ref *p;
-	size_t n, cap;
-};
-
-static int collect_page(void *arg, uint64_t key, enum store_page_kind kind)
+/* Write the runs of buf worth writing (kinds: data, and zero pages when
+ * write_zero) to the target at addr, in one process_vm_writev per run. */
+static int write_runs(struct rst *r, uint64_t addr, const uint8_t *buf, const uint8_t *kinds,
+		      size_t n, bool write_zero)
 {
-	struct page_list *l = arg;
+	for (size_t i = 0; i < n;) {
+		size_t k = 0;
+		int ret;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 1024;
-		struct page_ref *np = realloc(l->p, cap * sizeof(*np));
-		if (!np)
-			return -ENOMEM;
-		l->p = np;
-		l->cap = cap;
+		while (i + k < n && (kinds[i + k] == STORE_PAGE_DATA ||
+				     (write_zero && kinds[i + k] == STORE_PAGE_ZERO)))
+			k++;
+		if (!k) {
+			i++;
+			continue;
+		}
+		ret = fault_fire(FP_RESTORE_PAGES_FAIL);
+		if (!ret)
+			ret = proc_mem_write(r->pid, addr + i * RST_PAGE, buf + i * RST_PAGE,
+					     k * RST_PAGE, NULL);
+		if (ret) {
+			pr_err("write %zu pages at %#llx: %s", k,
+			       (unsigned long long)(addr + i * RST_PAGE), strerror(-ret));
+			return ret;
+		}
+		r->pages_written += k;
+		i += k;
 	}
-	l->p[l->n].key = key;
-	l->p[l->n++].kind = kind;
 	return 0;
 }
 
-/* Write the stored pages of v into the target. Anonymous memory starts as
- * zeros, so its zero pages are skipped; a zero page over a file is not the
- * file's data and is written. */
-static int fill_one(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf)
+/* Write the stored pages of v into the target, FILL_BATCH pages at a time
+ * read in bulk from the store. Anonymous memory starts as zeros, so its
+ * zero pages are skipped; a zero page over a file is not the file's data
+ * and is written. */
+static int fill_one(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf, uint8_t *kinds)
 {
-	struct page_list l = { 0 };
 	uint32_t space = r->space;
 	uint64_t first = v->start >> 12, npages = (v->end - v->start) >> 12;
 	bool write_zero = v->kind == CRYO__VMA_KIND__VMA_FILE_PRIVATE;
-	int ret;
 
 	if (v->kind == CRYO__VMA_KIND__VMA_FILE_SHARED)
 		return 0;
@@ -468,50 +471,26 @@ static int fill_one(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf)
 		space = v->shmem_space;
 		first = v->pgoff >> 12;
 	}
-	ret = store_snap_walk(r->sn, STORE_KEY(space, first), STORE_KEY(space, first + npages - 1),
-			      collect_page, &l);
-	if (ret)
-		goto out;
-	for (size_t i = 0; i < l.n;) {
-		size_t k = 0;
+	for (uint64_t off = 0; off < npages;) {
+		size_t n = npages - off < FILL_BATCH ? (size_t)(npages - off) : FILL_BATCH;
 		uint64_t t0 = rst_now_ns(), t1;
-		uint64_t addr = v->start + ((l.p[i].key - STORE_KEY(space, first)) << 12);
+		int ret = store_snap_read_pages(r->sn, STORE_KEY(space, first + off), n, buf, kinds);
 
-		/* a run of consecutive pages worth writing */
-		while (i + k < l.n && k < FILL_BATCH &&
-		       l.p[i + k].key == l.p[i].key + k &&
-		       (l.p[i + k].kind == STORE_PAGE_DATA || write_zero)) {
-			ret = store_snap_read_page(r->sn, l.p[i + k].key, buf + k * RST_PAGE);
-			if (ret < 0) {
-				pr_err("page %#llx of %s: %s",
-				       (unsigned long long)(addr + k * RST_PAGE), r->name,
-				       store_strerror(ret));
-				goto out;
-			}
-			k++;
-		}
-		if (!k) {
-			i++;
-			continue;
+		if (ret < 0) {
+			pr_err("pages %#llx+%zu of %s: %s",
+			       (unsigned long long)(v->start + off * RST_PAGE), n, r->name,
+			       store_strerror(ret));
+			return ret;
 		}
 		t1 = rst_now_ns();
 		r->read_ns += t1 - t0;
-		ret = fault_fire(FP_RESTORE_PAGES_FAIL);
-		if (!ret)
-			ret = proc_mem_write(r->pid, addr, buf, k * RST_PAGE, NULL);
+		ret = write_runs(r, v->start + off * RST_PAGE, buf, kinds, n, write_zero);
 		r->write_ns += rst_now_ns() - t1;
-		if (ret) {
-			pr_err("write %zu pages at %#llx: %s", k, (unsigned long long)addr,
-			       strerror(-ret));
-			goto out;
-		}
-		r->pages_written += k;
-		i += k;
+		if (ret)
+			return ret;
+		off += n;
 	}
-	ret = 0;
-out:
-	free(l.p);
-	return ret;
+	return 0;
 }
 
 static int finish_one(struct rst *r, const Cryo__VmaEntry *v)
@@ -620,7 +599,7 @@ out:
 int rst_mm(struct rst *r)
 {
 	struct proc_maps cm;
-	uint8_t *buf = NULL;
+	uint8_t *buf = NULL, *kinds = NULL;
 	int ret;
 
 	ret = proc_maps_read(r->pid, false, &cm);
@@ -644,12 +623,17 @@ int rst_mm(struct rst *r)
 	if (ret)
 		return ret;
 	buf = malloc(FILL_BATCH * RST_PAGE);
-	if (!buf)
+	kinds = malloc(FILL_BATCH);
+	if (!buf || !kinds) {
+		free(buf);
+		free(kinds);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
 		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
-			ret = fill_one(r, r->mm->vmas[i], buf);
+			ret = fill_one(r, r->mm->vmas[i], buf, kinds);
 	free(buf);
+	free(kinds);
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
 		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
 			ret = finish_one(r, r->mm->vmas[i]);

@@ -1,13 +1,10 @@
 #include "store/batch.h"
 #include "store/store.h"
+#include "common/par.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define MAX_THREADS	4
 
 struct page_batch {
 	uint8_t *in;			/* BATCH_PAGES pages */
@@ -21,23 +18,21 @@ struct page_batch {
 	unsigned threads;
 };
 
-struct slice {
+struct compress_job {
 	struct page_batch *b;
 	enum codec codec;
-	size_t first, end;
 };
 
 int batch_new(struct page_batch **out)
 {
 	struct page_batch *b = calloc(1, sizeof(*b));
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (!b)
 		return -ENOMEM;
 	b->slot = codec_bound(STORE_PAGE_SIZE);
 	b->in = malloc((size_t)BATCH_PAGES * STORE_PAGE_SIZE);
 	b->out = malloc((size_t)BATCH_PAGES * b->slot);
-	b->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (unsigned)cpus;
+	b->threads = par_threads();
 	if (!b->in || !b->out) {
 		batch_free(b);
 		return -ENOMEM;
@@ -74,46 +69,28 @@ void batch_add(struct page_batch *b, uint64_t key, const void *page)
 	b->n++;
 }
 
-static void *compress_slice(void *arg)
+static void compress_part(void *arg, size_t first, size_t end)
 {
-	struct slice *sl = arg;
-	struct page_batch *b = sl->b;
+	struct compress_job *j = arg;
+	struct page_batch *b = j->b;
 
-	for (size_t i = sl->first; i < sl->end; i++) {
+	for (size_t i = first; i < end; i++) {
 		enum codec used;
 		if (b->zero[i])
 			continue;
-		b->len[i] = (uint32_t)codec_compress(sl->codec, b->in + i * STORE_PAGE_SIZE,
+		b->len[i] = (uint32_t)codec_compress(j->codec, b->in + i * STORE_PAGE_SIZE,
 						     STORE_PAGE_SIZE, b->out + i * b->slot, b->slot,
 						     &used);
 		b->used[i] = (uint8_t)used;
 	}
-	return NULL;
 }
 
-/* Split the batch over the cores; the calling thread takes the last part.
- * A thread that cannot be started leaves its part to the caller. */
+/* Split the batch over the cores (small batches are not worth a thread). */
 static void compress_all(struct page_batch *b, enum codec c)
 {
-	pthread_t tid[MAX_THREADS];
-	struct slice sl[MAX_THREADS];
-	bool started[MAX_THREADS] = { false };
-	unsigned t = b->n >= 64 ? b->threads : 1;
-	size_t per = (b->n + t - 1) / t;
+	struct compress_job j = { b, c };
 
-	for (unsigned i = 0; i < t; i++) {
-		size_t first = i * per, end = first + per > b->n ? b->n : first + per;
-		sl[i] = (struct slice){ b, c, first, end < first ? first : end };
-		if (i + 1 < t)
-			started[i] = pthread_create(&tid[i], NULL, compress_slice, &sl[i]) == 0;
-	}
-	compress_slice(&sl[t - 1]);
-	for (unsigned i = 0; i + 1 < t; i++) {
-		if (started[i])
-			pthread_join(tid[i], NULL);
-		else
-			compress_slice(&sl[i]);
-	}
+	par_for(b->n, b->n >= 64 ? b->threads : 1, 1, compress_part, &j);
 }
 
 int batch_flush(struct page_batch *b, enum codec c, batch_fn fn, void *arg)

@@ -252,7 +252,7 @@ int log_add_compressed(struct store *s, unsigned kind, const void *data, uint32_
 
 /* ---- reading ---- */
 
-static bool addr_ok(const struct store *s, uint64_t addr, uint64_t len)
+bool chunk_addr_ok(const struct store *s, uint64_t addr, uint64_t len)
 {
 	uint64_t end = s->sb.seg_start + s->sb.seg_count * s->sb.seg_size;
 	if (addr < s->sb.seg_start || addr >= end || len > end - addr)
@@ -266,7 +266,7 @@ int item_read_stored(struct store *s, const struct fmt_entry *e, void *buf)
 	uint64_t addr = fmt_entry_addr(e);
 	int r;
 
-	if (!e->len || e->len > CHUNK_MAX || !addr_ok(s, addr, e->len))
+	if (!e->len || e->len > CHUNK_MAX || !chunk_addr_ok(s, addr, e->len))
 		return -EBADMSG;
 	r = io_read(s->io, buf, e->len, addr);
 	if (r)
@@ -346,7 +346,7 @@ int chunk_read(struct store *s, uint64_t addr, uint64_t lsn, uint64_t prev_sum,
 
 	memset(v, 0, sizeof(*v));
 	*why = "";
-	if (addr % FMT_BLOCK || !addr_ok(s, addr, FMT_BLOCK)) {
+	if (addr % FMT_BLOCK || !chunk_addr_ok(s, addr, FMT_BLOCK)) {
 		*why = "address outside the segments";
 		return -EBADMSG;
 	}

@@ -121,6 +121,9 @@ void store_poison(struct store *s, int err, const char *what);
 
 /* ---- chunk.c: reading ---- */
 /* Read an item's stored bytes and check them against the entry (I7). */
+/* Is [addr, addr + len) inside one segment of the device? (Item addresses
+ * come from disk: untrusted.) */
+bool chunk_addr_ok(const struct store *s, uint64_t addr, uint64_t len);
 int item_read_stored(struct store *s, const struct fmt_entry *e, void *buf);
 /* Read, check and decompress into out (raw bytes). */
 int item_read(struct store *s, const struct fmt_entry *e, uint32_t raw, void *out);
@@ -173,6 +176,15 @@ int cache_init(struct node_cache *c, uint64_t bytes);
 void cache_free(struct node_cache *c);
 int pt_lookup(struct store *s, const struct fmt_entry *root, uint64_t vpn,
 	      struct fmt_entry *out);
+/* readbulk.c: store_snap_read_pages under a root. */
+int bulk_read_pages(struct store *s, const struct fmt_entry *root, uint64_t first, size_t n,
+		    void *buf, uint8_t *kinds);
+
+/* The leaves (FMT_KIND_ZERO or FMT_KIND_PAGE entries) in [first, last], in
+ * vpn order; e is valid during the call only. */
+typedef int (*pt_leaf_fn)(void *arg, uint64_t vpn, const struct fmt_entry *e);
+int pt_walk_entries(struct store *s, const struct fmt_entry *root, uint64_t first, uint64_t last,
+		    pt_leaf_fn fn, void *arg);
 int pt_walk(struct store *s, const struct fmt_entry *root, uint64_t first, uint64_t last,
 	    store_page_fn fn, void *arg);
 /* Mutable tree of a transaction. */

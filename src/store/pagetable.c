@@ -102,7 +102,7 @@ int pt_lookup(struct store *s, const struct fmt_entry *root, uint64_t vpn, struc
 }
 
 static int walk_node(struct store *s, const struct fmt_entry *e, unsigned level, uint64_t base,
-		     uint64_t first, uint64_t last, store_page_fn fn, void *arg)
+		     uint64_t first, uint64_t last, pt_leaf_fn fn, void *arg)
 {
 	struct fmt_entry node[FMT_FANOUT];
 	const struct fmt_entry *cached;
@@ -120,7 +120,7 @@ static int walk_node(struct store *s, const struct fmt_entry *e, unsigned level,
 		if (level == 0) {
 			if (k != FMT_KIND_ZERO && k != FMT_KIND_PAGE)
 				return -EBADMSG;
-			r = fn(arg, lo, k == FMT_KIND_ZERO ? STORE_PAGE_ZERO : STORE_PAGE_DATA);
+			r = fn(arg, lo, &node[i]);
 		} else {
 			if (k != FMT_KIND_NODE)
 				return -EBADMSG;
@@ -132,12 +132,33 @@ static int walk_node(struct store *s, const struct fmt_entry *e, unsigned level,
 	return 0;
 }
 
-int pt_walk(struct store *s, const struct fmt_entry *root, uint64_t first, uint64_t last,
-	    store_page_fn fn, void *arg)
+int pt_walk_entries(struct store *s, const struct fmt_entry *root, uint64_t first, uint64_t last,
+		    pt_leaf_fn fn, void *arg)
 {
 	if (fmt_entry_kind(root) == FMT_KIND_NONE || first > last)
 		return 0;
 	return walk_node(s, root, FMT_LEVELS - 1, 0, first, last, fn, arg);
+}
+
+struct page_walk {
+	store_page_fn fn;
+	void *arg;
+};
+
+static int page_of_leaf(void *arg, uint64_t vpn, const struct fmt_entry *e)
+{
+	struct page_walk *w = arg;
+
+	return w->fn(w->arg, vpn,
+		     fmt_entry_kind(e) == FMT_KIND_ZERO ? STORE_PAGE_ZERO : STORE_PAGE_DATA);
+}
+
+int pt_walk(struct store *s, const struct fmt_entry *root, uint64_t first, uint64_t last,
+	    store_page_fn fn, void *arg)
+{
+	struct page_walk w = { fn, arg };
+
+	return pt_walk_entries(s, root, first, last, page_of_leaf, &w);
 }
 
 static int visit_node(struct store *s, const struct fmt_entry *e, unsigned level, uint64_t base,
@@ -247,12 +268,12 @@ int pt_set(struct store *s, struct pt_node *root, uint64_t vpn, struct fmt_entry
 }
 
 /* Count the data and zero pages under an on-disk entry. */
-static int count_cb(void *arg, uint64_t vpn, enum store_page_kind kind)
+static int count_cb(void *arg, uint64_t vpn, const struct fmt_entry *e)
 {
 	uint64_t *c = arg;
 	(void)vpn;
 	c[0]++;
-	c[1] += kind == STORE_PAGE_ZERO;
+	c[1] += fmt_entry_kind(e) == FMT_KIND_ZERO;
 	return 0;
 }
 

@@ -98,6 +98,12 @@ int store_snap_read_page(struct store_snap *sn, uint64_t vpn, void *buf)
 	}
 }
 
+int store_snap_read_pages(struct store_snap *sn, uint64_t first, size_t n, void *buf,
+			  uint8_t *kinds)
+{
+	return bulk_read_pages(sn->s, &sn->d.root, first, n, buf, kinds);
+}
+
 int store_snap_walk(struct store_snap *sn, uint64_t first, uint64_t last, store_page_fn fn, void *arg)
 {
 	if (last > STORE_VPN_MAX)

@@ -106,6 +106,15 @@ void store_snap_close(struct store_snap *sn);
  * page is -EBADMSG (I7). */
 int store_snap_read_page(struct store_snap *sn, uint64_t vpn, void *buf);
 
+/* Read the n pages from vpn first into buf (n * STORE_PAGE_SIZE bytes);
+ * kinds[i] gets page i's kind: a NONE page's bytes are left alone, a ZERO
+ * page is zeroed. The same bytes as store_snap_read_page, faster: items
+ * that lie near each other in the log are read with one pread and are
+ * checked and decompressed on every core. A corrupt page is -EBADMSG (I7).
+ * Not thread-safe on one snapshot; do not fork while it runs. */
+int store_snap_read_pages(struct store_snap *sn, uint64_t first, size_t n, void *buf,
+			  uint8_t *kinds);
+
 /* Call fn for every present page in [first, last], in vpn order, without
  * reading page data. fn returns 0 to go on, anything else stops the walk
  * and is returned. */

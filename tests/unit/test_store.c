@@ -352,11 +352,69 @@ static void corrupt_page_fails_only_its_reads(void **state)
 	assert_int_equal(store_snap_open(f->s, "v", 2, &sn), 0);
 	assert_int_equal(store_snap_read_page(sn, 7, buf), -EBADMSG);
 	assert_int_equal(store_snap_read_page(sn, 8, buf), STORE_PAGE_DATA);
+	/* a bulk read over the broken page fails too; one beside it works */
+	uint8_t *many = malloc(40 * STORE_PAGE_SIZE), kinds[40];
+	assert_int_equal(store_snap_read_pages(sn, 0, 40, many, kinds), -EBADMSG);
+	assert_int_equal(store_snap_read_pages(sn, 8, 30, many, kinds), 0);
+	free(many);
 	store_snap_close(sn);
 	expect_page(f->s, "v", 1, 7, 1);
 	struct store_fsck_report rep;
 	assert_int_equal(store_fsck(f->s, &rep, NULL, NULL), -EUCLEAN);
 	assert_int_equal(rep.problems, 1);
+}
+
+/* store_snap_read_pages gives the same bytes and kinds as page-by-page
+ * reads: over holes, zero pages, random and text pages, across several
+ * incremental snapshots (items scattered over segments), at odd ranges. */
+static void bulk_read_matches_page_reads(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 1500 };
+	uint8_t *bulk = malloc((size_t)N * STORE_PAGE_SIZE), kinds[N];
+	uint8_t page[STORE_PAGE_SIZE], zero[STORE_PAGE_SIZE] = { 0 };
+	uint64_t no = 0, x = 12345;
+
+	assert_non_null(bulk);
+	for (uint64_t gen = 1; gen <= 4; gen++) {
+		struct store_txn *t;
+
+		assert_int_equal(store_txn_begin(f->s, "b", gen == 1 ? 0 : STORE_SNAP_NEWEST, &t), 0);
+		for (uint64_t v = 0; v < N; v++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			if (gen > 1 && (x >> 33) % 4)
+				continue;		/* later snapshots change a quarter */
+			switch ((x >> 40) % 5) {
+			case 0: continue;		/* a hole (or the older page) */
+			case 1: assert_int_equal(store_txn_put_zero(t, v), 0); break;
+			case 2: rand_fill(page, v, gen); assert_int_equal(store_txn_put_page(t, v, page), 0); break;
+			default: page_fill(page, v, gen); assert_int_equal(store_txn_put_page(t, v, page), 0);
+			}
+		}
+		assert_int_equal(store_txn_commit(t, &no), 0);
+	}
+	reopen(f);
+	for (uint64_t s = 1; s <= no; s++) {
+		struct store_snap *sn;
+		static const uint64_t ranges[][2] = { { 0, N }, { 1, 1 }, { 77, 513 }, { N - 3, 3 } };
+
+		assert_int_equal(store_snap_open(f->s, "b", s, &sn), 0);
+		for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+			uint64_t first = ranges[r][0], n = ranges[r][1];
+
+			memset(bulk, 0xee, (size_t)n * STORE_PAGE_SIZE);
+			assert_int_equal(store_snap_read_pages(sn, first, n, bulk, kinds), 0);
+			for (uint64_t i = 0; i < n; i++) {
+				memset(page, 0xee, sizeof(page));
+				assert_int_equal(store_snap_read_page(sn, first + i, page), kinds[i]);
+				assert_memory_equal(bulk + i * STORE_PAGE_SIZE, page, STORE_PAGE_SIZE);
+				if (kinds[i] == STORE_PAGE_ZERO)
+					assert_memory_equal(page, zero, STORE_PAGE_SIZE);
+			}
+		}
+		store_snap_close(sn);
+	}
+	free(bulk);
 }
 
 static void bad_files_are_clear_errors(void **state)
@@ -416,6 +474,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(enospc_is_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(eio_poisons_until_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_page_fails_only_its_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(bulk_read_matches_page_reads, setup, teardown),
 		cmocka_unit_test(bad_files_are_clear_errors),
 		cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),
 	};
