@@ -47,6 +47,16 @@ extern const struct cli_cmd cli_cmd_help;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_adopt, cli_cmd_snap, cli_cmd_freeze, cli_cmd_history;
 extern const struct cli_cmd cli_cmd_inspect;
+extern const struct cli_cmd cli_cmd_recover, cli_cmd_ps, cli_cmd_rm;
+
+/* Melt group name from s (o->snap, o->fds; outputs to outside go to
+ * CRYO_HOME/log/NAME.log unless o says otherwise) and record it running in
+ * the registry. 0 or -errno (the reason logged). */
+struct restore_opts;
+struct restore_result;
+struct store;
+int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
+		   struct restore_result *res);
 
 /* A family's run: the subcommand of self named by argv[1] (argv[0] is the
  * family's own name) gets argv + 1. Handles `--help` for the family. */

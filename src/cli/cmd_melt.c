@@ -37,6 +37,46 @@ static int melt_opt(struct store_cmd *sc, void *arg, int ch, const char *optarg)
 	return CLI_USAGE;
 }
 
+/* Record that name runs again as pid: with the start time that tells this
+ * process from a later one with its pid. */
+static void registry_running(const char *name, pid_t pid)
+{
+	struct registry_entry e = { 0 };
+	struct timespec ts;
+
+	if (registry_get(cli_home(), name, &e)) {
+		memset(&e, 0, sizeof(e));
+		snprintf(e.name, sizeof(e.name), "%s", name);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		e.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	e.pid = pid;
+	e.state = REGISTRY_RUNNING;
+	if (registry_pid_starttime(pid, &e.starttime) || registry_put(cli_home(), &e))
+		fprintf(stderr, "cryo: warning: %s runs again as pid %d but the group "
+			"registry was not updated\n", name, (int)pid);
+}
+
+int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
+		   struct restore_result *res)
+{
+	char logdir[PATH_MAX], logpath[PATH_MAX + STORE_NAME_MAX + 8];
+	int err;
+
+	snprintf(logdir, sizeof(logdir), "%s/log", cli_home());
+	if (mkdir(logdir, 0700) && errno != EEXIST)
+		return -errno;
+	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, name);
+	if (!o->fds.log_path)
+		o->fds.log_path = logpath;
+	err = restore_group(s, name, o, res);
+	if (o->fds.log_path == logpath)
+		o->fds.log_path = NULL;
+	if (!err)
+		registry_running(name, res->pid);
+	return err;
+}
+
 static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
 {
 	static const struct option extra[] = {
@@ -51,7 +91,6 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 	struct restore_result res = { 0 };
 	struct store_cmd sc;
 	struct store *s;
-	char logdir[PATH_MAX], logpath[PATH_MAX + STORE_NAME_MAX + 8];
 	const char *name;
 	int rc, err;
 
@@ -62,41 +101,17 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 	name = sc.pos[0];
 	if (strlen(name) > STORE_NAME_MAX || strchr(name, '/'))
 		return cli_usage(c, "melt", "melt: bad group name '%s'", name);
-	snprintf(logdir, sizeof(logdir), "%s/log", cli_home());
-	if (mkdir(logdir, 0700) && errno != EEXIST)
-		return cli_fail(c, "cannot create %s: %s", logdir, strerror(errno));
-	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, name);
 	o.snap = a.snap;
 	o.fds.stdin_path = a.in;
 	o.fds.stdout_path = a.out;
 	o.fds.stderr_path = a.err;
-	o.fds.log_path = logpath;
 	rc = store_cmd_open(&sc, 0, &s);
 	if (rc)
 		return rc;
-	err = restore_group(s, name, &o, &res);
+	err = cli_melt_group(s, name, &o, &res);
 	if (err) {
 		rc = cli_fail_store(c, err, "melt %s", name);
 		return store_cmd_close(&sc, s, rc);
-	}
-	/* The group runs again: its registry entry says so, with the pid and
-	 * start time that tell this process from a later one with its pid. */
-	{
-		struct registry_entry e = { 0 };
-		struct timespec ts;
-
-		if (registry_get(cli_home(), name, &e)) {
-			memset(&e, 0, sizeof(e));
-			snprintf(e.name, sizeof(e.name), "%s", name);
-			clock_gettime(CLOCK_REALTIME, &ts);
-			e.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-		}
-		e.pid = res.pid;
-		e.state = REGISTRY_RUNNING;
-		if (registry_pid_starttime(res.pid, &e.starttime) ||
-		    registry_put(cli_home(), &e))
-			fprintf(stderr, "cryo: warning: %s runs again as pid %d but the group "
-				"registry was not updated\n", name, (int)res.pid);
 	}
 	cli_log_release(c, 1);
 	if (sc.json)

@@ -1,0 +1,210 @@
+/* cryo ps: the groups, their processes and their snapshots, one line each.
+ *
+ *   NAME PID STATE LAST-SNAPSHOT SNAPSHOTS STORED RSS DIRTY/s
+ *
+ * STATE is the registry's, except that a running group whose process is
+ * gone shows "exited". DIRTY/s needs cryod's dirty tracking: "-" until it
+ * runs. */
+#include "cli/json.h"
+#include "cli/store_cmd.h"
+#include "common/clock.h"
+#include "image/registry.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ps_row {
+	struct registry_entry e;
+	int alive;
+	uint64_t snaps, stored, last_ns;
+	uint64_t rss;			/* bytes; 0 when not running */
+};
+
+struct ps {
+	struct ps_row *rows;
+	size_t n, cap;
+};
+
+static int add_row(void *arg, const struct registry_entry *e)
+{
+	struct ps *p = arg;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		struct ps_row *nr = realloc(p->rows, cap * sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		p->rows = nr;
+		p->cap = cap;
+	}
+	memset(&p->rows[p->n], 0, sizeof(p->rows[0]));
+	p->rows[p->n++].e = *e;
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct ps_row *)a)->e.name, ((const struct ps_row *)b)->e.name);
+}
+
+static int count_snap(void *arg, const struct store_snap_info *info)
+{
+	struct ps_row *r = arg;
+
+	r->snaps++;
+	r->stored += info->written;
+	if (info->time_ns > r->last_ns)
+		r->last_ns = info->time_ns;
+	return 0;
+}
+
+/* VmRSS of pid in bytes, 0 if unknown. */
+static uint64_t rss_of(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long kb = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb * 1024;
+}
+
+static const char *state_of(const struct ps_row *r)
+{
+	if (r->e.state == REGISTRY_RUNNING && !r->alive)
+		return "exited";
+	return registry_state_name(r->e.state);
+}
+
+/* "12s ago", "5m ago", "3h ago", "2d ago", or "-". */
+static const char *age(uint64_t then_ns, uint64_t now_ns, char *buf, size_t n)
+{
+	uint64_t s = now_ns > then_ns ? (now_ns - then_ns) / 1000000000ull : 0;
+
+	if (!then_ns)
+		snprintf(buf, n, "-");
+	else if (s < 120)
+		snprintf(buf, n, "%" PRIu64 "s ago", s);
+	else if (s < 7200)
+		snprintf(buf, n, "%" PRIu64 "m ago", s / 60);
+	else if (s < 172800)
+		snprintf(buf, n, "%" PRIu64 "h ago", s / 3600);
+	else
+		snprintf(buf, n, "%" PRIu64 "d ago", s / 86400);
+	return buf;
+}
+
+static void print_rows(const struct ps *p, struct json *j)
+{
+	uint64_t now = wall_ns();
+	char a[32], st[16], rs[16];
+
+	if (!j)
+		printf("%-16s %8s %-8s %-14s %9s %10s %10s %8s\n", "NAME", "PID", "STATE",
+		       "LAST-SNAPSHOT", "SNAPSHOTS", "STORED", "RSS", "DIRTY/s");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct ps_row *r = &p->rows[i];
+
+		if (j) {
+			json_obj_begin(j);
+			json_kv_str(j, "name", r->e.name);
+			json_key(j, "pid");
+			json_i64(j, r->e.pid);
+			json_kv_str(j, "state", state_of(r));
+			json_kv_u64(j, "last_snapshot_ns", r->last_ns);
+			json_kv_u64(j, "snapshots", r->snaps);
+			json_kv_u64(j, "stored_bytes", r->stored);
+			json_kv_u64(j, "rss_bytes", r->rss);
+			json_key(j, "dirty_per_s");
+			json_null(j);
+			json_obj_end(j);
+			continue;
+		}
+		printf("%-16s %8d %-8s %-14s %9" PRIu64 " %10s %10s %8s\n", r->e.name,
+		       (int)r->e.pid, state_of(r), age(r->last_ns, now, a, sizeof(a)), r->snaps,
+		       cli_human(r->stored, st, sizeof(st)),
+		       r->alive ? cli_human(r->rss, rs, sizeof(rs)) : "-", "-");
+	}
+}
+
+static int run_ps(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
+{
+	struct ps p = { 0 };
+	struct store_cmd sc;
+	struct store *s = NULL;
+	struct json j;
+	int rc, err;
+
+	rc = store_cmd_parse(&sc, c, self, argc, argv, NULL, NULL, NULL, 0, 0);
+	if (rc >= 0)
+		return rc;
+	strncpy(sc.cmdpath, "ps", sizeof(sc.cmdpath));
+	err = registry_list(cli_home(), add_row, &p);
+	if (err) {
+		free(p.rows);
+		return cli_fail(c, "ps: reading the group registry: %s", strerror(-err));
+	}
+	/* No store yet: no groups either, nothing to open. */
+	if (p.n) {
+		rc = store_cmd_open(&sc, 0, &s);
+		if (rc) {
+			free(p.rows);
+			return rc;
+		}
+	}
+	qsort(p.rows, p.n, sizeof(p.rows[0]), by_name);
+	for (size_t i = 0; i < p.n; i++) {
+		struct ps_row *r = &p.rows[i];
+		uint64_t st;
+
+		r->alive = r->e.state == REGISTRY_RUNNING &&
+			   registry_pid_starttime(r->e.pid, &st) == 0 && st == r->e.starttime;
+		if (r->alive)
+			r->rss = rss_of(r->e.pid);
+		err = store_list_object(s, r->e.name, count_snap, r);
+		if (err && err != -ENOENT) {
+			free(p.rows);
+			return store_cmd_close(&sc, s, cli_fail_store(c, err, "ps %s", r->e.name));
+		}
+	}
+	cli_log_release(c, 1);
+	if (sc.json) {
+		json_init(&j, stdout);
+		json_arr_begin(&j);
+	}
+	print_rows(&p, sc.json ? &j : NULL);
+	if (sc.json) {
+		json_arr_end(&j);
+		json_end(&j);
+	}
+	free(p.rows);
+	return s ? store_cmd_close(&sc, s, CLI_OK) : CLI_OK;
+}
+
+const struct cli_cmd cli_cmd_ps = {
+	.name = "ps", .run = run_ps,
+	.summary = "list the groups, their state and snapshots",
+	.usage = "Usage: cryo ps [--store PATH] [--json]\n"
+		 "\n"
+		 "One line per group: NAME PID STATE LAST-SNAPSHOT SNAPSHOTS STORED RSS\n"
+		 "DIRTY/s. STATE is running, frozen, or exited (registered running but its\n"
+		 "process is gone: `cryo recover` brings it back). STORED is what its\n"
+		 "snapshots added to the store; RSS the running process's resident\n"
+		 "memory; DIRTY/s needs the daemon and shows \"-\" without it.\n"
+		 "\n"
+		 "Options:\n"
+		 "  --store PATH   the store (default $CRYO_HOME/store)\n"
+		 "  --json         a JSON array of groups\n"
+		 "  --help         show this help\n",
+};
