@@ -144,6 +144,8 @@ static void print_result(const struct grp_args *a, const char *what, pid_t pid,
 		json_kv_u64(&j, "pid", (uint64_t)pid);
 		json_kv_u64(&j, "snapshot", res->snap_no);
 		json_kv_u64(&j, "pages", res->pages);
+		json_kv_bool(&j, "incremental", res->incremental);
+		json_kv_u64(&j, "unchanged_pages", res->unchanged);
 		json_kv_u64(&j, "bytes_read", res->bytes);
 		json_kv_u64(&j, "stopped_ns", res->stopped_ns);
 		json_kv_u64(&j, "total_ns", res->total_ns);
@@ -151,8 +153,11 @@ static void print_result(const struct grp_args *a, const char *what, pid_t pid,
 		json_end(&j);
 		return;
 	}
-	printf("%s: %s pid %d: snapshot %" PRIu64 ", %" PRIu64 " pages (%s read), stopped %.1f ms, durable in %.1f ms\n",
-	       a->name, what, (int)pid, res->snap_no, res->pages,
+	printf("%s: %s pid %d: snapshot %" PRIu64 ", %" PRIu64 " pages", a->name, what, (int)pid,
+	       res->snap_no, res->pages);
+	if (res->incremental)
+		printf(" written, %" PRIu64 " unchanged", res->unchanged);
+	printf(" (%s read), stopped %.1f ms, durable in %.1f ms\n",
 	       cli_human(res->bytes, hb, sizeof(hb)), res->stopped_ns / 1e6, res->total_ns / 1e6);
 }
 
@@ -181,7 +186,8 @@ static int running_group(struct cli *c, const char *name, struct registry_entry 
 
 static int take(struct cli *c, struct grp_args *a, pid_t pid, int freeze, int adopt)
 {
-	struct dump_opts o = { .freeze = freeze };
+	/* After the first: only the pages that changed since the newest. */
+	struct dump_opts o = { .freeze = freeze, .base = adopt ? 0 : STORE_SNAP_NEWEST };
 	struct dump_result res;
 	struct store *s;
 	int rc, err;

@@ -247,6 +247,30 @@ static void end_process(struct dump_ctx *d)
 		;
 }
 
+/* Start the snapshot's transaction: on top of the newest snapshot when an
+ * incremental one was asked for and that snapshot is of this process
+ * (opened after the begin, which may clean, and pinned until the end),
+ * else from nothing. */
+static int begin(struct dump_ctx *d, struct store *s, int incremental)
+{
+	int r = store_txn_begin(s, d->name, incremental ? STORE_SNAP_NEWEST : 0, &d->txn);
+
+	if (!r && incremental) {
+		r = dump_incr_open(d, s, d->pid);
+		if (!r && !d->base) {
+			/* no usable base: a full snapshot, with nothing of the old */
+			store_txn_abort(d->txn);
+			d->txn = NULL;
+			r = store_txn_begin(s, d->name, 0, &d->txn);
+		} else if (!r) {
+			r = dump_incr_begin(d);
+		}
+	}
+	if (r)
+		pr_err("group %s: starting a snapshot: %s", d->name, store_strerror(r));
+	return r;
+}
+
 int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_opts *o,
 	       struct dump_result *res)
 {
@@ -261,14 +285,9 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 		memset(res, 0, sizeof(*res));
 	if (pid <= 0 || !name)
 		return -EINVAL;
-	/* A full image each time: incremental snapshots (o->base) come with
-	 * pre-copy; a full one on top of a base would keep pages of mappings
-	 * that are gone. */
-	r = store_txn_begin(s, name, 0, &d.txn);
-	if (r) {
-		pr_err("group %s: starting a snapshot: %s", name, store_strerror(r));
+	r = begin(&d, s, o && o->base);
+	if (r)
 		return r;
-	}
 	d.chunks_tail = &d.chunks;
 	/* snap: copy memory out while stopped, write it once running again;
 	 * freeze: the process waits for the commit anyway, so stream. */
@@ -304,6 +323,8 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 	}
 	r = dump_mm_store(&d);
 	if (!r)
+		r = dump_incr_finish(&d);
+	if (!r)
 		r = put_records(&d, &pe, &mm, &fe);
 	if (!r)
 		r = put_group(&d, o, time_ns, stopped);
@@ -321,6 +342,8 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 	}
 	if (res) {
 		res->pages = d.pages + d.fdc.content_pages;
+		res->unchanged = d.unchanged;
+		res->incremental = d.base != NULL;
 		res->bytes = d.bytes;
 		res->stopped_ns = stopped;
 		res->total_ns = mono_ns() - t0;
@@ -335,6 +358,7 @@ out:
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-rr));
 	}
 	(void)released;
+	dump_incr_free(&d);
 	dump_mm_free(&d);
 	dump_fds_free(&fe);
 	fd_dump_ctx_fini(&d.fdc);

@@ -13,12 +13,16 @@
 
 struct dump_opts {
 	bool freeze;		/* after the commit, end the process (SIGKILL) */
-	uint64_t base;		/* 0: full; STORE_SNAP_NEWEST: incremental */
+	/* 0: full; STORE_SNAP_NEWEST: on top of the newest snapshot when it
+	 * is of this process, writing only the pages that differ from it */
+	uint64_t base;
 };
 
 struct dump_result {
 	uint64_t snap_no;
 	uint64_t pages;		/* pages written (data and zero) */
+	uint64_t unchanged;	/* pages equal to the base's, not written */
+	bool incremental;	/* on top of the newest snapshot */
 	uint64_t bytes;		/* page bytes read from the process */
 	uint64_t stopped_ns;	/* time the process was stopped */
 	uint64_t total_ns;	/* call to durable */

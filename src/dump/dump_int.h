@@ -55,6 +55,14 @@ struct dump_ctx {
 	int defer_pages;
 	uint64_t deferred;		/* bytes kept so far */
 	struct dump_chunk *chunks, **chunks_tail;
+	/* Incremental (dump_incr.c): the snapshot the transaction starts from,
+	 * or NULL for a full one; what this capture covered, in ascending
+	 * runs of vpns; a page buffer to compare with. */
+	struct store_snap *base;
+	struct dump_runs { uint64_t *first, *end; size_t n, cap; } covered;
+	uint8_t *cmp;
+	uint8_t *cmp_kinds;
+	uint64_t unchanged;		/* pages equal to the base's: not written */
 };
 
 /* Plan the address space from d->maps: classify every mapping, refuse
@@ -66,6 +74,24 @@ int dump_mm_pages(struct dump_ctx *d);
 /* Write what dump_mm_pages kept (defer_pages), and free it. */
 int dump_mm_store(struct dump_ctx *d);
 void dump_mm_free(struct dump_ctx *d);
+
+/* Incremental snapshots by comparison with the base (dump_incr.c). */
+/* Open the newest snapshot of d->name as the base, if it is one of the
+ * same process; 0 with d->base NULL when there is none (a full capture). */
+int dump_incr_open(struct dump_ctx *d, struct store *s, pid_t pid);
+/* After store_txn_begin on the base: drop every page outside the
+ * process's space (file contents and shared memory are saved whole). */
+int dump_incr_begin(struct dump_ctx *d);
+/* A run of pages [addr, addr + len) this capture covers. */
+int dump_incr_cover(struct dump_ctx *d, uint64_t addr, uint64_t len);
+/* Of the pages at addr..addr+n pages in p, which are not the base's:
+ * changed[i] = 1 to write page i. */
+int dump_incr_changed(struct dump_ctx *d, uint64_t addr, size_t n, const uint8_t *p,
+		      uint8_t *changed);
+/* After every page is put: drop the base's pages this capture did not
+ * cover (unmapped, DONTNEED'd, no longer resident). */
+int dump_incr_finish(struct dump_ctx *d);
+void dump_incr_free(struct dump_ctx *d);
 
 /* The fd table; -ENOTSUP naming the first fd no kind can capture. */
 int dump_fds(struct dump_ctx *d, Cryo__FdsEntry *fe);

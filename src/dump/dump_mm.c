@@ -312,19 +312,36 @@ static uint8_t *chunk_buf(void)
 	return p;
 }
 
+/* Write the pages of the ranges (their bytes in p, in order); on top of a
+ * base, only those that differ from it. */
 static int put_pages(struct dump_ctx *d, const struct proc_mem_range *rg, size_t n,
 		     const uint8_t *p)
 {
-	for (size_t i = 0; i < n; i++) {
-		for (uint64_t a = rg[i].addr; a < rg[i].addr + rg[i].len; a += PAGE) {
-			int r = store_txn_put_page(d->txn, STORE_KEY(d->space, a / PAGE), p);
+	uint8_t changed[256];
 
+	for (size_t i = 0; i < n; i++) {
+		size_t np = rg[i].len / PAGE;
+		int r;
+
+		if (np > sizeof(changed))
+			return -EINVAL;		/* add_run keeps ranges to 1 MiB */
+		r = dump_incr_changed(d, rg[i].addr, np, p, changed);
+		if (r) {
+			pr_err("pid %d: comparing with the base snapshot at %" PRIx64 ": %s",
+			       (int)d->pid, rg[i].addr, store_strerror(r));
+			return r;
+		}
+		for (size_t k = 0; k < np; k++, p += PAGE) {
+			uint64_t a = rg[i].addr + k * PAGE;
+
+			if (!changed[k])
+				continue;
+			r = store_txn_put_page(d->txn, STORE_KEY(d->space, a / PAGE), p);
 			if (r) {
 				pr_err("pid %d: storing page %" PRIx64 ": %s", (int)d->pid, a,
 				       store_strerror(r));
 				return r;
 			}
-			p += PAGE;
 			d->pages++;
 		}
 	}
@@ -426,9 +443,12 @@ void dump_mm_free(struct dump_ctx *d)
 
 static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
 {
+	int r = dump_incr_cover(d, addr, len);
+
+	if (r)
+		return r;
 	while (len) {
 		uint64_t room = DUMP_BATCH - b->bytes, take = len < room ? len : room;
-		int r;
 
 		if (b->n && b->r[b->n - 1].addr + b->r[b->n - 1].len == addr &&
 		    b->r[b->n - 1].len + take <= (1u << 20)) {
@@ -500,6 +520,9 @@ static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struc
 			/* The shared zero page (read, never written): a hole, not
 			 * worth reading. */
 			if (vec[i].categories & PAGE_IS_PFNZERO) {
+				r = dump_incr_cover(d, vec[i].start, vec[i].end - vec[i].start);
+				if (r)
+					return r;
 				for (uint64_t pa = vec[i].start; pa < vec[i].end; pa += PAGE) {
 					r = store_txn_put_zero(d->txn, STORE_KEY(d->space, pa / PAGE));
 					if (r)

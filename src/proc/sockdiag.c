@@ -80,9 +80,12 @@ int proc_sockdiag_scan(const void *buf, size_t len, int family, uint64_t ino,
 {
 	size_t body = family == AF_UNIX ? sizeof(struct unix_diag_msg) :
 					  sizeof(struct inet_diag_msg);
-	int left = len > (size_t)INT32_MAX ? INT32_MAX : (int)len;
 
-	for (const struct nlmsghdr *h = buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+	for (size_t off = 0; len - off >= sizeof(struct nlmsghdr);) {
+		const struct nlmsghdr *h = (const void *)((const char *)buf + off);
+
+		if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > len - off)
+			return -EBADMSG;
 		if (h->nlmsg_type == NLMSG_DONE)
 			return 2;
 		if (h->nlmsg_type == NLMSG_ERROR) {
@@ -107,6 +110,9 @@ int proc_sockdiag_scan(const void *buf, size_t len, int family, uint64_t ino,
 				return 1;
 			}
 		}
+		if (NLMSG_ALIGN(h->nlmsg_len) >= len - off)
+			break;
+		off += NLMSG_ALIGN(h->nlmsg_len);
 	}
 	return 0;
 }

@@ -663,6 +663,93 @@ static void mode_sockets(void)
 	result(1, NULL);
 }
 
+/* ---- incr: memory that changes between snapshots, on SIGUSR1 ---- */
+
+#define INCR_AP 64
+#define INCR_ZERO 0xffffffffu
+
+static void incr_page(uint8_t *p, uint32_t i, uint32_t g)
+{
+	for (size_t k = 0; k < 4096; k += 4) {
+		uint32_t v = pat(i * 1024 + k / 4, g * 977 + 5);
+		memcpy(p + k, &v, 4);
+	}
+}
+
+static int incr_page_ok(const uint8_t *p, uint32_t i, uint32_t g)
+{
+	uint8_t want[4096];
+
+	if (g == INCR_ZERO)
+		memset(want, 0, sizeof(want));
+	else
+		incr_page(want, i, g);
+	return !memcmp(p, want, sizeof(want));
+}
+
+static void mode_incr(void)
+{
+	uint32_t gen[INCR_AP], cgen = 0;
+	size_t cpages = 0;
+	uint8_t *a, *b, *c = NULL;
+	sigset_t set;
+	char name[16];
+	int sig;
+
+	a = mmap(NULL, INCR_AP * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b = mmap(NULL, 32 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (a == MAP_FAILED || b == MAP_FAILED)
+		result(0, "mmap");
+	for (uint32_t i = 0; i < INCR_AP; i++)
+		incr_page(a + i * 4096, i, gen[i] = 1);
+	memset(b, 0x5b, 32 * 4096);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	touch("ready", NULL);
+	for (int r = 1; r <= 4; r++) {
+		if (sigwait(&set, &sig))
+			result(0, "sigwait");
+		for (uint32_t i = (uint32_t)r % 4; i < INCR_AP; i += 4)
+			incr_page(a + i * 4096, i, gen[i] = 10 + (uint32_t)r);
+		if (r == 1 && munmap(b, 32 * 4096))
+			result(0, "munmap");
+		if (r == 2) {
+			cpages = 16;
+			c = mmap(NULL, cpages * 4096, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (c == MAP_FAILED)
+				result(0, "mmap c");
+			for (uint32_t i = 0; i < cpages; i++)
+				incr_page(c + i * 4096, 1000 + i, cgen = 7);
+		}
+		if (r == 3) {
+			if (madvise(a + 32 * 4096, 16 * 4096, MADV_DONTNEED))
+				result(0, "madvise");
+			for (uint32_t i = 32; i < 48; i++)
+				gen[i] = INCR_ZERO;
+		}
+		if (r == 4) {
+			c = mremap(c, cpages * 4096, 24 * 4096, MREMAP_MAYMOVE);
+			if (c == MAP_FAILED)
+				result(0, "mremap");
+			for (uint32_t i = (uint32_t)cpages; i < 24; i++)
+				incr_page(c + i * 4096, 1000 + i, cgen);
+			cpages = 24;
+		}
+		snprintf(name, sizeof(name), "done%d", r);
+		touch(name, NULL);
+	}
+	wait_go();
+	for (uint32_t i = 0; i < INCR_AP; i++)
+		if (!incr_page_ok(a + i * 4096, i, gen[i]))
+			result(0, "page %u of A is not generation %u after melt", i, gen[i]);
+	for (uint32_t i = 0; i < cpages; i++)
+		if (!incr_page_ok(c + i * 4096, 1000 + i, cgen))
+			result(0, "page %u of the mremapped mapping is wrong after melt", i);
+	result(1, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3)
@@ -686,5 +773,7 @@ int main(int argc, char **argv)
 		mode_read();
 	else if (!strcmp(argv[1], "sockets"))
 		mode_sockets();
+	else if (!strcmp(argv[1], "incr"))
+		mode_incr();
 	return 2;
 }

@@ -301,6 +301,146 @@ static void run_python(void)
 	}
 }
 
+/* ---- incremental snapshots, byte for byte ---- */
+
+struct keys {
+	uint64_t *k;
+	uint8_t *kind;
+	size_t n, cap;
+};
+
+static int key_add(void *arg, uint64_t key, enum store_page_kind kind)
+{
+	struct keys *ks = arg;
+
+	if (ks->n == ks->cap) {
+		ks->cap = ks->cap ? ks->cap * 2 : 1024;
+		ks->k = realloc(ks->k, ks->cap * sizeof(*ks->k));
+		ks->kind = realloc(ks->kind, ks->cap);
+		if (!ks->k || !ks->kind)
+			return -ENOMEM;
+	}
+	ks->k[ks->n] = key;
+	ks->kind[ks->n++] = (uint8_t)kind;
+	return 0;
+}
+
+/* The same pages, the same kinds, the same bytes: returns pages compared,
+ * or -1 (FAIL reported). */
+static long same_pages(const char *a, const char *b)
+{
+	struct store_snap *sa = NULL, *sb = NULL;
+	struct keys ka = { 0 }, kb = { 0 };
+	uint8_t pa[4096], pb[4096];
+	long n = -1;
+
+	if (store_snap_open(st, a, STORE_SNAP_NEWEST, &sa) ||
+	    store_snap_open(st, b, STORE_SNAP_NEWEST, &sb) ||
+	    store_snap_walk(sa, 0, STORE_VPN_MAX, key_add, &ka) ||
+	    store_snap_walk(sb, 0, STORE_VPN_MAX, key_add, &kb)) {
+		FAIL("incr: reading the snapshots of %s and %s", a, b);
+		goto out;
+	}
+	if (ka.n != kb.n) {
+		FAIL("incr: %s holds %zu pages, the full capture %zu", a, ka.n, kb.n);
+		goto out;
+	}
+	for (size_t i = 0; i < ka.n; i++) {
+		if (ka.k[i] != kb.k[i] || ka.kind[i] != kb.kind[i]) {
+			FAIL("incr: page %zu: key %#llx kind %d vs key %#llx kind %d", i,
+			     (unsigned long long)ka.k[i], ka.kind[i], (unsigned long long)kb.k[i],
+			     kb.kind[i]);
+			goto out;
+		}
+		if (store_snap_read_page(sa, ka.k[i], pa) < 0 ||
+		    store_snap_read_page(sb, kb.k[i], pb) < 0 || memcmp(pa, pb, sizeof(pa))) {
+			FAIL("incr: page %#llx differs from the full capture",
+			     (unsigned long long)ka.k[i]);
+			goto out;
+		}
+	}
+	n = (long)ka.n;
+out:
+	store_snap_close(sa);
+	store_snap_close(sb);
+	free(ka.k);
+	free(ka.kind);
+	free(kb.k);
+	free(kb.kind);
+	return n;
+}
+
+/* A chain of incremental snapshots of a process whose memory changes
+ * (writes, munmap, a new mapping, MADV_DONTNEED, mremap) is compared, at
+ * each step, page for page with a full capture of the same instant (a
+ * separate object); then the process is frozen incrementally, melted from
+ * that snapshot, and checks its memory. */
+static void run_incr(void)
+{
+	char dir[512], path[600], res[256];
+	char *argv[] = { (char *)workload, "incr", dir, NULL };
+	struct dump_opts incr = { .base = STORE_SNAP_NEWEST }, full = { 0 };
+	struct dump_result ri, rf;
+	pid_t pid;
+	int s;
+
+	snprintf(dir, sizeof(dir), "%s/incr", base);
+	mkdir(dir, 0755);
+	pid = spawn(argv);
+	snprintf(path, sizeof(path), "%s/ready", dir);
+	if (wait_file(path, 10) || dump_group(st, "incr", pid, &full, &rf)) {
+		FAIL("incr: setup");
+		goto kill;
+	}
+	for (int r = 1; r <= 4; r++) {
+		long n;
+
+		kill(pid, SIGUSR1);
+		snprintf(path, sizeof(path), "%s/done%d", dir, r);
+		if (wait_file(path, 10)) {
+			FAIL("incr: round %d never done", r);
+			goto kill;
+		}
+		if (dump_group(st, "incr", pid, &incr, &ri) || dump_group(st, "incr-full", pid, &full, &rf)) {
+			FAIL("incr: round %d: snapshots", r);
+			goto kill;
+		}
+		if (!ri.incremental || ri.pages >= rf.pages || !ri.unchanged) {
+			FAIL("incr: round %d: incremental %d wrote %llu pages (%llu unchanged), full %llu",
+			     r, ri.incremental, (unsigned long long)ri.pages,
+			     (unsigned long long)ri.unchanged, (unsigned long long)rf.pages);
+			goto kill;
+		}
+		n = same_pages("incr", "incr-full");
+		if (n < 0)
+			goto kill;
+		printf("  incr: round %d: %llu pages written, %llu unchanged; %ld pages equal to a "
+		       "full capture PASS\n", r, (unsigned long long)ri.pages,
+		       (unsigned long long)ri.unchanged, n);
+	}
+	incr.freeze = true;
+	if (dump_group(st, "incr", pid, &incr, &ri) || !ri.incremental) {
+		FAIL("incr: incremental freeze");
+		goto kill;
+	}
+	waitpid(pid, &s, 0);
+	snprintf(path, sizeof(path), "%s/go", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0644));
+	if (melt("incr", pid))
+		return;
+	snprintf(path, sizeof(path), "%s/result", dir);
+	if (wait_file(path, 10) || usleep(20000) || read_text(path, res, sizeof(res)) ||
+	    strncmp(res, "PASS", 4))
+		FAIL("incr: melt from an incremental snapshot: %s", res);
+	else
+		printf("  incr: melted from an incremental snapshot, memory checked PASS\n");
+	wait_gone(pid);
+	return;
+kill:
+	kill(pid, SIGKILL);
+	waitpid(pid, &s, 0);
+}
+
 /* Each fault point: melt fails, nothing is left, the image is the same,
  * and the next melt works. Uses the "threads" snapshot (every step runs). */
 static void run_faults(void)
@@ -416,6 +556,10 @@ int main(int argc, char **argv)
 	if (selected(argc, argv, "python")) {
 		printf("python3\n");
 		run_python();
+	}
+	if (selected(argc, argv, "incr")) {
+		printf("incremental\n");
+		run_incr();
 	}
 	if (selected(argc, argv, "faults")) {
 		printf("faults\n");
