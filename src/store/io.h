@@ -36,6 +36,9 @@ struct store_io {
 /* A file or block device. flags: O_RDWR or O_RDONLY, O_CREAT|O_EXCL to make
  * a new file. */
 int store_io_file_open(const char *path, int flags, struct store_io **out);
+/* flock the store file (exclusive or shared), waiting up to wait_ms;
+ * -EBUSY after that. Only for an io from store_io_file_open. */
+int store_io_file_lock(struct store_io *io, int exclusive, unsigned wait_ms);
 
 /* The calls the store makes: fault points first, then the backend. */
 static inline int io_read(struct store_io *io, void *buf, size_t len, uint64_t off)

@@ -8,6 +8,7 @@
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +95,26 @@ static const struct store_io_ops file_ops = {
 	.resize = file_resize,
 	.close = file_close,
 };
+
+/* One writer at a time per store, across processes (a cryo command and
+ * cryod, two commands): flock on the open file, exclusive for a writer,
+ * shared for readers, held until close. Waits up to wait_ms, polling:
+ * a snapshot of a large process holds it for seconds. */
+int store_io_file_lock(struct store_io *io, int exclusive, unsigned wait_ms)
+{
+	struct io_file *f = (struct io_file *)io;
+	int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+
+	for (unsigned waited = 0;; waited += 10) {
+		if (!flock(f->fd, op))
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (waited >= wait_ms)
+			return -EBUSY;
+		usleep(10000);
+	}
+}
 
 int store_io_file_open(const char *path, int flags, struct store_io **out)
 {

@@ -554,10 +554,18 @@ int store_open_io(struct store_io *io, const struct store_open_opts *o, struct s
 int store_open(const char *path, const struct store_open_opts *o, struct store **out)
 {
 	struct store_io *io;
-	int r = store_io_file_open(path, o && o->read_only ? O_RDONLY : O_RDWR, &io);
+	int ro = o && o->read_only;
+	int r = store_io_file_open(path, ro ? O_RDONLY : O_RDWR, &io);
 
 	if (r)
 		return r;
+	r = store_io_file_lock(io, !ro, o && o->lock_wait_ms ? o->lock_wait_ms : 120000);
+	if (r) {
+		if (r == -EBUSY)
+			pr_err("%s: in use by another cryo (a snapshot in progress?)", path);
+		io->ops->close(io);
+		return r;
+	}
 	return store_open_io(io, o, out);
 }
 

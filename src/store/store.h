@@ -49,6 +49,9 @@ struct store_open_opts {
 	int read_only;		/* no writes at all (fsck, inspect) */
 	int no_autoclean;	/* never clean by itself (tests, benches) */
 	uint64_t cache_bytes;	/* index node cache; 0 = default (64 MiB) */
+	/* store_open takes a lock on the file (one writer, or readers) and
+	 * waits this long for it; 0 = default (120 s), then -EBUSY. */
+	unsigned lock_wait_ms;
 };
 
 /* Make a new store in path (a new file, or an existing block device), or

@@ -417,6 +417,27 @@ static void bulk_read_matches_page_reads(void **state)
 	free(bulk);
 }
 
+/* One writer per store across handles (and processes): a second open,
+ * for writing or reading, waits, then is -EBUSY; after close it works. */
+static void one_writer_at_a_time(void **state)
+{
+	struct fx *f = *state;
+	struct store_open_opts quick = { .lock_wait_ms = 50 }, quick_ro = { .read_only = 1, .lock_wait_ms = 50 };
+	struct store *other = NULL;
+
+	assert_int_equal(store_open(f->path, &quick, &other), -EBUSY);
+	assert_int_equal(store_open(f->path, &quick_ro, &other), -EBUSY);
+	assert_int_equal(store_close(f->s), 0);
+	f->s = NULL;
+	assert_int_equal(store_open(f->path, &quick_ro, &other), 0);
+	struct store *reader2 = NULL;
+	assert_int_equal(store_open(f->path, &quick_ro, &reader2), 0);	/* readers share */
+	assert_int_equal(store_open(f->path, &quick, &f->s), -EBUSY);	/* not with a writer */
+	store_close(reader2);
+	store_close(other);
+	reopen(f);
+}
+
 static void bad_files_are_clear_errors(void **state)
 {
 	char path[] = "/tmp/cryo-test-bad-XXXXXX";
@@ -475,6 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(eio_poisons_until_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_page_fails_only_its_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(bulk_read_matches_page_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(one_writer_at_a_time, setup, teardown),
 		cmocka_unit_test(bad_files_are_clear_errors),
 		cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),
 	};
