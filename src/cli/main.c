@@ -20,6 +20,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_ps,
 	&cli_cmd_recover,
 	&cli_cmd_rm,
+	&cli_cmd_daemon,
 	&cli_cmd_help,
 	&cli_cmd_version,
 	NULL,

@@ -11,15 +11,7 @@
 
 CNT=$T/count
 start_counter() {
-	setsid python3 -c '
-import sys, time
-n = 0
-while True:
-    n += 1
-    with open(sys.argv[1] + ".tmp", "w") as f:
-        f.write(str(n))
-    import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-    time.sleep(0.05)' "$CNT" </dev/null >/dev/null 2>&1 &
+	setsid python3 "$(dirname "$0")/counter.py" "$CNT" 0.05 </dev/null >/dev/null 2>&1 &
 	COUNTER=$!
 	disown
 }

@@ -1,0 +1,357 @@
+#define LOG_PREFIX "cryod: "
+#include "daemon/cryod.h"
+#include "daemon/sched.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "dump/dump.h"
+#include "image/registry.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+/* What cryod knows of one group between ticks. */
+struct group {
+	char name[STORE_NAME_MAX + 1];
+	pid_t pid;
+	uint64_t starttime;
+	struct sched_look prev;
+	bool have_prev, gone, seen;
+	uint64_t last_snap_ns;		/* wall clock of the newest snapshot */
+	uint64_t weak, force, skipped, failed;
+};
+
+struct cryod {
+	const struct cryod_opts *o;
+	char store_path[PATH_MAX];
+	struct group *g;
+	size_t n, cap;
+	enum sched_action want;		/* asked for by a signal, for every group */
+	uint64_t started_ns;
+};
+
+/* ---- the lock and the pid file ---- */
+
+static int lock_path(const char *home, const char *file, char *buf, size_t n)
+{
+	return snprintf(buf, n, "%s/%s", home, file) >= (int)n ? -ENAMETOOLONG : 0;
+}
+
+int cryod_pid(const char *home, pid_t *pid)
+{
+	char path[PATH_MAX], buf[32] = "";
+	int fd, r;
+
+	if ((r = lock_path(home, "cryod.lock", path, sizeof(path))))
+		return r;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	/* If we can take it, nobody holds it. */
+	if (!flock(fd, LOCK_SH | LOCK_NB)) {
+		close(fd);
+		return -ESRCH;
+	}
+	r = (int)pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	*pid = r > 0 ? (pid_t)atoi(buf) : 0;
+	return *pid > 0 ? 0 : -ESRCH;
+}
+
+/* Hold home/cryod.lock for the daemon's life (the fd is left open); the
+ * file holds the pid for `cryo daemon status|stop`. */
+static int take_lock(const char *home)
+{
+	char path[PATH_MAX], buf[32];
+	int fd, r, len;
+	pid_t other;
+
+	if ((r = lock_path(home, "cryod.lock", path, sizeof(path))))
+		return r;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		pr_err("%s: %s", path, strerror(errno));
+		return r;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		if (!cryod_pid(home, &other))
+			pr_err("cryod already runs for %s as pid %d", home, (int)other);
+		else
+			pr_err("cryod already runs for %s", home);
+		return -EALREADY;
+	}
+	len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, buf, (size_t)len, 0) != len) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return 0;
+}
+
+/* ---- groups ---- */
+
+static struct group *group_get(struct cryod *d, const struct registry_entry *e)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (!strcmp(d->g[i].name, e->name)) {
+			if (d->g[i].pid != e->pid || d->g[i].starttime != e->starttime) {
+				/* melted again, or re-adopted: a new process */
+				d->g[i].pid = e->pid;
+				d->g[i].starttime = e->starttime;
+				d->g[i].have_prev = d->g[i].gone = false;
+			}
+			return &d->g[i];
+		}
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		struct group *ng = realloc(d->g, cap * sizeof(*ng));
+
+		if (!ng)
+			return NULL;
+		d->g = ng;
+		d->cap = cap;
+	}
+	memset(&d->g[d->n], 0, sizeof(d->g[0]));
+	snprintf(d->g[d->n].name, sizeof(d->g[0].name), "%s", e->name);
+	d->g[d->n].pid = e->pid;
+	d->g[d->n].starttime = e->starttime;
+	return &d->g[d->n++];
+}
+
+static int newest_time(void *arg, const struct store_snap_info *info)
+{
+	uint64_t *t = arg;
+
+	if (info->time_ns > *t)
+		*t = info->time_ns;
+	return 0;
+}
+
+/* When a group is first seen: the time of its newest snapshot. */
+static void load_last(struct cryod *d, struct group *g)
+{
+	struct store_open_opts oo = { .read_only = 1 };
+	struct store *s;
+
+	if (store_open(d->store_path, &oo, &s))
+		return;
+	(void)store_list_object(s, g->name, newest_time, &g->last_snap_ns);
+	store_close(s);
+}
+
+/* One snapshot of g: incremental on top of its newest, then retention. */
+static void snapshot(struct cryod *d, struct group *g, int force)
+{
+	struct dump_opts o = { .base = STORE_SNAP_NEWEST };
+	struct dump_result res;
+	struct store *s;
+	int r = store_open(d->store_path, NULL, &s);
+
+	if (!r) {
+		r = dump_group(s, g->name, g->pid, &o, &res);
+		if (!r && d->o->keep)
+			(void)store_retain(s, g->name, d->o->keep);
+		int rc = store_close(s);
+		if (!r)
+			r = rc;
+	}
+	if (r) {
+		g->failed++;
+		pr_err("%s snapshot of %s (pid %d) failed: %s", force ? "force" : "weak", g->name,
+		       (int)g->pid, store_strerror(r));
+		return;
+	}
+	g->last_snap_ns = wall_ns();
+	if (force)
+		g->force++;
+	else
+		g->weak++;
+	pr_info("%s snapshot %" PRIu64 " of %s (pid %d): %" PRIu64 " pages written, %" PRIu64
+		" unchanged, stopped %.1f ms", force ? "force" : "weak", res.snap_no, g->name,
+		(int)g->pid, res.pages, res.unchanged, res.stopped_ns / 1e6);
+}
+
+static void tick_group(struct cryod *d, struct group *g)
+{
+	struct sched_policy p = { d->o->interval_ns, d->o->max_age_ns };
+	struct sched_look now;
+	enum sched_action a;
+
+	if (sched_look(g->pid, &now)) {
+		if (!g->gone)
+			pr_info("group %s: pid %d is gone (exited or killed); `cryo recover` "
+				"melts it from its newest snapshot", g->name, (int)g->pid);
+		g->gone = true;
+		return;
+	}
+	a = sched_decide(&p, wall_ns(), g->last_snap_ns, &now, &g->prev, g->have_prev, d->want);
+	g->prev = now;
+	g->have_prev = true;
+	switch (a) {
+	case SCHED_WEAK:
+		snapshot(d, g, 0);
+		break;
+	case SCHED_FORCE:
+		snapshot(d, g, 1);
+		break;
+	case SCHED_SKIP_BUSY:
+		g->skipped++;
+		break;
+	case SCHED_NONE:
+		break;
+	}
+	/* The next idle check compares with the group as the dump left it
+	 * (its injected syscalls count as the group's CPU time). */
+	if ((a == SCHED_WEAK || a == SCHED_FORCE) && !sched_look(g->pid, &now))
+		g->prev = now;
+}
+
+static int see(void *arg, const struct registry_entry *e)
+{
+	struct cryod *d = arg;
+	struct group *g;
+	uint64_t st;
+
+	if (e->state != REGISTRY_RUNNING)
+		return 0;
+	g = group_get(d, e);
+	if (!g)
+		return -ENOMEM;
+	if (!g->seen && !g->last_snap_ns)
+		load_last(d, g);
+	g->seen = true;
+	if (registry_pid_starttime(e->pid, &st) || st != e->starttime) {
+		if (!g->gone)
+			pr_info("group %s: pid %d is gone; `cryo recover` melts it", g->name,
+				(int)e->pid);
+		g->gone = true;
+		return 0;
+	}
+	g->gone = false;
+	tick_group(d, g);
+	return 0;
+}
+
+/* CRYO_HOME/cryod.status: what `cryo daemon status` prints. */
+static void write_status(struct cryod *d)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	FILE *f;
+
+	if (lock_path(d->o->home, "cryod.status", path, sizeof(path)))
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "pid %d\nstarted_ns %" PRIu64 "\ninterval_s %.3f\nmax_age_s %.3f\nkeep %u\n",
+		(int)getpid(), d->started_ns, d->o->interval_ns / 1e9, d->o->max_age_ns / 1e9,
+		d->o->keep);
+	for (size_t i = 0; i < d->n; i++) {
+		const struct group *g = &d->g[i];
+
+		fprintf(f, "group %s pid %d state %s weak %" PRIu64 " force %" PRIu64
+			" skipped_busy %" PRIu64 " failed %" PRIu64 " last_snapshot_ns %" PRIu64 "\n",
+			g->name, (int)g->pid, g->gone ? "gone" : "running", g->weak, g->force,
+			g->skipped, g->failed, g->last_snap_ns);
+	}
+	if (fclose(f) == 0)
+		(void)rename(tmp, path);
+	else
+		unlink(tmp);
+}
+
+static void tick(struct cryod *d)
+{
+	size_t kept = 0;
+	int r;
+
+	for (size_t i = 0; i < d->n; i++)
+		d->g[i].seen = false;
+	r = registry_list(d->o->home, see, d);
+	if (r && r != -ENOENT)
+		pr_warn("reading the group registry: %s", strerror(-r));
+	/* forget groups no longer registered running (frozen, removed) */
+	for (size_t i = 0; i < d->n; i++)
+		if (d->g[i].seen)
+			d->g[kept++] = d->g[i];
+	d->n = kept;
+	d->want = SCHED_NONE;
+	write_status(d);
+}
+
+static int signals_open(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, old))
+		return -errno;
+	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+int cryod_run(const struct cryod_opts *o)
+{
+	struct cryod d = { .o = o, .started_ns = wall_ns() };
+	sigset_t old;
+	int sfd, r, stop = 0;
+
+	if (o->store_path)
+		snprintf(d.store_path, sizeof(d.store_path), "%s", o->store_path);
+	else if (snprintf(d.store_path, sizeof(d.store_path), "%s/store", o->home) >=
+		 (int)sizeof(d.store_path))
+		return -ENAMETOOLONG;
+	r = take_lock(o->home);
+	if (r)
+		return r;
+	sfd = signals_open(&old);
+	if (sfd < 0)
+		return sfd;
+	pr_info("cryod %d runs for %s: interval %.1f s, force after %.1f s, keep %u",
+		(int)getpid(), o->home, o->interval_ns / 1e9, o->max_age_ns / 1e9, o->keep);
+	while (!stop) {
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+
+		tick(&d);
+		if (poll(&pfd, 1, (int)o->tick_ms) < 0 && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGUSR1 && d.want != SCHED_FORCE) {
+				pr_info("SIGUSR1: a weak snapshot of every group");
+				d.want = SCHED_WEAK;
+			} else if (si.ssi_signo == SIGUSR2) {
+				pr_info("SIGUSR2: a force snapshot of every group");
+				d.want = SCHED_FORCE;
+			} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+				stop = 1;
+			}
+		}
+	}
+	write_status(&d);
+	pr_info("cryod %d stops", (int)getpid());
+	close(sfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	free(d.g);
+	return r;
+}

@@ -1,0 +1,83 @@
+#!/bin/bash
+# cryod (root): periodic weak snapshots of an idle group, skipped while a
+# group is busy and forced past the maximum age; SIGUSR1 / SIGUSR2 ask for
+# weak / force snapshots of every group now; retention keeps the newest 3;
+# one cryod per CRYO_HOME; kill -9 of cryod leaves no group stopped or
+# traced, and `cryo recover` brings back a group killed with it from its
+# newest snapshot.
+# usage: test_daemon.sh CRYO
+. "$(dirname "$0")/../cli/lib.sh"
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+
+CNT=$T/count
+setsid python3 "$(dirname "$0")/counter.py" "$CNT" 0.3 </dev/null >/dev/null 2>&1 &
+IDLE=$!
+disown
+setsid python3 -c 'while True: pass' </dev/null >/dev/null 2>&1 &
+BUSY=$!
+disown
+trap 'kill -9 $IDLE $BUSY 2>/dev/null; "$CRYO" daemon stop >/dev/null 2>&1; rm -rf "$T"' EXIT
+sleep 1
+check 0 "adopt an idle counter" "$CRYO" adopt "$IDLE" --name idle
+check 0 "adopt a busy spinner" "$CRYO" adopt "$BUSY" --name busy
+
+# field GROUP NAME: a counter from `cryo daemon status`
+field() { "$CRYO" daemon status | awk -v g="$1" -v f="$2" '$1 == "group" && $2 == g { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }'; }
+# until COND...: poll a condition for up to 15 s (sanitizer builds and a
+# loaded machine make snapshots slow; the figures are in bench/, not here)
+until_ok() { for _ in $(seq 150); do "$@" && return 0; sleep 0.1; done; return 1; }
+gt() { [ "$(field "$1" "$2")" -gt "$3" ] 2>/dev/null; }
+untouched() {
+	local st tr
+	st=$(awk '/^State:/ {print $2}' /proc/$1/status 2>/dev/null)
+	tr=$(awk '/^TracerPid:/ {print $2}' /proc/$1/status 2>/dev/null)
+	[ -n "$st" ] && [ "$st" != T ] && [ "$st" != t ] && [ "$tr" = 0 ]
+}
+
+check 1 "status before start" "$CRYO" daemon status
+check 0 "daemon start (interval 1 s, force after 3 s)" "$CRYO" daemon start --interval 1 --max-age 3 --tick 100
+check 1 "a second daemon start" "$CRYO" daemon start
+check_err1
+check_err "already runs" "one cryod per CRYO_HOME"
+until_ok gt idle weak 1 && until_ok gt busy force 0
+w=$(field idle weak); bw=$(field busy weak); bs=$(field busy skipped_busy); bf=$(field busy force)
+[ "${w:-0}" -ge 2 ] && pass "idle group: $w weak snapshots" || fail "idle group: weak ${w:-none}"
+[ "${bw:-1}" = 0 ] && [ "${bs:-0}" -ge 5 ] && pass "busy group: weak skipped $bs times, never taken" ||
+	fail "busy group: weak $bw skipped $bs"
+[ "${bf:-0}" -ge 1 ] && pass "busy group: $bf force snapshot(s) past the max age" || fail "busy group: force ${bf:-none}"
+untouched "$IDLE" && untouched "$BUSY" && pass "both run on, untraced" || fail "a group is stopped or traced"
+n=$("$CRYO" history idle --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$n" -le 3 ] && pass "retention: $n snapshots kept of idle" || fail "retention: $n snapshots of idle"
+check 0 "daemon stop" "$CRYO" daemon stop
+
+check 0 "daemon start (interval 100 s)" "$CRYO" daemon start --interval 100 --max-age 200 --tick 100
+sleep 0.5
+pid=$("$CRYO" daemon status | awk 'NR == 1 {print $NF}')
+w0=$(field idle weak); s0=$(field busy skipped_busy); f0=$(field busy force); fi0=$(field idle force)
+kill -USR1 "$pid"
+until_ok gt idle weak "$w0" && until_ok gt busy skipped_busy "$s0"
+[ "$(field idle weak)" -gt "$w0" ] && pass "SIGUSR1: a weak snapshot of the idle group" || fail "SIGUSR1: idle weak $(field idle weak) (was $w0)"
+[ "$(field busy skipped_busy)" -gt "$s0" ] && [ "$(field busy force)" = "$f0" ] &&
+	pass "SIGUSR1: the busy group is skipped, not forced" || fail "SIGUSR1: busy skipped $(field busy skipped_busy) force $(field busy force)"
+kill -USR2 "$pid"
+until_ok gt busy force "$f0" && until_ok gt idle force "$fi0"
+[ "$(field busy force)" -gt "$f0" ] && [ "$(field idle force)" -gt "$fi0" ] &&
+	pass "SIGUSR2: a force snapshot of every group" || fail "SIGUSR2: busy force $(field busy force) idle force $(field idle force)"
+
+# A crash: cryod and the counter die; the spinner must not be left stopped.
+f1=$(field idle force)
+kill -USR2 "$pid"
+until_ok gt idle force "$f1"
+c_snap=$(cat "$CNT")
+sleep 2		# the counter runs on past its snapshot
+kill -9 "$pid" "$IDLE"
+sleep 0.3
+c_dead=$(cat "$CNT")
+untouched "$BUSY" && pass "after kill -9 of cryod the busy group runs on, untraced" || fail "busy group stopped or traced after cryod died"
+check 1 "status after kill -9" "$CRYO" daemon status
+check 0 "recover" "$CRYO" recover
+check_out "^recovered idle: pid $IDLE runs again" "recover melts the idle counter"
+for _ in $(seq 100); do v=$(cat "$CNT"); [ "$v" != "$c_dead" ] && break; sleep 0.05; done
+[ "$v" -le $((c_snap + 2)) ] && [ "$v" -lt "$c_dead" ] && [ "$v" -ge 1 ] && pass "counter resumes from its last snapshot ($v; ~$c_snap at the snapshot, $c_dead at the crash)" ||
+	fail "counter resumed at $v (~$c_snap at the snapshot, $c_dead at the crash)"
+done_testing
