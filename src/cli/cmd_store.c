@@ -51,7 +51,7 @@ int store_cmd_parse(struct store_cmd *sc, struct cli *c, const struct cli_cmd *s
 
 		switch (ch) {
 		case 1:	/* a positional argument, in order ("-" above) */
-			if (sc->npos >= max_pos || sc->npos >= STORE_CMD_POS_MAX)
+			if (sc->npos >= max_pos || (unsigned)sc->npos >= STORE_CMD_POS_MAX)
 				return cli_usage(c, sc->cmdpath, "%s: unexpected argument '%s'",
 						 sc->cmdpath, optarg);
 			sc->pos[sc->npos++] = optarg;
@@ -80,7 +80,7 @@ int store_cmd_parse(struct store_cmd *sc, struct cli *c, const struct cli_cmd *s
 	}
 	/* After "--" getopt stops: the rest are positional, "-x" included. */
 	for (; optind < argc; optind++) {
-		if (sc->npos >= max_pos || sc->npos >= STORE_CMD_POS_MAX)
+		if (sc->npos >= max_pos || (unsigned)sc->npos >= STORE_CMD_POS_MAX)
 			return cli_usage(c, sc->cmdpath, "%s: unexpected argument '%s'",
 					 sc->cmdpath, argv[optind]);
 		sc->pos[sc->npos++] = argv[optind];
