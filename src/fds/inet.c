@@ -100,12 +100,17 @@ out:
 static int inet_bind(int fd, const Cryo__Socket *s)
 {
 	char where[80];
+	int err;
 
 	if (bind(fd, (const struct sockaddr *)s->addr.data, (socklen_t)s->addr.len) == 0)
 		return 0;
+	err = errno;		/* before anything else can change it */
 	addr_text(&s->addr, where, sizeof(where));
-	pr_err("%s %s is in use", errno == EADDRINUSE ? "address" : "binding", where);
-	return -errno;
+	if (err == EADDRINUSE)
+		pr_err("address %s is in use", where);
+	else
+		pr_err("binding %s: %s", where, strerror(err));
+	return -err;
 }
 
 static int inet_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
