@@ -103,6 +103,58 @@ static void expect_page(struct store *s, const char *obj, uint64_t no, uint64_t 
 	store_snap_close(sn);
 }
 
+/* Pre-copy (dump) writes a page while the process runs and again after the
+ * stop if it changed meanwhile: within one transaction the last put, zero
+ * or drop of a vpn must win, on a base and from empty, across a reopen. */
+static void same_page_twice_last_wins(void **state)
+{
+	struct fx *f = *state;
+	uint8_t page[STORE_PAGE_SIZE], buf[STORE_PAGE_SIZE];
+	uint8_t zero[STORE_PAGE_SIZE] = { 0 };
+	struct store_snap *sn;
+	struct store_txn *t;
+	uint64_t no;
+
+	write_snap(f->s, "pc", 0, 100, 8, 1, &no);
+	assert_int_equal(store_txn_begin(f->s, "pc", STORE_SNAP_NEWEST, &t), 0);
+	for (uint64_t gen = 2; gen <= 4; gen++) {	/* base page, rewritten */
+		page_fill(page, 100, gen);
+		assert_int_equal(store_txn_put_page(t, 100, page), 0);
+	}
+	rand_fill(page, 101, 2);			/* data, then zero */
+	assert_int_equal(store_txn_put_page(t, 101, page), 0);
+	assert_int_equal(store_txn_put_zero(t, 101), 0);
+	assert_int_equal(store_txn_put_zero(t, 102), 0);	/* zero, then data */
+	page_fill(page, 102, 5);
+	assert_int_equal(store_txn_put_page(t, 102, page), 0);
+	page_fill(page, 103, 6);			/* data, then dropped */
+	assert_int_equal(store_txn_put_page(t, 103, page), 0);
+	assert_int_equal(store_txn_drop_pages(t, 103, 1), 0);
+	assert_int_equal(store_txn_drop_pages(t, 104, 1), 0);	/* dropped, then data */
+	page_fill(page, 104, 7);
+	assert_int_equal(store_txn_put_page(t, 104, page), 0);
+	page_fill(page, 500, 8);			/* new page twice */
+	assert_int_equal(store_txn_put_page(t, 500, page), 0);
+	page_fill(page, 500, 9);
+	assert_int_equal(store_txn_put_page(t, 500, page), 0);
+	assert_int_equal(store_txn_commit(t, &no), 0);
+
+	for (int pass = 0; pass < 2; pass++) {
+		expect_page(f->s, "pc", no, 100, 4);
+		expect_page(f->s, "pc", no, 102, 5);
+		expect_page(f->s, "pc", no, 104, 7);
+		expect_page(f->s, "pc", no, 105, 1);	/* untouched base page */
+		expect_page(f->s, "pc", no, 500, 9);
+		expect_page(f->s, "pc", no - 1, 100, 1);	/* base unchanged */
+		assert_int_equal(store_snap_open(f->s, "pc", no, &sn), 0);
+		assert_int_equal(store_snap_read_page(sn, 101, buf), STORE_PAGE_ZERO);
+		assert_memory_equal(buf, zero, sizeof(buf));
+		assert_int_equal(store_snap_read_page(sn, 103, buf), STORE_PAGE_NONE);
+		store_snap_close(sn);
+		reopen(f);
+	}
+}
+
 static void roundtrip_and_reopen(void **state)
 {
 	struct fx *f = *state;
@@ -490,6 +542,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(roundtrip_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(incremental_writes_only_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(drop_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(same_page_twice_last_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_retain_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(fill_until_full_then_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(enospc_is_clean, setup, teardown),
