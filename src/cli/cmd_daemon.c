@@ -227,8 +227,12 @@ static int run_status(struct cli *c, const struct cli_cmd *self, int argc, char 
 	f = fopen(path, "r");
 	if (!f)
 		return CLI_OK;
-	while (fgets(line, sizeof(line), f))
+	/* only what this cryod wrote: its first line names its pid */
+	if (fgets(line, sizeof(line), f) && atoi(line + (strncmp(line, "pid ", 4) ? 0 : 4)) == pid) {
 		fputs(line, stdout);
+		while (fgets(line, sizeof(line), f))
+			fputs(line, stdout);
+	}
 	fclose(f);
 	return CLI_OK;
 }

@@ -322,6 +322,8 @@ int cryod_run(const struct cryod_opts *o)
 	r = take_lock(o->home);
 	if (r)
 		return r;
+	/* A status file left by an earlier cryod must not be read as ours. */
+	write_status(&d);
 	sfd = signals_open(&old);
 	if (sfd < 0)
 		return sfd;

@@ -51,8 +51,11 @@ n=$("$CRYO" history idle --json | python3 -c 'import json,sys; print(len(json.lo
 check 0 "daemon stop" "$CRYO" daemon stop
 
 check 0 "daemon start (interval 100 s)" "$CRYO" daemon start --interval 100 --max-age 200 --tick 100
-sleep 0.5
 pid=$("$CRYO" daemon status | awk 'NR == 1 {print $NF}')
+# its counters, once it has looked at both groups (two ticks: idle needs two looks)
+has() { [ -n "$(field idle weak)" ] && [ -n "$(field busy skipped_busy)" ]; }
+until_ok has
+sleep 0.3
 w0=$(field idle weak); s0=$(field busy skipped_busy); f0=$(field busy force); fi0=$(field idle force)
 kill -USR1 "$pid"
 until_ok gt idle weak "$w0" && until_ok gt busy skipped_busy "$s0"
