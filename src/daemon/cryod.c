@@ -29,6 +29,9 @@ struct group {
 	bool have_prev, gone, seen;
 	uint64_t last_snap_ns;		/* wall clock of the newest snapshot */
 	uint64_t weak, force, skipped, failed;
+	/* writes since the newest snapshot (dump_track.c), made on the
+	 * first snapshot; owned */
+	struct dump_track *track;
 };
 
 struct cryod {
@@ -112,6 +115,7 @@ static struct group *group_get(struct cryod *d, const struct registry_entry *e)
 				d->g[i].pid = e->pid;
 				d->g[i].starttime = e->starttime;
 				d->g[i].have_prev = d->g[i].gone = false;
+				dump_track_disarm(d->g[i].track);
 			}
 			return &d->g[i];
 		}
@@ -158,7 +162,12 @@ static void snapshot(struct cryod *d, struct group *g, int force)
 	struct dump_opts o = { .base = STORE_SNAP_NEWEST };
 	struct dump_result res;
 	struct store *s;
-	int r = store_open(d->store_path, NULL, &s);
+	int r;
+
+	if (!g->track)
+		g->track = dump_track_new();	/* none: pages are compared */
+	o.track = g->track;
+	r = store_open(d->store_path, NULL, &s);
 
 	if (!r) {
 		r = dump_group(s, g->name, g->pid, &o, &res);
@@ -179,9 +188,11 @@ static void snapshot(struct cryod *d, struct group *g, int force)
 		g->force++;
 	else
 		g->weak++;
-	pr_info("%s snapshot %" PRIu64 " of %s (pid %d): %" PRIu64 " pages written, %" PRIu64
-		" unchanged, stopped %.1f ms", force ? "force" : "weak", res.snap_no, g->name,
-		(int)g->pid, res.pages, res.unchanged, res.stopped_ns / 1e6);
+	pr_info("%s snapshot %" PRIu64 " of %s (pid %d): %" PRIu64 " pages written (%s, %" PRIu64
+		" before the stop), stopped %.1f ms", force ? "force" : "weak", res.snap_no, g->name,
+		(int)g->pid, res.pages, res.tracked ? "tracked writes" :
+		res.incremental ? "compared with the newest" : "full", res.precopied,
+		res.stopped_ns / 1e6);
 }
 
 static void tick_group(struct cryod *d, struct group *g)
@@ -195,6 +206,7 @@ static void tick_group(struct cryod *d, struct group *g)
 			pr_info("group %s: pid %d is gone (exited or killed); `cryo recover` "
 				"melts it from its newest snapshot", g->name, (int)g->pid);
 		g->gone = true;
+		dump_track_disarm(g->track);
 		return;
 	}
 	a = sched_decide(&p, wall_ns(), g->last_snap_ns, &now, &g->prev, g->have_prev, d->want);
@@ -238,6 +250,7 @@ static int see(void *arg, const struct registry_entry *e)
 			pr_info("group %s: pid %d is gone; `cryo recover` melts it", g->name,
 				(int)e->pid);
 		g->gone = true;
+		dump_track_disarm(g->track);
 		return 0;
 	}
 	g->gone = false;
@@ -264,9 +277,10 @@ static void write_status(struct cryod *d)
 		const struct group *g = &d->g[i];
 
 		fprintf(f, "group %s pid %d state %s weak %" PRIu64 " force %" PRIu64
-			" skipped_busy %" PRIu64 " failed %" PRIu64 " last_snapshot_ns %" PRIu64 "\n",
-			g->name, (int)g->pid, g->gone ? "gone" : "running", g->weak, g->force,
-			g->skipped, g->failed, g->last_snap_ns);
+			" skipped_busy %" PRIu64 " failed %" PRIu64 " last_snapshot_ns %" PRIu64
+			" tracking %s\n", g->name, (int)g->pid, g->gone ? "gone" : "running", g->weak,
+			g->force, g->skipped, g->failed, g->last_snap_ns,
+			dump_track_armed(g->track) ? "yes" : "no");
 	}
 	if (fclose(f) == 0)
 		(void)rename(tmp, path);
@@ -288,6 +302,8 @@ static void tick(struct cryod *d)
 	for (size_t i = 0; i < d->n; i++)
 		if (d->g[i].seen)
 			d->g[kept++] = d->g[i];
+		else
+			dump_track_free(d->g[i].track);
 	d->n = kept;
 	d->want = SCHED_NONE;
 	write_status(d);
@@ -354,6 +370,8 @@ int cryod_run(const struct cryod_opts *o)
 	pr_info("cryod %d stops", (int)getpid());
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	for (size_t i = 0; i < d.n; i++)
+		dump_track_free(d.g[i].track);
 	free(d.g);
 	return r;
 }

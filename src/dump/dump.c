@@ -202,7 +202,14 @@ static int capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm
 	}
 	if ((r = fault_fire(FP_DUMP_PAGES_EIO)))
 		return r;
-	return dump_mm_pages(d);
+	if (d->tracked && (r = dump_track_select(d)))
+		return r;
+	r = dump_mm_pages(d);
+	/* Arm for the next snapshot while nothing can be written (not for
+	 * freeze: the process ends). Not being able to is no failure. */
+	if (!r && d->track && !d->tracked && d->defer_pages)
+		(void)dump_track_arm(d);
+	return r;
 }
 
 static size_t proc_ctl_find_leader(const struct dump_ctx *d)
@@ -271,24 +278,27 @@ static int begin(struct dump_ctx *d, struct store *s, int incremental)
 	return r;
 }
 
-int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_opts *o,
-	       struct dump_result *res)
+/* -ESTALE from dump_once: the tracker failed before the process was
+ * stopped; dump_group tries again comparing pages (T1, T5). */
+static int dump_once(struct store *s, const char *name, pid_t pid, const struct dump_opts *o,
+		     struct dump_result *res)
 {
 	Cryo__ProcessEntry pe = CRYO__PROCESS_ENTRY__INIT;
 	Cryo__MmEntry mm = CRYO__MM_ENTRY__INIT;
 	Cryo__FdsEntry fe = CRYO__FDS_ENTRY__INIT;
 	struct dump_ctx d = { .name = name, .pid = pid, .space = 1 };
-	uint64_t t0 = mono_ns(), t_stop = 0, stopped = 0, time_ns;
+	uint64_t t0 = mono_ns(), t_stop = 0, stopped = 0, time_ns, snap_no = 0;
 	int freeze = o && o->freeze, released = 0, r;
 
 	if (res)
 		memset(res, 0, sizeof(*res));
 	if (pid <= 0 || !name)
 		return -EINVAL;
+	d.chunks_tail = &d.chunks;
+	d.track = o ? o->track : NULL;
 	r = begin(&d, s, o && o->base);
 	if (r)
 		return r;
-	d.chunks_tail = &d.chunks;
 	/* snap: copy memory out while stopped, write it once running again;
 	 * freeze: the process waits for the commit anyway, so stream. */
 	d.defer_pages = !freeze;
@@ -299,6 +309,11 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 	r = check_target(pid);
 	if (r)
 		goto out;
+	d.tracked = dump_track_usable(&d);
+	if (d.tracked && dump_track_precopy(&d)) {
+		r = -ESTALE;
+		goto out;
+	}
 	r = proc_seize(pid, &d.ctl);
 	if (r) {
 		pr_err("group %s: cannot stop pid %d: %s", name, (int)pid, strerror(-r));
@@ -324,26 +339,32 @@ int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_o
 	r = dump_mm_store(&d);
 	if (!r)
 		r = dump_incr_finish(&d);
+	if (!r && d.tracked)
+		r = dump_track_finish(&d);
 	if (!r)
 		r = put_records(&d, &pe, &mm, &fe);
 	if (!r)
 		r = put_group(&d, o, time_ns, stopped);
 	if (r)
 		goto out;
-	r = store_txn_commit(d.txn, res ? &res->snap_no : NULL);
+	r = store_txn_commit(d.txn, &snap_no);
 	d.txn = NULL;
 	if (r) {
 		pr_err("group %s: committing the snapshot: %s", name, store_strerror(r));
 		goto out;
 	}
+	dump_track_committed(&d, snap_no);
 	if (freeze) {
 		end_process(&d);
 		stopped = mono_ns() - t_stop;
 	}
 	if (res) {
-		res->pages = d.pages + d.fdc.content_pages;
+		res->snap_no = snap_no;
+		res->pages = d.pages + d.precopied + d.fdc.content_pages;
 		res->unchanged = d.unchanged;
 		res->incremental = d.base != NULL;
+		res->tracked = d.tracked;
+		res->precopied = d.precopied;
 		res->bytes = d.bytes;
 		res->stopped_ns = stopped;
 		res->total_ns = mono_ns() - t0;
@@ -358,11 +379,27 @@ out:
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-rr));
 	}
 	(void)released;
+	/* T5; and a frozen process is tracked no more */
+	if (d.track && (r || freeze))
+		dump_track_disarm(d.track);
+	dump_track_ctx_free(&d);
 	dump_incr_free(&d);
 	dump_mm_free(&d);
 	dump_fds_free(&fe);
 	fd_dump_ctx_fini(&d.fdc);
 	proc_maps_free(&d.maps);
 	dump_arena_free(&d.a);
+	return r;
+}
+
+int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_opts *o,
+	       struct dump_result *res)
+{
+	int r = dump_once(s, name, pid, o, res);
+
+	if (r == -ESTALE) {
+		pr_info("group %s: write tracking failed; comparing pages instead", name);
+		r = dump_once(s, name, pid, o, res);	/* the tracker is disarmed now */
+	}
 	return r;
 }

@@ -11,11 +11,25 @@
 
 #include "store/store.h"
 
+/* Which pages a process wrote since a snapshot, kept between snapshots of
+ * it (cryod keeps one per group): userfaultfd write-protect in async mode
+ * (dump_track.c). Armed by a snapshot taken with it; the next snapshots
+ * with it read only the pages written since, most of them before the
+ * process is stopped (pre-copy). Falls back to comparing pages whenever it
+ * cannot be trusted. */
+struct dump_track;
+struct dump_track *dump_track_new(void);	/* NULL on ENOMEM */
+void dump_track_free(struct dump_track *t);	/* NULL: nothing */
+void dump_track_disarm(struct dump_track *t);
+bool dump_track_armed(const struct dump_track *t);
+
 struct dump_opts {
 	bool freeze;		/* after the commit, end the process (SIGKILL) */
 	/* 0: full; STORE_SNAP_NEWEST: on top of the newest snapshot when it
 	 * is of this process, writing only the pages that differ from it */
 	uint64_t base;
+	/* with base: track writes between snapshots (not owned) */
+	struct dump_track *track;
 };
 
 struct dump_result {
@@ -23,6 +37,8 @@ struct dump_result {
 	uint64_t pages;		/* pages written (data and zero) */
 	uint64_t unchanged;	/* pages equal to the base's, not written */
 	bool incremental;	/* on top of the newest snapshot */
+	bool tracked;		/* only written pages were read (dump_track) */
+	uint64_t precopied;	/* of them, read before the process was stopped */
 	uint64_t bytes;		/* page bytes read from the process */
 	uint64_t stopped_ns;	/* time the process was stopped */
 	uint64_t total_ns;	/* call to durable */

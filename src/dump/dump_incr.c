@@ -71,35 +71,74 @@ int dump_incr_begin(struct dump_ctx *d)
 	return r;
 }
 
-int dump_incr_cover(struct dump_ctx *d, uint64_t addr, uint64_t len)
+int dump_runs_append(struct dump_runs *c, uint64_t first, uint64_t end)
 {
-	struct dump_runs *c = &d->covered;
-	uint64_t first = addr / PAGE, end = (addr + len) / PAGE;
-
-	if (!d->base || !len)
+	if (first >= end)
 		return 0;
-	if (c->n && c->end[c->n - 1] == first) {
-		c->end[c->n - 1] = end;
+	if (c->n && c->r[c->n - 1].end == first) {
+		c->r[c->n - 1].end = end;
 		return 0;
 	}
-	if (c->n && first < c->end[c->n - 1])
-		return -EINVAL;		/* runs come in address order */
+	if (c->n && first < c->r[c->n - 1].end)
+		return -EINVAL;
+	return dump_runs_push(c, first, end);
+}
+
+int dump_runs_push(struct dump_runs *c, uint64_t first, uint64_t end)
+{
+	if (first >= end)
+		return 0;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 256;
-		uint64_t *f = realloc(c->first, cap * sizeof(*f));
+		struct dump_run *r = realloc(c->r, cap * sizeof(*r));
 
-		if (!f)
+		if (!r)
 			return -ENOMEM;
-		c->first = f;
-		f = realloc(c->end, cap * sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		c->end = f;
+		c->r = r;
 		c->cap = cap;
 	}
-	c->first[c->n] = first;
-	c->end[c->n++] = end;
+	c->r[c->n].first = first;
+	c->r[c->n++].end = end;
 	return 0;
+}
+
+static int run_cmp(const void *a, const void *b)
+{
+	const struct dump_run *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+void dump_runs_normalize(struct dump_runs *c)
+{
+	size_t k = 0;
+
+	if (c->n < 2)
+		return;
+	qsort(c->r, c->n, sizeof(c->r[0]), run_cmp);
+	for (size_t i = 1; i < c->n; i++) {
+		if (c->r[i].first <= c->r[k].end) {
+			if (c->r[i].end > c->r[k].end)
+				c->r[k].end = c->r[i].end;
+		} else {
+			c->r[++k] = c->r[i];
+		}
+	}
+	c->n = k + 1;
+}
+
+void dump_runs_free(struct dump_runs *c)
+{
+	free(c->r);
+	memset(c, 0, sizeof(*c));
+}
+
+int dump_incr_cover(struct dump_ctx *d, uint64_t addr, uint64_t len)
+{
+	if (!d->base || !len)
+		return 0;
+	/* runs come in address order */
+	return dump_runs_append(&d->covered, addr / PAGE, (addr + len) / PAGE);
 }
 
 static int all_zero(const uint8_t *p)
@@ -117,7 +156,8 @@ int dump_incr_changed(struct dump_ctx *d, uint64_t addr, size_t n, const uint8_t
 		uint64_t vpn = addr / PAGE + done;
 		int r;
 
-		if (!d->base) {
+		/* tracked: the pages read are the written ones */
+		if (!d->base || d->tracked) {
 			memset(changed + done, 1, k);
 			done += k;
 			continue;
@@ -164,9 +204,9 @@ static int drop_if_uncovered(void *arg, uint64_t key, enum store_page_kind kind)
 	uint64_t vpn = key - STORE_KEY(u->d->space, 0);
 
 	(void)kind;
-	while (u->run < c->n && c->end[u->run] <= vpn)
+	while (u->run < c->n && c->r[u->run].end <= vpn)
 		u->run++;
-	if (u->run < c->n && c->first[u->run] <= vpn)
+	if (u->run < c->n && c->r[u->run].first <= vpn)
 		return 0;		/* captured now: put or kept as equal */
 	if (u->drop_n && u->drop_first + u->drop_n == key) {
 		u->drop_n++;
@@ -199,9 +239,7 @@ void dump_incr_free(struct dump_ctx *d)
 {
 	store_snap_close(d->base);
 	d->base = NULL;
-	free(d->covered.first);
-	free(d->covered.end);
-	memset(&d->covered, 0, sizeof(d->covered));
+	dump_runs_free(&d->covered);
 	free(d->cmp);
 	free(d->cmp_kinds);
 	d->cmp = d->cmp_kinds = NULL;

@@ -30,6 +30,22 @@ struct dump_vma {
 	int anon_only;			/* private file mapping: only its COW copies */
 };
 
+/* Ascending, disjoint runs of page numbers [first, end). */
+struct dump_run {
+	uint64_t first, end;
+};
+struct dump_runs {
+	struct dump_run *r;
+	size_t n, cap;
+};
+/* Append [first, end); runs must come in address order (-EINVAL if not);
+ * touching runs merge. */
+int dump_runs_append(struct dump_runs *c, uint64_t first, uint64_t end);
+/* Sort and merge runs appended in any order (dump_runs_push). */
+int dump_runs_push(struct dump_runs *c, uint64_t first, uint64_t end);
+void dump_runs_normalize(struct dump_runs *c);
+void dump_runs_free(struct dump_runs *c);
+
 /* Memory read while the process was stopped, not yet in the store. */
 struct dump_chunk {
 	struct dump_chunk *next;
@@ -59,10 +75,20 @@ struct dump_ctx {
 	 * or NULL for a full one; what this capture covered, in ascending
 	 * runs of vpns; a page buffer to compare with. */
 	struct store_snap *base;
-	struct dump_runs { uint64_t *first, *end; size_t n, cap; } covered;
+	struct dump_runs covered;
 	uint8_t *cmp;
 	uint8_t *cmp_kinds;
 	uint64_t unchanged;		/* pages equal to the base's: not written */
+	/* Tracked (dump_track.c): only pages the tracker reports written are
+	 * read (sel, in vpn runs; sel_at is a cursor moving up with the
+	 * addresses read); pre holds the runs put before the stop. */
+	struct dump_track *track;	/* dump_opts.track, or NULL */
+	int tracked;
+	struct dump_runs sel;
+	size_t sel_at;
+	struct dump_runs pre;
+	struct dump_runs pending;	/* seen before the stop, to read at it */
+	uint64_t precopied;		/* pages put before the stop */
 };
 
 /* Plan the address space from d->maps: classify every mapping, refuse
@@ -92,6 +118,26 @@ int dump_incr_changed(struct dump_ctx *d, uint64_t addr, size_t n, const uint8_t
  * cover (unmapped, DONTNEED'd, no longer resident). */
 int dump_incr_finish(struct dump_ctx *d);
 void dump_incr_free(struct dump_ctx *d);
+
+/* Tracked snapshots (dump_track.c). */
+/* Whether t can serve a snapshot on top of d->base (T1); a tracker that
+ * cannot is disarmed. */
+int dump_track_usable(struct dump_ctx *d);
+/* While the process runs: register new mappings, scan, read and put the
+ * written pages (pre-copy). */
+int dump_track_precopy(struct dump_ctx *d);
+/* Stopped, after smaps: register new mappings, scan; d->sel = what to read. */
+int dump_track_select(struct dump_ctx *d);
+/* Stopped, after the pages are read: arm d->track for the next snapshot. */
+int dump_track_arm(struct dump_ctx *d);
+/* The snapshot committed as snap_no: the tracker's scans now belong to it. */
+void dump_track_committed(struct dump_ctx *d, uint64_t snap_no);
+void dump_track_disarm(struct dump_track *t);
+/* Tracked: is page vpn one to read (cursor moves up, see sel_at)? */
+int dump_track_selected(struct dump_ctx *d, uint64_t vpn);
+/* Tracked: drop pre-copied pages no longer covered at the stop (T3). */
+int dump_track_finish(struct dump_ctx *d);
+void dump_track_ctx_free(struct dump_ctx *d);
 
 /* The fd table; -ENOTSUP naming the first fd no kind can capture. */
 int dump_fds(struct dump_ctx *d, Cryo__FdsEntry *fe);

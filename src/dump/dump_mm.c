@@ -441,12 +441,10 @@ void dump_mm_free(struct dump_ctx *d)
 	d->chunks_tail = &d->chunks;
 }
 
-static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
+static int add_read(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
 {
-	int r = dump_incr_cover(d, addr, len);
+	int r;
 
-	if (r)
-		return r;
 	while (len) {
 		uint64_t room = DUMP_BATCH - b->bytes, take = len < room ? len : room;
 
@@ -468,6 +466,27 @@ static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t 
 			if (r)
 				return r;
 		}
+	}
+	return 0;
+}
+
+/* Resident pages [addr, addr + len): covered by this capture; read all of
+ * them, or, tracked, those the tracker selected. */
+static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
+{
+	uint64_t a = addr / PAGE, end = (addr + len) / PAGE;
+	int r = dump_incr_cover(d, addr, len);
+
+	if (r || !d->tracked)
+		return r ? r : add_read(d, b, addr, len);
+	(void)dump_track_selected(d, a);	/* cursor: first run ending after a */
+	for (size_t i = d->sel_at; i < d->sel.n && d->sel.r[i].first < end; i++) {
+		uint64_t s = d->sel.r[i].first > a ? d->sel.r[i].first : a;
+		uint64_t e = d->sel.r[i].end < end ? d->sel.r[i].end : end;
+
+		r = add_read(d, b, s * PAGE, (e - s) * PAGE);
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -524,6 +543,8 @@ static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struc
 				if (r)
 					return r;
 				for (uint64_t pa = vec[i].start; pa < vec[i].end; pa += PAGE) {
+					if (d->tracked && !dump_track_selected(d, pa / PAGE))
+						continue;
 					r = store_txn_put_zero(d->txn, STORE_KEY(d->space, pa / PAGE));
 					if (r)
 						return r;

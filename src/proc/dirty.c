@@ -132,7 +132,8 @@ static int protect_populated(struct proc_dirty *d, uint64_t start, uint64_t end)
 	return ret;
 }
 
-int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
+/* quiet: the caller decides whether a failure is one (a racing unmap). */
+static int register_range(struct proc_dirty *d, uint64_t start, uint64_t end, int quiet)
 {
 	struct uffdio_register reg = {
 		.range = { .start = start, .len = end - start },
@@ -144,6 +145,8 @@ int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
 		return -EINVAL;
 	if (ioctl(d->uffd, UFFDIO_REGISTER, &reg)) {
 		ret = -errno;
+		if (quiet)
+			return ret;
 		pr_err("%d: UFFDIO_REGISTER %#llx-%#llx: %s", (int)d->pid,
 		       (unsigned long long)start, (unsigned long long)end, strerror(-ret));
 		return ret;
@@ -164,6 +167,11 @@ int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
 	return ret;
 }
 
+int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
+{
+	return register_range(d, start, end, 0);
+}
+
 /* Which mappings are worth tracking: writable memory whose content is the
  * process's own. Kernel special mappings ([vvar], [vsyscall], ...) and
  * device/PFN maps cannot be registered. */
@@ -179,7 +187,7 @@ static bool trackable(const struct proc_vma *v)
 }
 
 int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
-			     struct proc_range **addedp, size_t *naddedp)
+			     struct proc_range **addedp, size_t *naddedp, unsigned flags)
 {
 	struct proc_range *added = NULL;
 	size_t nadded = 0;
@@ -205,10 +213,20 @@ int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
 		if (!trackable(v))
 			continue;
 		if (!(v->vmflags & PROC_VMF(UW))) {
-			ret = proc_dirty_register(d, v->start, v->end);
-			if (ret)
+			ret = register_range(d, v->start, v->end, flags & PROC_DIRTY_RUNNING);
+			if (ret && (flags & PROC_DIRTY_RUNNING) && (ret == -EINVAL || ret == -ENOMEM ||
+								ret == -ENOENT)) {
+				ret = 0;
+				continue;
+			}
+			if (ret) {
+				if (flags & PROC_DIRTY_RUNNING)
+					pr_err("%d: UFFDIO_REGISTER %#llx-%#llx: %s", (int)d->pid,
+					       (unsigned long long)v->start,
+					       (unsigned long long)v->end, strerror(-ret));
 				goto out;
-			/* proc_dirty_register recorded it */
+			}
+			/* register_range recorded it */
 			if (added) {
 				added[nadded].start = v->start;
 				added[nadded].end = v->end;

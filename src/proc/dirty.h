@@ -61,7 +61,11 @@ int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end);
  * registered ranges, malloc'd, caller frees: all their pages count as
  * written (never captured yet). */
 int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
-			     struct proc_range **added, size_t *nadded);
+			     struct proc_range **added, size_t *nadded, unsigned flags);
+/* flags: the process runs, m may be stale: a mapping gone or changed by
+ * the time it is registered is skipped, not an error (it is new at the
+ * next call, on fresh smaps). */
+#define PROC_DIRTY_RUNNING 1u
 
 /* Written pages in [start, end) of the registered ranges since the last
  * scan, as runs [start, end); re-protects them. *runs malloc'd, caller

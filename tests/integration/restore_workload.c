@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -26,6 +27,8 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "pattern.h"
 
 static const char *dir;
 
@@ -82,11 +85,6 @@ static double now(void)
 }
 
 /* ---- mem: every mapping kind ---- */
-
-static uint32_t pat(uint64_t i, uint32_t seed)
-{
-	return (uint32_t)(i * 2654435761u) ^ seed;
-}
 
 static void fill(void *p, size_t len, uint32_t seed)
 {
@@ -666,26 +664,6 @@ static void mode_sockets(void)
 /* ---- incr: memory that changes between snapshots, on SIGUSR1 ---- */
 
 #define INCR_AP 64
-#define INCR_ZERO 0xffffffffu
-
-static void incr_page(uint8_t *p, uint32_t i, uint32_t g)
-{
-	for (size_t k = 0; k < 4096; k += 4) {
-		uint32_t v = pat(i * 1024 + k / 4, g * 977 + 5);
-		memcpy(p + k, &v, 4);
-	}
-}
-
-static int incr_page_ok(const uint8_t *p, uint32_t i, uint32_t g)
-{
-	uint8_t want[4096];
-
-	if (g == INCR_ZERO)
-		memset(want, 0, sizeof(want));
-	else
-		incr_page(want, i, g);
-	return !memcmp(p, want, sizeof(want));
-}
 
 static void mode_incr(void)
 {
@@ -696,6 +674,15 @@ static void mode_incr(void)
 	char name[16];
 	int sig;
 
+	/* One CPU: the kernel writes the CPU number into glibc's rseq area on
+	 * return to user space, so a move between the test's two snapshots
+	 * of one instant would show as a page that differs. */
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	if (sched_setaffinity(0, sizeof(one), &one))
+		result(0, "sched_setaffinity");
 	a = mmap(NULL, INCR_AP * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	b = mmap(NULL, 32 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (a == MAP_FAILED || b == MAP_FAILED)
@@ -753,6 +740,100 @@ static void mode_incr(void)
 	result(1, NULL);
 }
 
+/* ---- churn: memory written all the time, snapshots taken meanwhile ----
+ * Pages of A are rewritten with a new generation, ranges dropped with
+ * MADV_DONTNEED and mapping C replaced, without pause. The generations
+ * live in memory too, so a snapshot of one instant is self-consistent; a
+ * missed write or a stale page shows after melt. What was in flight at the
+ * instant (fly_*) may be anything and is not checked. */
+
+#define CHURN_P 4096u
+#define CHURN_C 8u
+
+static volatile sig_atomic_t churn_stop;
+
+static void churn_usr1(int s)
+{
+	(void)s;
+	churn_stop = 1;
+}
+
+static void mode_churn(void)
+{
+	static uint32_t gen[CHURN_P];
+	static volatile uint32_t fly_lo, fly_hi, fly_c;
+	uint32_t cgen = 1, cpages = CHURN_C;
+	uint64_t x = 88172645463325252ull;
+	uint8_t *a, *c;
+
+	a = mmap(NULL, CHURN_P * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	c = mmap(NULL, cpages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (a == MAP_FAILED || c == MAP_FAILED)
+		result(0, "mmap");
+	for (uint32_t i = 0; i < CHURN_P; i++)
+		incr_page(a + i * 4096, i, gen[i] = 1);
+	for (uint32_t i = 0; i < cpages; i++)
+		incr_page(c + i * 4096, 5000 + i, cgen);
+	signal(SIGUSR1, churn_usr1);
+	{
+		char lay[160];
+
+		snprintf(lay, sizeof(lay), "%p %p %p %p %u\n", (void *)gen, (void *)&fly_lo,
+			 (void *)&fly_hi, (void *)a, CHURN_P);
+		touch("layout", lay);
+	}
+	touch("ready", NULL);
+	for (unsigned long it = 1; !churn_stop; it++) {
+		uint32_t i;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		i = (uint32_t)(x % CHURN_P);
+		fly_lo = i;
+		fly_hi = i + 1;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		gen[i] = gen[i] == INCR_ZERO ? 1 : gen[i] + 1;
+		incr_page(a + i * 4096, i, gen[i]);
+		if (it % 64 == 0) {
+			i = (uint32_t)((x >> 20) % (CHURN_P - 8));
+			fly_lo = i;
+			fly_hi = i + 8;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			if (madvise(a + (size_t)i * 4096, 8 * 4096, MADV_DONTNEED))
+				result(0, "madvise");
+			for (uint32_t k = i; k < i + 8; k++)
+				gen[k] = INCR_ZERO;
+		}
+		if (it % 512 == 0) {
+			fly_c = 1;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			if (munmap(c, cpages * 4096))
+				result(0, "munmap");
+			cpages = cpages == CHURN_C ? CHURN_C + 4 : CHURN_C;
+			c = mmap(NULL, cpages * 4096, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (c == MAP_FAILED)
+				result(0, "mmap c");
+			cgen++;
+			for (uint32_t k = 0; k < cpages; k++)
+				incr_page(c + k * 4096, 5000 + k, cgen);
+		}
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		fly_lo = fly_hi = 0;
+		fly_c = 0;
+		if (it % 16 == 0)
+			usleep(200);
+	}
+	for (uint32_t i = 0; i < CHURN_P; i++)
+		if ((i < fly_lo || i >= fly_hi) && !incr_page_ok(a + i * 4096, i, gen[i]))
+			result(0, "page %u of A is not generation %u after melt", i, gen[i]);
+	for (uint32_t k = 0; k < cpages && !fly_c; k++)
+		if (!incr_page_ok(c + k * 4096, 5000 + k, cgen))
+			result(0, "page %u of C is not generation %u after melt", k, cgen);
+	result(1, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3)
@@ -778,5 +859,7 @@ int main(int argc, char **argv)
 		mode_sockets();
 	else if (!strcmp(argv[1], "incr"))
 		mode_incr();
+	else if (!strcmp(argv[1], "churn"))
+		mode_churn();
 	return 2;
 }

@@ -4,7 +4,8 @@
 # weak / force snapshots of every group now; retention keeps the newest 3;
 # one cryod per CRYO_HOME; kill -9 of cryod leaves no group stopped or
 # traced, and `cryo recover` brings back a group killed with it from its
-# newest snapshot.
+# newest snapshot. After a group's first snapshot, the next ones read only
+# the pages it wrote (tracked with userfaultfd write-protect).
 # usage: test_daemon.sh CRYO
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -48,6 +49,11 @@ w=$(field idle weak); bw=$(field busy weak); bs=$(field busy skipped_busy); bf=$
 untouched "$IDLE" && untouched "$BUSY" && pass "both run on, untraced" || fail "a group is stopped or traced"
 n=$("$CRYO" history idle --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" -le 3 ] && pass "retention: $n snapshots kept of idle" || fail "retention: $n snapshots of idle"
+# After the first snapshot, cryod tracks each group's writes (userfaultfd
+# write-protect) and the next ones read only what was written.
+[ "$(field idle tracking)" = yes ] && [ "$(field busy tracking)" = yes ] &&
+	pass "both groups' writes are tracked between snapshots" ||
+	fail "tracking: idle $(field idle tracking) busy $(field busy tracking)"
 check 0 "daemon stop" "$CRYO" daemon stop
 
 check 0 "daemon start (interval 100 s)" "$CRYO" daemon start --interval 100 --max-age 200 --tick 100
@@ -77,9 +83,12 @@ until_ok gt busy force "$f0" && until_ok gt idle force "$fi0"
 	pass "SIGUSR2: a force snapshot of every group" || fail "SIGUSR2: busy force $(field busy force) idle force $(field idle force)"
 
 # A crash: cryod and the counter die; the spinner must not be left stopped.
-f1=$(field idle force)
+f1=$(field idle force); bf1=$(field busy force)
 kill -USR2 "$pid"
-until_ok gt idle force "$f1"
+until_ok gt idle force "$f1" && until_ok gt busy force "$bf1"
+grep -q "snapshot [0-9]* of busy (pid $BUSY): [0-9]* pages written (tracked writes" "$CRYO_HOME/log/cryod.log" &&
+	pass "the busy group's later snapshots read only its tracked writes" ||
+	fail "no tracked snapshot of busy in the log: $(grep 'of busy' "$CRYO_HOME/log/cryod.log" | tail -2)"
 c_snap=$(cat "$CNT")
 sleep 2		# the counter runs on past its snapshot
 kill -9 "$pid" "$IDLE"

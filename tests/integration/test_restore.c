@@ -24,6 +24,7 @@
 #include "proc/status.h"
 #include "restore/restore.h"
 #include "dump/dump.h"
+#include "pattern.h"
 
 #define MELTS 3
 
@@ -301,6 +302,38 @@ static void run_python(void)
 	}
 }
 
+/* The workload's verdict in dir/result after it checked itself: 0 if PASS
+ * (res gets the text either way). */
+static int workload_passed(const char *dir, char *res, size_t n)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/result", dir);
+	res[0] = '\0';
+	/* a moment for the whole line once the file exists */
+	if (wait_file(path, 10) || usleep(20000) || read_text(path, res, n))
+		return -1;
+	return strncmp(res, "PASS", 4) ? -1 : 0;
+}
+
+/* After a freeze of pid (our child): reap it, melt name, tell the workload
+ * to check itself (SIGUSR1) and report its verdict as what. */
+static void melt_and_check(const char *name, pid_t pid, const char *dir, const char *what)
+{
+	char res[256];
+	int s;
+
+	waitpid(pid, &s, 0);
+	if (melt(name, pid))
+		return;
+	kill(pid, SIGUSR1);
+	if (workload_passed(dir, res, sizeof(res)))
+		FAIL("%s: %s: %s", name, what, res);
+	else
+		printf("  %s: %s PASS\n", name, what);
+	wait_gone(pid);
+}
+
 /* ---- incremental snapshots, byte for byte ---- */
 
 struct keys {
@@ -327,7 +360,25 @@ static int key_add(void *arg, uint64_t key, enum store_page_kind kind)
 
 /* The same pages, the same kinds, the same bytes: returns pages compared,
  * or -1 (FAIL reported). */
-static long same_pages(const char *a, const char *b)
+/* Which mapping of pid holds addr: for a failure's message. */
+static void say_mapping(pid_t pid, uint64_t addr)
+{
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi;
+
+		if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && lo <= addr && addr < hi)
+			printf("    in mapping %s", line);
+	}
+	if (f)
+		fclose(f);
+}
+
+static long same_pages(const char *a, const char *b, pid_t pid)
 {
 	struct store_snap *sa = NULL, *sb = NULL;
 	struct keys ka = { 0 }, kb = { 0 };
@@ -354,8 +405,13 @@ static long same_pages(const char *a, const char *b)
 		}
 		if (store_snap_read_page(sa, ka.k[i], pa) < 0 ||
 		    store_snap_read_page(sb, kb.k[i], pb) < 0 || memcmp(pa, pb, sizeof(pa))) {
-			FAIL("incr: page %#llx differs from the full capture",
-			     (unsigned long long)ka.k[i]);
+			size_t off = 0;
+
+			while (off < sizeof(pa) && pa[off] == pb[off])
+				off++;
+			FAIL("%s: page %#llx differs from the full capture at byte %zu", a,
+			     (unsigned long long)ka.k[i], off);
+			say_mapping(pid, (ka.k[i] & ((1ull << STORE_VPN_BITS) - 1)) * 4096);
 			goto out;
 		}
 	}
@@ -374,22 +430,31 @@ out:
  * (writes, munmap, a new mapping, MADV_DONTNEED, mremap) is compared, at
  * each step, page for page with a full capture of the same instant (a
  * separate object); then the process is frozen incrementally, melted from
- * that snapshot, and checks its memory. */
-static void run_incr(void)
+ * that snapshot, and checks its memory. name "incr": by comparison with
+ * the base; "track": from tracked writes (userfaultfd-WP), with pre-copy. */
+static void run_incr(const char *name)
 {
-	char dir[512], path[600], res[256];
+	char dir[512], path[600], fullname[64];
 	char *argv[] = { (char *)workload, "incr", dir, NULL };
+	int tracked = !strcmp(name, "track");
 	struct dump_opts incr = { .base = STORE_SNAP_NEWEST }, full = { 0 };
 	struct dump_result ri, rf;
 	pid_t pid;
 	int s;
 
-	snprintf(dir, sizeof(dir), "%s/incr", base);
+	snprintf(dir, sizeof(dir), "%s/%s", base, name);
+	snprintf(fullname, sizeof(fullname), "%s-full", name);
 	mkdir(dir, 0755);
+	if (tracked && !(incr.track = dump_track_new())) {
+		FAIL("%s: no memory", name);
+		return;
+	}
 	pid = spawn(argv);
 	snprintf(path, sizeof(path), "%s/ready", dir);
-	if (wait_file(path, 10) || dump_group(st, "incr", pid, &full, &rf)) {
-		FAIL("incr: setup");
+	/* the first snapshot (full) arms the tracker */
+	if (wait_file(path, 10) || dump_group(st, name, pid, tracked ? &incr : &full, &rf) ||
+	    (tracked && !dump_track_armed(incr.track))) {
+		FAIL("%s: setup", name);
 		goto kill;
 	}
 	for (int r = 1; r <= 4; r++) {
@@ -398,46 +463,42 @@ static void run_incr(void)
 		kill(pid, SIGUSR1);
 		snprintf(path, sizeof(path), "%s/done%d", dir, r);
 		if (wait_file(path, 10)) {
-			FAIL("incr: round %d never done", r);
+			FAIL("%s: round %d never done", name, r);
 			goto kill;
 		}
-		if (dump_group(st, "incr", pid, &incr, &ri) || dump_group(st, "incr-full", pid, &full, &rf)) {
-			FAIL("incr: round %d: snapshots", r);
+		if (dump_group(st, name, pid, &incr, &ri) ||
+		    dump_group(st, fullname, pid, &full, &rf)) {
+			FAIL("%s: round %d: snapshots", name, r);
 			goto kill;
 		}
-		if (!ri.incremental || ri.pages >= rf.pages || !ri.unchanged) {
-			FAIL("incr: round %d: incremental %d wrote %llu pages (%llu unchanged), full %llu",
-			     r, ri.incremental, (unsigned long long)ri.pages,
-			     (unsigned long long)ri.unchanged, (unsigned long long)rf.pages);
+		if (!ri.incremental || ri.pages >= rf.pages || ri.tracked != tracked ||
+		    (tracked ? !ri.precopied : !ri.unchanged)) {
+			FAIL("%s: round %d: incremental %d tracked %d wrote %llu pages (%llu "
+			     "unchanged, %llu pre-copied), full %llu", name, r, ri.incremental,
+			     ri.tracked, (unsigned long long)ri.pages,
+			     (unsigned long long)ri.unchanged, (unsigned long long)ri.precopied,
+			     (unsigned long long)rf.pages);
 			goto kill;
 		}
-		n = same_pages("incr", "incr-full");
+		n = same_pages(name, fullname, pid);
 		if (n < 0)
 			goto kill;
-		printf("  incr: round %d: %llu pages written, %llu unchanged; %ld pages equal to a "
-		       "full capture PASS\n", r, (unsigned long long)ri.pages,
-		       (unsigned long long)ri.unchanged, n);
+		printf("  %s: round %d: %llu pages written (%llu pre-copied), %llu unchanged; %ld "
+		       "pages equal to a full capture PASS\n", name, r, (unsigned long long)ri.pages,
+		       (unsigned long long)ri.precopied, (unsigned long long)ri.unchanged, n);
 	}
 	incr.freeze = true;
-	if (dump_group(st, "incr", pid, &incr, &ri) || !ri.incremental) {
-		FAIL("incr: incremental freeze");
+	if (dump_group(st, name, pid, &incr, &ri) || !ri.incremental || ri.tracked != tracked) {
+		FAIL("%s: incremental freeze", name);
 		goto kill;
 	}
-	waitpid(pid, &s, 0);
-	if (melt("incr", pid))
-		return;
-	kill(pid, SIGUSR1);	/* check your memory */
-	snprintf(path, sizeof(path), "%s/result", dir);
-	if (wait_file(path, 10) || usleep(20000) || read_text(path, res, sizeof(res)) ||
-	    strncmp(res, "PASS", 4))
-		FAIL("incr: melt from an incremental snapshot: %s", res);
-	else
-		printf("  incr: melted from an incremental snapshot, memory checked PASS\n");
-	wait_gone(pid);
-	return;
+	melt_and_check(name, pid, dir, "melted from an incremental snapshot, memory checked");
+	goto out;
 kill:
 	kill(pid, SIGKILL);
 	waitpid(pid, &s, 0);
+out:
+	dump_track_free(incr.track);
 }
 
 /* Each fault point: melt fails, nothing is left, the image is the same,
@@ -495,15 +556,122 @@ static void run_faults(void)
 	}
 	snprintf(path, sizeof(path), "%s/go", dir);
 	close(open(path, O_CREAT | O_WRONLY, 0644));
-	snprintf(path, sizeof(path), "%s/result", dir);
 	if (melt("faults", pid))
 		return;
-	res[0] = 0;
-	if (wait_file(path, 10) || usleep(20000) || read_text(path, res, sizeof(res)) || strncmp(res, "PASS", 4))
+	if (workload_passed(dir, res, sizeof(res)))
 		FAIL("faults: the melt after the failures did not PASS: %s", res);
 	else
 		printf("  faults: next melt PASS\n");
 	wait_gone(pid);
+}
+
+/* A value of the newest snapshot of name at addr (space 1); -1 if absent. */
+static int snap_u32(struct store_snap *sn, uint64_t addr, uint32_t *v)
+{
+	uint8_t page[4096];
+	int k = store_snap_read_page(sn, STORE_KEY(1, addr / 4096), page);
+
+	if (k == STORE_PAGE_NONE || k < 0)
+		return -1;
+	memcpy(v, page + addr % 4096, 4);
+	return 0;
+}
+
+/* Is the newest snapshot of churn one instant of the workload: every page
+ * of A what its generation (read from the same snapshot) says? */
+static int churn_consistent(const char *layout)
+{
+	unsigned long long g, lo, hi, a;
+	unsigned n;
+	uint32_t flo, fhi;
+	uint8_t page[4096];
+	struct store_snap *sn;
+	int bad = -1;
+
+	if (sscanf(layout, "%llx %llx %llx %llx %u", &g, &lo, &hi, &a, &n) != 5 ||
+	    store_snap_open(st, "churn", STORE_SNAP_NEWEST, &sn))
+		return -1;
+	if (snap_u32(sn, lo, &flo) || snap_u32(sn, hi, &fhi))
+		goto out;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t gi;
+		int k;
+
+		if (i >= flo && i < fhi)
+			continue;	/* in flight at the instant */
+		if (snap_u32(sn, g + 4ull * i, &gi))
+			goto out;
+		k = store_snap_read_page(sn, STORE_KEY(1, a / 4096 + i), page);
+		if (k < 0)
+			goto out;
+		if (k == STORE_PAGE_NONE)
+			memset(page, 0, sizeof(page));
+		if (!incr_page_ok(page, i, gi)) {
+			FAIL("churn: page %u of A in the snapshot is not its generation %u", i, gi);
+			goto out;
+		}
+	}
+	bad = 0;
+out:
+	store_snap_close(sn);
+	return bad;
+}
+
+/* Tracked snapshots of a process that never stops writing (churn): each
+ * one is pre-copied while it writes, then completed stopped; the process
+ * is frozen the same way, melted, and checks that its memory is that of
+ * one instant. */
+static void run_churn(void)
+{
+	char dir[512], path[600], layout[200];
+	char *argv[] = { (char *)workload, "churn", dir, NULL };
+	struct dump_opts o = { .base = STORE_SNAP_NEWEST };
+	struct dump_result r;
+	pid_t pid;
+	int s;
+
+	snprintf(dir, sizeof(dir), "%s/churn", base);
+	mkdir(dir, 0755);
+	if (!(o.track = dump_track_new())) {
+		FAIL("churn: no memory");
+		return;
+	}
+	pid = spawn(argv);
+	snprintf(path, sizeof(path), "%s/ready", dir);
+	if (wait_file(path, 10))
+		goto setup_failed;
+	snprintf(path, sizeof(path), "%s/layout", dir);
+	if (read_text(path, layout, sizeof(layout)) ||
+	    dump_group(st, "churn", pid, &o, &r) || !dump_track_armed(o.track)) {
+setup_failed:
+		FAIL("churn: setup");
+		goto kill;
+	}
+	for (int k = 1; k <= 8; k++) {
+		usleep(30000);
+		if (k == 8)
+			o.freeze = true;
+		if (dump_group(st, "churn", pid, &o, &r) || !r.tracked) {
+			FAIL("churn: snapshot %d (tracked %d)", k, r.tracked);
+			goto kill;
+		}
+		if (churn_consistent(layout)) {
+			FAIL("churn: snapshot %d is not one instant", k);
+			goto kill;
+		}
+		printf("  churn: %s %d: %llu pages written, %llu of them before the stop; "
+		       "stopped %.2f ms; every page its generation PASS\n", k == 8 ? "freeze" : "snapshot", k,
+		       (unsigned long long)r.pages, (unsigned long long)r.precopied,
+		       r.stopped_ns / 1e6);
+	}
+	/* it stops writing and checks its memory */
+	melt_and_check("churn", pid, dir, "melted, memory of one instant");
+	goto out;
+kill:
+	kill(pid, SIGKILL);
+	waitpid(pid, &s, 0);
+out:
+	dump_track_free(o.track);
 }
 
 static int selected(int argc, char **argv, const char *name)
@@ -515,6 +683,30 @@ static int selected(int argc, char **argv, const char *name)
 			return 1;
 	return 0;
 }
+
+static void run_incr_compared(void)
+{
+	run_incr("incr");
+}
+
+static void run_incr_tracked(void)
+{
+	run_incr("track");
+}
+
+/* Scenarios other than the workload modes: name (for the command line),
+ * title, test. */
+static const struct scenario {
+	const char *name, *title;
+	void (*run)(void);
+} scenarios[] = {
+	{ "sleep1", "sleep(1)", run_sleep },
+	{ "python", "python3", run_python },
+	{ "incr", "incremental", run_incr_compared },
+	{ "churn", "tracked snapshots of a process that keeps writing", run_churn },
+	{ "track", "incremental, tracked writes", run_incr_tracked },
+	{ "faults", "faults", run_faults },
+};
 
 int main(int argc, char **argv)
 {
@@ -548,22 +740,11 @@ int main(int argc, char **argv)
 			run_workload(m);
 		}
 	}
-	if (selected(argc, argv, "sleep1")) {
-		printf("sleep(1)\n");
-		run_sleep();
-	}
-	if (selected(argc, argv, "python")) {
-		printf("python3\n");
-		run_python();
-	}
-	if (selected(argc, argv, "incr")) {
-		printf("incremental\n");
-		run_incr();
-	}
-	if (selected(argc, argv, "faults")) {
-		printf("faults\n");
-		run_faults();
-	}
+	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+		if (selected(argc, argv, scenarios[i].name)) {
+			printf("%s\n", scenarios[i].title);
+			scenarios[i].run();
+		}
 	store_close(st);
 	if (!failures) {
 		char cmd[400];

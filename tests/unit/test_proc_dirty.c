@@ -330,7 +330,7 @@ static void dirty_tracking_exact(void **state)
 		child_maps(&c, addr);
 		assert_int_equal(addr[3], naddr);
 		assert_int_equal(proc_maps_read(c.pid, true, &m), 0);
-		assert_int_equal(proc_dirty_register_maps(d, &m, &added, &nadded), 0);
+		assert_int_equal(proc_dirty_register_maps(d, &m, &added, &nadded, 0), 0);
 		for (size_t i = 0; i < nadded; i++)
 			if (added[i].start <= naddr && naddr < added[i].end)
 				found = true;
@@ -360,7 +360,7 @@ static void dirty_tracking_exact(void **state)
 		 * without "uw", so it is registered again and reported. */
 		assert_int_equal(send(&c, OP_REMAP, 0, 0, 0), naddr);
 		assert_int_equal(proc_maps_read(c.pid, true, &m), 0);
-		assert_int_equal(proc_dirty_register_maps(d, &m, &added, &nadded), 0);
+		assert_int_equal(proc_dirty_register_maps(d, &m, &added, &nadded, 0), 0);
 		found = false;
 		for (size_t i = 0; i < nadded; i++)
 			if (added[i].start <= naddr && naddr < added[i].end)
@@ -373,7 +373,7 @@ static void dirty_tracking_exact(void **state)
 		expect_exactly(d, naddr, naddr + NEW_PAGES * PG, want, 1);
 		/* A rescan of smaps with nothing new adds nothing of ours. */
 		assert_int_equal(proc_maps_read(c.pid, true, &m), 0);
-		assert_int_equal(proc_dirty_register_maps(d, &m, &added, &nadded), 0);
+		assert_int_equal(proc_dirty_register_maps(d, &m, &added, &nadded, 0), 0);
 		for (size_t i = 0; i < nadded; i++)
 			if (added[i].start <= naddr && naddr < added[i].end)
 				fail_msg("unchanged mapping registered again");
