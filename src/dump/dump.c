@@ -182,7 +182,9 @@ static int capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm
 
 	/* Before any injection: the scratch page injection maps must not be
 	 * taken for the process's own memory. */
-	r = proc_maps_read(d->pid, true, &d->maps);
+	r = d->tracked ? dump_track_maps(d) : -EAGAIN;
+	if (r == -EAGAIN)
+		r = proc_maps_read(d->pid, true, &d->maps);
 	if (r) {
 		pr_err("pid %d: smaps: %s", (int)d->pid, strerror(-r));
 		return r;

@@ -88,6 +88,7 @@ struct dump_ctx {
 	size_t sel_at;
 	struct dump_runs pre;
 	struct dump_runs pending;	/* seen before the stop, to read at it */
+	struct proc_maps pre_maps;	/* smaps read for the pre-copy */
 	uint64_t precopied;		/* pages put before the stop */
 };
 
@@ -126,6 +127,9 @@ int dump_track_usable(struct dump_ctx *d);
 /* While the process runs: register new mappings, scan, read and put the
  * written pages (pre-copy). */
 int dump_track_precopy(struct dump_ctx *d);
+/* Stopped: d->maps from /proc/PID/maps plus the pre-copy's smaps flags
+ * when no mapping changed since (no page-table walk); -EAGAIN: read smaps. */
+int dump_track_maps(struct dump_ctx *d);
 /* Stopped, after smaps: register new mappings, scan; d->sel = what to read. */
 int dump_track_select(struct dump_ctx *d);
 /* Stopped, after the pages are read: arm d->track for the next snapshot. */

@@ -30,7 +30,15 @@
  *  T4 a mapping not registered yet (new since the last scan) is read
  *     whole: it has no WP bits to tell writes by.
  *  T5 any failure after a scan disarms the tracker: the protection that
- *     scan reset is lost, so the next snapshot compares pages instead. */
+ *     scan reset is lost, so the next snapshot compares pages instead.
+ *
+ * At the stop, the mappings come from /proc/PID/maps, and their VmFlags
+ * from the pre-copy's smaps when the list is the same mapping for mapping:
+ * smaps walks every page table to count RSS, 4 ms per GiB here, while the
+ * process waits. A flag changed on a whole mapping in between (madvise,
+ * mlock; a change on part of one splits it and is seen) is taken at the
+ * next snapshot. RSS is not known then, so no mapping is skipped as empty:
+ * PAGEMAP_SCAN finds its pages, or none, at the cost of its page tables. */
 #define LOG_PREFIX "dump: "
 #include "dump/dump_int.h"
 #include "common/log.h"
@@ -241,13 +249,56 @@ int dump_track_precopy(struct dump_ctx *d)
 		r = proc_dirty_scan(d->track->dirty, 0, UINT64_MAX, &w, &nw);
 	if (!r)
 		r = pre_read(d, &m, w, nw);
+	/* what is registered now (the kernel's "uw"), for dump_track_maps */
+	for (size_t i = 0; i < nadded && !r; i++)
+		for (size_t k = 0; k < m.n; k++)
+			if (m.v[k].start >= added[i].start && m.v[k].end <= added[i].end)
+				m.v[k].vmflags |= PROC_VMF(UW);
 out:
 	if (r)
 		pr_err("group %s: pre-copy of pid %d: %s", d->name, (int)d->pid, store_strerror(r));
 	free(added);
 	free(w);
-	proc_maps_free(&m);
+	if (!r)
+		d->pre_maps = m;
+	else
+		proc_maps_free(&m);
 	return r;
+}
+
+static int same_mapping(const struct proc_vma *a, const struct proc_vma *b)
+{
+	return a->start == b->start && a->end == b->end && a->pgoff == b->pgoff &&
+	       a->inode == b->inode && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor && a->prot == b->prot && a->shared == b->shared &&
+	       a->deleted == b->deleted && !strcmp(a->path, b->path);
+}
+
+int dump_track_maps(struct dump_ctx *d)
+{
+	const struct proc_maps *pre = &d->pre_maps;
+	int r = proc_maps_read(d->pid, false, &d->maps);
+
+	if (r)
+		return r;
+	if (d->maps.n != pre->n)
+		goto slow;
+	for (size_t i = 0; i < pre->n; i++)
+		if (!pre->v[i].has_smaps || !same_mapping(&d->maps.v[i], &pre->v[i]))
+			goto slow;
+	for (size_t i = 0; i < pre->n; i++) {
+		struct proc_vma *v = &d->maps.v[i];
+
+		v->has_smaps = true;
+		v->vmflags = pre->v[i].vmflags;
+		v->vmflags_unknown = pre->v[i].vmflags_unknown;
+		/* unknown: never "empty" (dump_mm.c skips rss 0 + swap 0) */
+		v->rss_kb = v->anon_kb = v->swap_kb = UINT64_MAX;
+	}
+	return 0;
+slow:
+	proc_maps_free(&d->maps);
+	return -EAGAIN;
 }
 
 int dump_track_select(struct dump_ctx *d)
@@ -346,4 +397,5 @@ void dump_track_ctx_free(struct dump_ctx *d)
 	dump_runs_free(&d->sel);
 	dump_runs_free(&d->pre);
 	dump_runs_free(&d->pending);
+	proc_maps_free(&d->pre_maps);
 }

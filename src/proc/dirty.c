@@ -289,6 +289,8 @@ static long pm_scan(struct proc_dirty *d, uint64_t flags, uint64_t start, uint64
 
 	if (r < 0) {
 		r = -errno;
+		if (r == -EPERM)
+			return r;	/* not WP-registered: the caller's case */
 		pr_err("%d: PAGEMAP_SCAN %#llx-%#llx: %s", (int)d->pid,
 		       (unsigned long long)start, (unsigned long long)end, strerror((int)-r));
 		return r;
@@ -352,9 +354,20 @@ int proc_dirty_scan(struct proc_dirty *d, uint64_t start, uint64_t end,
 	for (size_t i = 0; i < d->n; i++) {
 		uint64_t s = d->r[i].start > start ? d->r[i].start : start;
 		uint64_t e = d->r[i].end < end ? d->r[i].end : end;
+		size_t n0 = n;
+
 		if (s >= e)
 			continue;
 		ret = scan_one(d, s, e, vec, &runs, &n, &cap);
+		if (ret == -EPERM) {
+			/* A mapping replaced by one just like it (same place,
+			 * size, rights: smaps cannot tell) is not registered:
+			 * register it; all of it counts as written. */
+			n = n0;
+			ret = register_range(d, s, e, 0);
+			if (!ret)
+				ret = append_run(&runs, &n, &cap, s, e);
+		}
 		if (ret)
 			break;
 	}

@@ -68,8 +68,9 @@ int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
 #define PROC_DIRTY_RUNNING 1u
 
 /* Written pages in [start, end) of the registered ranges since the last
- * scan, as runs [start, end); re-protects them. *runs malloc'd, caller
- * frees. */
+ * scan, as runs [start, end); re-protects them. A range found not
+ * registered (its mapping was replaced by one smaps cannot tell from it)
+ * is registered and reported whole. *runs malloc'd, caller frees. */
 int proc_dirty_scan(struct proc_dirty *d, uint64_t start, uint64_t end,
 		    struct proc_range **runs, size_t *n);
 
