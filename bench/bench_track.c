@@ -12,7 +12,10 @@
  *              the window (what a snapshot does), so every page faults once
  *              in the window: a 1 s snapshot interval, the harshest cryod
  *              would use (its default is 60 s)
- * The figure is the tracked rate; the limit is the untracked rate.
+ * The figure is the tracked rate; the limit is the untracked rate. Beside
+ * it, the cost of as many first-touch page faults measured in this run:
+ * every tracked page's first write after a scan is one fault, so that is
+ * what tracking costs at least on this machine (a VM's faults are slow).
  *
  * usage (root): bench_track [--json RESULTS] [--scale F] */
 #define LOG_PREFIX "bench: "
@@ -93,6 +96,23 @@ static double window(struct proc_dirty *d, volatile uint64_t *count)
 	return (double)(*count - c0) / bu_secs(bu_now_ns() - t0);
 }
 
+/* Seconds of one first-touch fault of a private page, here and now. */
+static double fault_cost(size_t len)
+{
+	uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t t0;
+	double s;
+
+	if (m == MAP_FAILED)
+		return -1;
+	t0 = bu_now_ns();
+	for (size_t off = 0; off < len; off += 4096)
+		m[off] = 1;
+	s = bu_secs(bu_now_ns() - t0) / (double)(len / 4096);
+	munmap(m, len);
+	return s;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -104,7 +124,7 @@ static int one_style(struct bu_results *res, size_t len, int whole)
 {
 	volatile uint64_t *count = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 					MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	double u[PAIRS], t[PAIRS];
+	double u[PAIRS], t[PAIRS], fc;
 	const char *style = whole ? "whole pages" : "one word per page";
 	char key[48], label[80];
 	pid_t pid;
@@ -144,8 +164,11 @@ static int one_style(struct bu_results *res, size_t len, int whole)
 	snprintf(label, sizeof(label), "%zu MiB, %s: tracked", (size_t)(len / MIB), style);
 	bu_report(res, key, label, t[PAIRS / 2] / 1e3, "kpage/s", u[PAIRS / 2] / 1e3,
 		  "the same, untracked");
-	bu_note(res, "%s: slowdown while tracked %.2f%% (target under 2%%)", style,
-		100.0 * (1.0 - t[PAIRS / 2] / u[PAIRS / 2]));
+	fc = fault_cost(len);
+	bu_note(res, "%s: slowdown while tracked %.2f%% (target under 2%%); %zu first-touch "
+		"faults cost %.1f%% of a window here (%.1f us each)", style,
+		100.0 * (1.0 - t[PAIRS / 2] / u[PAIRS / 2]), len / 4096,
+		100.0 * fc * (double)(len / 4096), fc * 1e6);
 	return 0;
 }
 
