@@ -8,8 +8,10 @@
 #include "dump/dump.h"
 #include "image/image.h"
 #include "image/registry.h"
+#include "term/term.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -32,24 +34,25 @@ struct grp_args {
 	const char *path;
 };
 
+static const struct option grp_opts[] = {
+	{ "store", required_argument, NULL, 's' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "name", required_argument, NULL, 'n' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 /* Parse --store, --json, --name, --help and up to max_pos positionals.
  * Returns -1 to go on, else the exit code. */
 static int grp_parse(struct cli *c, const struct cli_cmd *self, int argc, char **argv,
 		     struct grp_args *a, int min_pos, int max_pos, int want_name)
 {
-	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	int ch;
 
 	a->cmd = self->name;
 	opterr = 0;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "-:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "-:h", grp_opts, NULL)) != -1) {
 		switch (ch) {
 		case 1:
 			if (a->npos >= max_pos)
@@ -204,37 +207,106 @@ static int take(struct cli *c, struct grp_args *a, pid_t pid, int freeze, int ad
 	return rc;
 }
 
-static int run_adopt(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
+/* Record pid as group a->name and take its first snapshot. */
+static int adopt_pid(struct cli *c, struct grp_args *a, pid_t pid)
 {
-	struct grp_args a = { 0 };
 	struct registry_entry e = { 0 };
-	uint64_t pid;
-	int rc = grp_parse(c, self, argc, argv, &a, 1, 1, 1), err;
+	int err = registry_get(cli_home(), a->name, &e), rc;
 
-	if (rc >= 0)
-		return rc;
-	if (cli_parse_u64(a.pos[0], &pid) || !pid || pid > INT32_MAX)
-		return cli_usage(c, a.cmd, "adopt: not a pid: '%s'", a.pos[0]);
-	err = registry_get(cli_home(), a.name, &e);
 	if (!err && e.state != REGISTRY_EXITED)
-		return cli_fail(c, "group %s exists (pid %d, %s)", a.name, (int)e.pid,
+		return cli_fail(c, "group %s exists (pid %d, %s)", a->name, (int)e.pid,
 				registry_state_name(e.state));
-	if ((pid_t)pid == getpid())
-		return cli_fail(c, "adopt: pid %" PRIu64 " is cryo itself", pid);
+	if (pid == getpid())
+		return cli_fail(c, "adopt: pid %d is cryo itself", (int)pid);
 	memset(&e, 0, sizeof(e));
-	snprintf(e.name, sizeof(e.name), "%s", a.name);
-	e.pid = (pid_t)pid;
+	snprintf(e.name, sizeof(e.name), "%s", a->name);
+	e.pid = pid;
 	e.state = REGISTRY_RUNNING;
 	e.created_ns = now_realtime();
 	if (registry_pid_starttime(e.pid, &e.starttime))
 		return cli_fail(c, "adopt: no process %d", (int)e.pid);
 	/* The first snapshot right away: adopting means protected from now. */
-	rc = take(c, &a, e.pid, 0, 1);
+	rc = take(c, a, e.pid, 0, 1);
 	if (rc)
 		return rc;
 	err = registry_put(cli_home(), &e);
 	if (err)
-		return cli_fail(c, "adopt %s: writing the registry: %s", a.name, strerror(-err));
+		return cli_fail(c, "adopt %s: writing the registry: %s", a->name, strerror(-err));
+	return CLI_OK;
+}
+
+static int run_adopt(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
+{
+	struct grp_args a = { 0 };
+	uint64_t pid;
+	int rc = grp_parse(c, self, argc, argv, &a, 1, 1, 1);
+
+	if (rc >= 0)
+		return rc;
+	if (cli_parse_u64(a.pos[0], &pid) || !pid || pid > INT32_MAX)
+		return cli_usage(c, a.cmd, "adopt: not a pid: '%s'", a.pos[0]);
+	return adopt_pid(c, &a, (pid_t)pid);
+}
+
+/* cryo run: COMMAND on a terminal of its own (src/term), adopted at once. */
+static int run_run(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
+{
+	struct grp_args a = { .cmd = "run" };
+	struct term_start_opts to = { .home = cli_home() };
+	char slave[128];
+	const char *base;
+	pid_t pid;
+	int ch, err, rc;
+
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+:h", grp_opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			cli_print_help(self, stdout);
+			return CLI_OK;
+		case 's':
+			a.store_opt = optarg;
+			break;
+		case 'j':
+			a.json = 1;
+			break;
+		case 'n':
+			a.name = optarg;
+			break;
+		case ':':
+			return cli_usage(c, "run", "run: %s needs a value", argv[optind - 1]);
+		default:
+			return cli_usage(c, "run", "run: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage(c, "run", "run: no command given (cryo run [--name NAME] -- COMMAND)");
+	base = strrchr(argv[optind], '/') ? strrchr(argv[optind], '/') + 1 : argv[optind];
+	if (!a.name)
+		a.name = base;
+	if (!registry_name_ok(a.name))
+		return cli_usage(c, "run", "run: '%s' is not a valid group name (letters, digits, "
+				 ". _ -; use --name)", a.name);
+	a.path = cli_store_path(a.store_opt, a.path_buf, sizeof(a.path_buf));
+	if (mkdir(cli_home(), 0700) < 0 && errno != EEXIST)
+		return cli_fail(c, "%s: %s", cli_home(), strerror(errno));
+	cli_log_hold(c);
+	to.name = a.name;
+	to.argv = argv + optind;
+	err = term_start(&to, &pid, slave, sizeof(slave));
+	if (err == -EEXIST)
+		return cli_fail(c, "run: group %s already has a terminal", a.name);
+	if (err)
+		return cli_fail(c, "run %s: %s: %s", a.name, argv[optind], strerror(-err));
+	rc = adopt_pid(c, &a, pid);
+	if (rc) {
+		kill(pid, SIGKILL);	/* not persistent: not left running */
+		return rc;
+	}
+	if (!a.json)
+		printf("%s runs as pid %d on %s; 'cryo attach %s' to reach it\n", a.name, (int)pid,
+		       slave, a.name);
 	return CLI_OK;
 }
 
@@ -358,6 +430,20 @@ const struct cli_cmd cli_cmd_adopt = {
 		 "store (8 GiB, sparse) if there is none. A process cryo cannot capture\n"
 		 "faithfully (a socket, an unknown fd kind, a device mapping) is refused\n"
 		 "with the reason and left running untouched.\n",
+};
+
+const struct cli_cmd cli_cmd_run = {
+	.name = "run",
+	.run = run_run,
+	.summary = "start a command on a terminal of its own, as a persistent group",
+	.usage = "Usage: cryo run [--name NAME] [--store PATH] [--json] -- COMMAND [ARG...]\n"
+		 "\n"
+		 "Starts COMMAND on a pseudo-terminal that a small holder process keeps\n"
+		 "(like tmux): the program runs on with nobody attached, and what it\n"
+		 "writes meanwhile is kept (the last 64 KiB). The process becomes group\n"
+		 "NAME (default: the command's name) and its first snapshot is taken at\n"
+		 "once. 'cryo attach NAME' gives it your terminal; a melt or recover\n"
+		 "gives it a fresh terminal with its old settings that attach reaches.\n",
 };
 
 const struct cli_cmd cli_cmd_snap = {

@@ -2,6 +2,8 @@
 #include "cli/store_cmd.h"
 #include "image/registry.h"
 #include "restore/restore.h"
+#include "image/image.h"
+#include "term/term.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct melt_args {
 	uint64_t snap;
@@ -57,11 +60,54 @@ static void registry_running(const char *name, pid_t pid)
 			"registry was not updated\n", name, (int)pid);
 }
 
+/* 1 if a process of the snapshot had a pseudo-terminal (fds/tty.c). */
+static int had_tty(struct store *s, const char *name, uint64_t snap)
+{
+	Cryo__GroupEntry *g = NULL;
+	struct store_snap *sn;
+	int found = 0;
+
+	if (store_snap_open(s, name, snap, &sn))
+		return 0;	/* the restore says why */
+	if (!image_get_group(sn, &g)) {
+		for (size_t i = 0; i < g->n_procs && !found; i++) {
+			Cryo__FdsEntry *fe = NULL;
+			char key[STORE_KEY_MAX + 1];
+
+			image_key(key, sizeof(key), (pid_t)g->procs[i]->pid, "fds");
+			if (image_get(sn, key, &cryo__fds_entry__descriptor, (ProtobufCMessage **)&fe))
+				continue;
+			for (size_t k = 0; k < fe->n_fds && !found; k++)
+				found = !strcmp(fe->fds[k]->kind, "tty");
+			image_free(&fe->base);
+		}
+		image_free(&g->base);
+	}
+	store_snap_close(sn);
+	return found;
+}
+
+/* A fresh terminal for name (its slave into slave). The holder of the
+ * process that was frozen ends on its own once that process is gone:
+ * wait a little for it rather than take its terminal from a live one. */
+static int new_terminal(const char *name, char *slave, size_t n)
+{
+	struct term_start_opts to = { .home = cli_home(), .name = name };
+	int err = -EEXIST;
+
+	for (int i = 0; i < 40 && err == -EEXIST; i++) {
+		err = term_start(&to, NULL, slave, n);
+		if (err == -EEXIST)
+			usleep(50000);
+	}
+	return err;
+}
+
 int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 		   struct restore_result *res)
 {
-	char logdir[PATH_MAX], logpath[PATH_MAX + STORE_NAME_MAX + 8];
-	int err;
+	char logdir[PATH_MAX], logpath[PATH_MAX + STORE_NAME_MAX + 8], slave[128];
+	int err, tty = !o->fds.tty_path && had_tty(s, name, o->snap);
 
 	snprintf(logdir, sizeof(logdir), "%s/log", cli_home());
 	if (mkdir(logdir, 0700) && errno != EEXIST)
@@ -69,9 +115,26 @@ int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, name);
 	if (!o->fds.log_path)
 		o->fds.log_path = logpath;
+	if (tty) {
+		err = new_terminal(name, slave, sizeof(slave));
+		if (err) {
+			fprintf(stderr, "cryo: %s: a new terminal: %s\n", name,
+				err == -EEXIST ? "its old one is still in use" : strerror(-err));
+			return err;
+		}
+		o->fds.tty_path = slave;
+	}
 	err = restore_group(s, name, o, res);
 	if (o->fds.log_path == logpath)
 		o->fds.log_path = NULL;
+	if (tty) {
+		o->fds.tty_path = NULL;
+		/* the holder watches the process from now, or ends */
+		if (err)
+			(void)term_quit(cli_home(), name);
+		else if (term_watch(cli_home(), name, res->pid))
+			fprintf(stderr, "cryo: %s: its terminal will not end with it\n", name);
+	}
 	if (!err)
 		registry_running(name, res->pid);
 	return err;

@@ -9,6 +9,7 @@
 #include "cli/store_cmd.h"
 #include "common/clock.h"
 #include "image/registry.h"
+#include "term/term.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +20,7 @@
 struct ps_row {
 	struct registry_entry e;
 	int alive;
+	char ended[24];			/* "exited(3)", from its terminal's holder */
 	uint64_t snaps, stored, last_ns;
 	uint64_t rss;			/* bytes; 0 when not running */
 };
@@ -80,10 +82,28 @@ static uint64_t rss_of(pid_t pid)
 	return (uint64_t)kb * 1024;
 }
 
+/* How a `cryo run` group's process ended, as its terminal's holder (its
+ * parent) saw it: CRYO_HOME/term/NAME.exit "exited N" or "killed SIG". */
+static void read_ended(struct ps_row *r)
+{
+	char path[PATH_MAX], how[16];
+	int v;
+	FILE *f;
+
+	if (term_path(cli_home(), r->e.name, "exit", path, sizeof(path)))
+		return;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fscanf(f, "%15s %d", how, &v) == 2 && (!strcmp(how, "exited") || !strcmp(how, "killed")))
+		snprintf(r->ended, sizeof(r->ended), "%s(%d)", how, v);
+	fclose(f);
+}
+
 static const char *state_of(const struct ps_row *r)
 {
 	if (r->e.state == REGISTRY_RUNNING && !r->alive)
-		return "exited";
+		return r->ended[0] ? r->ended : "exited";
 	return registry_state_name(r->e.state);
 }
 
@@ -172,6 +192,8 @@ static int run_ps(struct cli *c, const struct cli_cmd *self, int argc, char **ar
 			   registry_pid_starttime(r->e.pid, &st) == 0 && st == r->e.starttime;
 		if (r->alive)
 			r->rss = rss_of(r->e.pid);
+		else
+			read_ended(r);
 		err = store_list_object(s, r->e.name, count_snap, r);
 		if (err && err != -ENOENT) {
 			free(p.rows);

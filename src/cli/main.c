@@ -10,6 +10,8 @@
 /* Every top-level command and family. Adding one: a line here and its
  * file (cmd_<name>.c) defining `const struct cli_cmd cli_cmd_<name>`. */
 static const struct cli_cmd *const commands[] = {
+	&cli_cmd_run,
+	&cli_cmd_attach,
 	&cli_cmd_adopt,
 	&cli_cmd_snap,
 	&cli_cmd_freeze,

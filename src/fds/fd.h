@@ -56,6 +56,9 @@ struct fd_policy {
 	const char *stdout_path;
 	const char *stderr_path;
 	const char *log_path;		/* CRYO_HOME/log/NAME.log */
+	/* the slave of the group's new terminal (src/term), for the fds that
+	 * were on a pty; NULL: reconnected as outside connections are */
+	const char *tty_path;
 };
 
 struct fd_restore_ctx {

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 extern const struct fd_ops fd_ops_memfd, fd_ops_dev, fd_ops_pipe, fd_ops_ext, fd_ops_reg,
-	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix;
+	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix, fd_ops_tty;
 
 /* Match order: the specific before the general (a memfd is also a regular
  * file; a pipe with both ends inside before the pipe to outside). */
@@ -23,6 +23,7 @@ const struct fd_ops *const fd_kinds[] = {
 	&fd_ops_memfd,
 	&fd_ops_dev,
 	&fd_ops_pipe,
+	&fd_ops_tty,		/* pty slaves, before "ext" takes other terminals */
 	&fd_ops_ext,
 	&fd_ops_reg,
 	&fd_ops_dir,

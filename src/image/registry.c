@@ -238,6 +238,10 @@ int registry_pid_starttime(pid_t pid, uint64_t *starttime)
 	if (!p)
 		return -EBADMSG;
 	p++;
+	/* A zombie has ended: it only waits for its parent (or pid 1, which
+	 * here takes up to 2 s) to collect it. */
+	if (p[0] == ' ' && (p[1] == 'Z' || p[1] == 'X'))
+		return -ESRCH;
 	for (field = 3; field < 22; field++) {
 		p = strchr(p + 1, ' ');
 		if (!p)

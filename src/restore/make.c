@@ -277,20 +277,20 @@ static int read_report(struct rst *r, int fd)
 	return ok ? 0 : -EIO;
 }
 
-int rst_make_process(struct rst *r)
+/* Fork the helper that clone3s the process with its pid; its exit status
+ * is clone3's errno. */
+static int spawn(struct rst *r, int sp[2])
 {
-	int sp[2], st, ret;
 	pid_t helper;
+	int st;
 
-	ret = pid_wait_free(r->pid);
-	if (ret)
-		return ret;
 	if (pipe2(sp, O_CLOEXEC))
 		return -errno;
 	fflush(NULL);
 	helper = fork();
 	if (helper < 0) {
-		ret = -errno;
+		int ret = -errno;
+
 		close(sp[0]);
 		close(sp[1]);
 		return ret;
@@ -302,13 +302,30 @@ int rst_make_process(struct rst *r)
 	close(sp[1]);
 	while (waitpid(helper, &st, 0) < 0 && errno == EINTR)
 		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		ret = WIFEXITED(st) ? -WEXITSTATUS(st) : -ECHILD;
+	if (WIFEXITED(st) && !WEXITSTATUS(st))
+		return 0;
+	close(sp[0]);
+	return WIFEXITED(st) ? -WEXITSTATUS(st) : -ECHILD;
+}
+
+int rst_make_process(struct rst *r)
+{
+	int sp[2], ret;
+
+	ret = pid_wait_free(r->pid);
+	if (ret)
+		return ret;
+	/* A pid no process has can still be taken as the process group or
+	 * session of others: a child the frozen process left, dead and
+	 * waiting for pid 1 to reap it. Wait for that as for a zombie. */
+	for (int ms = 0; (ret = spawn(r, sp)) == -EEXIST && ms < ZOMBIE_WAIT_MS; ms += 50)
+		usleep(50000);
+	if (ret) {
 		if (ret == -EEXIST)
-			pr_err("pid %d is in use", (int)r->pid);
+			pr_err("pid %d is in use (as the process group or session of other "
+			       "processes: children it left?)", (int)r->pid);
 		else
 			pr_err("clone3 with pid %d: %s", (int)r->pid, strerror(-ret));
-		close(sp[0]);
 		return ret;
 	}
 	ret = read_report(r, sp[0]);

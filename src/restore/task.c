@@ -209,10 +209,15 @@ static int thread_state(struct rst *r, size_t idx, const Cryo__ThreadEntry *te)
 	uint64_t addr;
 	int ret = 0;
 
-	if (te->has_altstack_sp && !(te->altstack_flags & SS_DISABLE)) {
-		stack_t ss = { .ss_sp = (void *)(uintptr_t)te->altstack_sp,
-			       .ss_size = te->altstack_size,
-			       .ss_flags = (int)(te->altstack_flags & SS_AUTODISARM) };
+	/* Always set: without one saved, the main thread would keep the
+	 * signal stack of the cryo it was forked from (ASan's, say), and an
+	 * SA_ONSTACK handler (CPython's) would run on memory that is gone. */
+	{
+		int on = te->has_altstack_sp && !(te->altstack_flags & SS_DISABLE);
+		stack_t ss = { .ss_sp = on ? (void *)(uintptr_t)te->altstack_sp : NULL,
+			       .ss_size = on ? te->altstack_size : 0,
+			       .ss_flags = on ? (int)(te->altstack_flags & SS_AUTODISARM) :
+						SS_DISABLE };
 		ret = rst_put_data(r, &ss, sizeof(ss), &addr);
 		if (!ret)
 			ret = tcall(r, idx, SYS_sigaltstack, addr, 0, 0, 0, NULL);

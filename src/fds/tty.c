@@ -1,0 +1,142 @@
+/* "tty": the slave side of a pseudo-terminal (/dev/pts/N).
+ *
+ * Saved: the terminal's settings (termios as tcgetattr gives them), its
+ * window size, and whether it is the process's controlling terminal. The
+ * pty itself cannot come back (its master is another process's), so at
+ * melt the process gets a fresh one: cryo starts a terminal holder for the
+ * group (src/term) and passes its slave as fd_policy.tty_path; every pty
+ * fd of the process opens it, with the old settings, and the controlling
+ * terminal becomes it (the process is a session leader by then).
+ * `cryo attach NAME` reaches it. Without a tty_path (a library caller that
+ * gave none) the fd is reconnected as "ext" is: /dev/null or the log. */
+#define LOG_PREFIX "fds/tty: "
+#include "fds/fd_priv.h"
+#include "common/log.h"
+#include "proc/status.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+extern const struct fd_ops fd_ops_ext;
+
+static int tty_match(const struct fd_probe *p)
+{
+	unsigned ma = major(p->st.st_rdev);
+
+	return S_ISCHR(p->st.st_mode) && ma >= 136 && ma <= 143;
+}
+
+static int is_ctty(pid_t pid, dev_t rdev)
+{
+	struct proc_stat ps;
+
+	return !proc_stat_read(pid, 0, &ps) && (dev_t)ps.f[PROC_STAT_TTY_NR] == rdev;
+}
+
+static int tty_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEntry *e)
+{
+	Cryo__Tty t = CRYO__TTY__INIT;
+	struct termios tio;
+	struct winsize ws;
+	int r;
+
+	(void)c;
+	if (p->local < 0 || tcgetattr(p->local, &tio) || ioctl(p->local, TIOCGWINSZ, &ws)) {
+		pr_err("pid %d fd %d: %s: cannot read its settings: %s", p->pid, p->fd, p->link,
+		       p->local < 0 ? "no copy of the fd" : strerror(errno));
+		return -ENOTSUP;
+	}
+	t.was = (char *)p->link;
+	t.has_ctty = 1;
+	t.ctty = is_ctty(p->pid, p->st.st_rdev);
+	t.has_iflag = t.has_oflag = t.has_cflag = t.has_lflag = t.has_line = 1;
+	t.iflag = tio.c_iflag;
+	t.oflag = tio.c_oflag;
+	t.cflag = tio.c_cflag;
+	t.lflag = tio.c_lflag;
+	t.line = tio.c_line;
+	t.has_cc = 1;
+	t.cc.data = tio.c_cc;
+	t.cc.len = sizeof(tio.c_cc);
+	t.has_ispeed = t.has_ospeed = 1;
+	t.ispeed = (uint32_t)cfgetispeed(&tio);
+	t.ospeed = (uint32_t)cfgetospeed(&tio);
+	t.has_rows = t.has_cols = 1;
+	t.rows = ws.ws_row;
+	t.cols = ws.ws_col;
+	r = fd_pack(e, &t.base);
+	if (!r)
+		r = fd_set_desc(e, "%s%s %ux%u (a fresh terminal at melt)", p->link,
+				t.ctty ? " controlling" : "", t.cols, t.rows);
+	return r;
+}
+
+/* The saved settings onto the new terminal (fd). */
+static void apply(int fd, const Cryo__Tty *t)
+{
+	struct termios tio;
+	struct winsize ws = { .ws_row = (unsigned short)t->rows, .ws_col = (unsigned short)t->cols };
+
+	if (!tcgetattr(fd, &tio)) {
+		tio.c_iflag = t->iflag;
+		tio.c_oflag = t->oflag;
+		tio.c_cflag = t->cflag;
+		tio.c_lflag = t->lflag;
+		tio.c_line = (cc_t)t->line;
+		if (t->has_cc && t->cc.len == sizeof(tio.c_cc))
+			memcpy(tio.c_cc, t->cc.data, sizeof(tio.c_cc));
+		(void)cfsetispeed(&tio, (speed_t)t->ispeed);
+		(void)cfsetospeed(&tio, (speed_t)t->ospeed);
+		if (tcsetattr(fd, TCSANOW, &tio))
+			pr_warn("terminal settings not restored: %s", strerror(errno));
+	}
+	if (ws.ws_row && ws.ws_col)
+		(void)ioctl(fd, TIOCSWINSZ, &ws);
+}
+
+static int tty_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
+{
+	Cryo__Tty *t;
+	int fd, r;
+
+	if (!c->policy || !c->policy->tty_path)
+		return fd_ops_ext.restore(c, e);
+	t = (Cryo__Tty *)fd_unpack(e, &cryo__tty__descriptor);
+	if (!t)
+		return -EBADMSG;
+	fd = open(c->policy->tty_path, fd_open_flags(e));
+	if (fd < 0) {
+		r = -errno;
+		pr_err("fd %u: the new terminal %s: %s", e->fd, c->policy->tty_path, strerror(errno));
+		goto out;
+	}
+	/* The caller is a session leader with no terminal yet (restore/make.c) */
+	if (t->ctty && ioctl(fd, TIOCSCTTY, 0) < 0)
+		pr_warn("fd %u: %s not made the controlling terminal: %s", e->fd,
+			c->policy->tty_path, strerror(errno));
+	apply(fd, t);
+	r = fd_place(fd, e, 0);
+out:
+	cryo__tty__free_unpacked(t, NULL);
+	return r;
+}
+
+static void tty_describe(const Cryo__FdEntry *e, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s flags 0%o%s", e->desc ? e->desc : "tty", e->flags,
+		 e->cloexec ? " cloexec" : "");
+}
+
+const struct fd_ops fd_ops_tty = {
+	.name = "tty",
+	.match = tty_match,
+	.dump = tty_dump,
+	.restore = tty_restore,
+	.describe = tty_describe,
+};
