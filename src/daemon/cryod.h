@@ -12,10 +12,10 @@
  * its jobs. What it does goes to its log (stderr); what it counts goes to
  * CRYO_HOME/cryod.status, rewritten atomically each tick.
  *
- * Not yet (issue 4): the control socket and its credential checks, `run`
- * and `attach` on a pty it holds, dirty tracking with userfaultfd-WP kept
- * between snapshots (today's incremental snapshots compare pages with the
- * base instead, reading all memory while the group is stopped). */
+ * Each group has a write tracker (dump_track.c) armed by its first
+ * snapshot: the next ones read only the pages it wrote, most of them
+ * before it is stopped. Not yet (issue 4): the control socket and its
+ * credential checks. */
 #ifndef CRYO_DAEMON_CRYOD_H
 #define CRYO_DAEMON_CRYOD_H
 
