@@ -24,6 +24,7 @@
 	X(FP_STORE_CLEAN_CRASH,    "store.clean.crash",    0)             \
 	X(FP_DUMP_PAGES_EIO,       "dump.pages.eio",       EIO)           \
 	X(FP_INJECT_CRASH,         "proc.inject.crash",    0)             \
+	X(FP_INJECT_SLOW,          "proc.inject.slow",     EAGAIN)        \
 	X(FP_RESTORE_CHILD_FAIL,   "restore.child.fail",   EIO)           \
 	X(FP_RESTORE_MMAP_FAIL,    "restore.mmap.fail",    EIO)           \
 	X(FP_RESTORE_PAGES_FAIL,   "restore.pages.fail",   EIO)           \

@@ -1,6 +1,7 @@
 #define LOG_PREFIX "cryod: "
 #include "daemon/cryod.h"
 #include "daemon/sched.h"
+#include "daemon/worker.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "dump/dump.h"
@@ -29,9 +30,7 @@ struct group {
 	bool have_prev, gone, seen;
 	uint64_t last_snap_ns;		/* wall clock of the newest snapshot */
 	uint64_t weak, force, skipped, failed;
-	/* writes since the newest snapshot (dump_track.c), made on the
-	 * first snapshot; owned */
-	struct dump_track *track;
+	bool tracking;			/* the worker tracks its writes */
 };
 
 struct cryod {
@@ -40,6 +39,7 @@ struct cryod {
 	struct group *g;
 	size_t n, cap;
 	enum sched_action want;		/* asked for by a signal, for every group */
+	struct worker w;		/* does the snapshots (worker.h) */
 	uint64_t started_ns;
 };
 
@@ -115,7 +115,8 @@ static struct group *group_get(struct cryod *d, const struct registry_entry *e)
 				d->g[i].pid = e->pid;
 				d->g[i].starttime = e->starttime;
 				d->g[i].have_prev = d->g[i].gone = false;
-				dump_track_disarm(d->g[i].track);
+				worker_forget(&d->w, d->g[i].name);
+				d->g[i].tracking = false;
 			}
 			return &d->g[i];
 		}
@@ -159,25 +160,15 @@ static void load_last(struct cryod *d, struct group *g)
 /* One snapshot of g: incremental on top of its newest, then retention. */
 static void snapshot(struct cryod *d, struct group *g, int force)
 {
-	struct dump_opts o = { .base = STORE_SNAP_NEWEST };
 	struct dump_result res;
-	struct store *s;
-	int r;
+	int r = 0;
 
-	if (!g->track)
-		g->track = dump_track_new();	/* none: pages are compared */
-	o.track = g->track;
-	r = store_open(d->store_path, NULL, &s);
-
-	if (!r) {
-		r = dump_group(s, g->name, g->pid, &o, &res);
-		if (!r && d->o->keep)
-			(void)store_retain(s, g->name, d->o->keep);
-		int rc = store_close(s);
-		if (!r)
-			r = rc;
-	}
+	if (d->w.fd < 0)
+		r = worker_start(&d->w, d->store_path, d->o->keep);
+	if (!r)
+		r = worker_snapshot(&d->w, g->name, g->pid, &res, &g->tracking);
 	if (r) {
+		g->tracking = false;
 		g->failed++;
 		pr_err("%s snapshot of %s (pid %d) failed: %s", force ? "force" : "weak", g->name,
 		       (int)g->pid, store_strerror(r));
@@ -206,7 +197,8 @@ static void tick_group(struct cryod *d, struct group *g)
 			pr_info("group %s: pid %d is gone (exited or killed); `cryo recover` "
 				"melts it from its newest snapshot", g->name, (int)g->pid);
 		g->gone = true;
-		dump_track_disarm(g->track);
+		worker_forget(&d->w, g->name);
+		g->tracking = false;
 		return;
 	}
 	a = sched_decide(&p, wall_ns(), g->last_snap_ns, &now, &g->prev, g->have_prev, d->want);
@@ -250,7 +242,8 @@ static int see(void *arg, const struct registry_entry *e)
 			pr_info("group %s: pid %d is gone; `cryo recover` melts it", g->name,
 				(int)e->pid);
 		g->gone = true;
-		dump_track_disarm(g->track);
+		worker_forget(&d->w, g->name);
+		g->tracking = false;
 		return 0;
 	}
 	g->gone = false;
@@ -280,7 +273,7 @@ static void write_status(struct cryod *d)
 			" skipped_busy %" PRIu64 " failed %" PRIu64 " last_snapshot_ns %" PRIu64
 			" tracking %s\n", g->name, (int)g->pid, g->gone ? "gone" : "running", g->weak,
 			g->force, g->skipped, g->failed, g->last_snap_ns,
-			dump_track_armed(g->track) ? "yes" : "no");
+			g->tracking ? "yes" : "no");
 	}
 	if (fclose(f) == 0)
 		(void)rename(tmp, path);
@@ -303,7 +296,7 @@ static void tick(struct cryod *d)
 		if (d->g[i].seen)
 			d->g[kept++] = d->g[i];
 		else
-			dump_track_free(d->g[i].track);
+			worker_forget(&d->w, d->g[i].name);
 	d->n = kept;
 	d->want = SCHED_NONE;
 	write_status(d);
@@ -326,7 +319,7 @@ static int signals_open(sigset_t *old)
 
 int cryod_run(const struct cryod_opts *o)
 {
-	struct cryod d = { .o = o, .started_ns = wall_ns() };
+	struct cryod d = { .o = o, .started_ns = wall_ns(), .w = { .fd = -1 } };
 	sigset_t old;
 	int sfd, r, stop = 0;
 
@@ -370,8 +363,7 @@ int cryod_run(const struct cryod_opts *o)
 	pr_info("cryod %d stops", (int)getpid());
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	for (size_t i = 0; i < d.n; i++)
-		dump_track_free(d.g[i].track);
+	worker_stop(&d.w);
 	free(d.g);
 	return r;
 }

@@ -12,10 +12,11 @@
  * its jobs. What it does goes to its log (stderr); what it counts goes to
  * CRYO_HOME/cryod.status, rewritten atomically each tick.
  *
- * Each group has a write tracker (dump_track.c) armed by its first
- * snapshot: the next ones read only the pages it wrote, most of them
- * before it is stopped. Not yet (issue 4): the control socket and its
- * credential checks. */
+ * The snapshots themselves run in a worker process (worker.h), so that a
+ * kill -9 of cryod never lands inside one; the worker keeps each group's
+ * write tracker (dump_track.c), armed by its first snapshot: the next ones
+ * read only the pages it wrote, most of them before it is stopped. Not yet
+ * (issue 4): the control socket and its credential checks. */
 #ifndef CRYO_DAEMON_CRYOD_H
 #define CRYO_DAEMON_CRYOD_H
 

@@ -53,6 +53,9 @@ static int run_gadget(struct proc_thread *t, const struct user_regs_struct *save
 	 * ptrace lets the thread go as it is, and it runs on from our gadget
 	 * into whatever follows and dies (seen: SIGSEGV). Not solved yet. */
 	(void)fault_fire(FP_INJECT_CRASH);
+	/* 1.5 s with the registers set: time for a test to kill cryod here */
+	if (fault_fire(FP_INJECT_SLOW))
+		usleep(1500000);
 	for (int i = 0; i < INJECT_RESUMES_MAX; i++) {
 		if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, t->tid, 0, 0)) {
 			ret = -errno;

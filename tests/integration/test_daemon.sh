@@ -101,4 +101,30 @@ check_out "^recovered idle: pid $IDLE runs again" "recover melts the idle counte
 for _ in $(seq 100); do v=$(cat "$CNT"); [ "$v" != "$c_dead" ] && break; sleep 0.05; done
 [ "$v" -le $((c_snap + 2)) ] && [ "$v" -lt "$c_dead" ] && [ "$v" -ge 1 ] && pass "counter resumes from its last snapshot ($v; ~$c_snap at the snapshot, $c_dead at the crash)" ||
 	fail "counter resumed at $v (~$c_snap at the snapshot, $c_dead at the crash)"
+
+# kill -9 of cryod while a group is stopped inside an injected syscall
+# (proc.inject.slow holds the worker there 1.5 s): the worker finishes the
+# snapshot, the group runs on as before, and the worker goes.
+IDLE=$(pgrep -f "counter.py $CNT" | head -1)
+tracer_of() { awk '/^TracerPid:/ {print $2}' /proc/$1/status 2>/dev/null; }
+traced_one() { for p in $IDLE $BUSY; do [ "$(tracer_of $p)" != 0 ] && [ -n "$(tracer_of $p)" ] && { T_PID=$p; return 0; }; done; return 1; }
+check 0 "daemon start, its first injection slowed" env CRYO_FAULT=proc.inject.slow@1 "$CRYO" daemon start --interval 100 --max-age 200 --tick 100
+pid=$("$CRYO" daemon status | awk 'NR == 1 {print $NF}')
+n_idle=$("$CRYO" history idle --json | python3 -c 'import json,sys; print(max(s["number"] for s in json.load(sys.stdin)))')
+n_busy=$("$CRYO" history busy --json | python3 -c 'import json,sys; print(max(s["number"] for s in json.load(sys.stdin)))')
+kill -USR2 "$pid"
+T_PID=
+until_ok traced_one
+[ -n "$T_PID" ] && pass "a group is stopped in a snapshot (pid $T_PID, traced by $(tracer_of $T_PID))" || fail "no group got traced"
+kill -9 "$pid"
+gone_worker() { ! pgrep -x cryod-worker >/dev/null; }
+until_ok gone_worker && pass "the worker finished its job and went" || fail "cryod-worker still there"
+sleep 0.5
+untouched "$IDLE" && untouched "$BUSY" && pass "kill -9 of cryod inside an injected syscall: both groups run on, untraced" ||
+	fail "a group is dead, stopped or traced after cryod died mid-snapshot"
+c1=$(cat "$CNT"); sleep 1; c2=$(cat "$CNT")
+[ "$c2" -gt "$c1" ] && pass "the counter counts on ($c1 -> $c2)" || fail "counter stuck at $c1 -> $c2"
+m_idle=$("$CRYO" history idle --json | python3 -c 'import json,sys; print(max(s["number"] for s in json.load(sys.stdin)))')
+m_busy=$("$CRYO" history busy --json | python3 -c 'import json,sys; print(max(s["number"] for s in json.load(sys.stdin)))')
+[ $((m_idle + m_busy)) -gt $((n_idle + n_busy)) ] && pass "the snapshot in progress was committed" || fail "no new snapshot ($n_idle/$n_busy -> $m_idle/$m_busy)"
 done_testing
