@@ -9,6 +9,7 @@
 #include "image/image.h"
 #include "image/registry.h"
 #include "term/term.h"
+#include "daemon/sched.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -28,6 +29,7 @@ struct grp_args {
 	const char *store_opt;
 	const char *name;
 	int json;
+	int weak, force, all;		/* snap only */
 	int npos;
 	const char *pos[2];
 	char path_buf[PATH_MAX];
@@ -39,6 +41,9 @@ static const struct option grp_opts[] = {
 	{ "json", no_argument, NULL, 'j' },
 	{ "name", required_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "weak", no_argument, NULL, 'w' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "all", no_argument, NULL, 'a' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -72,6 +77,14 @@ static int grp_parse(struct cli *c, const struct cli_cmd *self, int argc, char *
 			if (!want_name)
 				return cli_usage(c, a->cmd, "%s: unknown option '--name'", a->cmd);
 			a->name = optarg;
+			break;
+		case 'w':
+		case 'F':
+		case 'a':
+			if (strcmp(a->cmd, "snap"))
+				return cli_usage(c, a->cmd, "%s: unknown option '%s'", a->cmd,
+						 argv[optind - 1]);
+			*(ch == 'w' ? &a->weak : ch == 'F' ? &a->force : &a->all) = 1;
 			break;
 		case ':':
 			return cli_usage(c, a->cmd, "%s: option '%s' needs a value", a->cmd,
@@ -332,9 +345,90 @@ static int run_snap_or_freeze(struct cli *c, const struct cli_cmd *self, int arg
 	return CLI_OK;
 }
 
+/* Weak: only if every thread of pid is asleep and used no CPU over a
+ * short look (the daemon's rule, sched.h, over 0.2 s instead of a tick). */
+static int idle_now(pid_t pid)
+{
+	struct sched_look a, b;
+
+	if (sched_look(pid, &a))
+		return 0;
+	usleep(200000);
+	return !sched_look(pid, &b) && a.all_asleep && b.all_asleep && a.cpu_ticks == b.cpu_ticks;
+}
+
+/* One group of snap: CLI_OK, or the failure (said). */
+static int snap_one(struct cli *c, struct grp_args *a, const char *name)
+{
+	struct registry_entry e;
+	int rc;
+
+	a->name = name;
+	rc = running_group(c, name, &e);
+	if (rc)
+		return rc;
+	if (a->weak && !idle_now(e.pid)) {
+		if (a->json)
+			printf("{\"name\": \"%s\", \"skipped\": \"busy\"}\n", name);
+		else
+			printf("%s: busy, weak snapshot skipped\n", name);
+		return CLI_OK;
+	}
+	return take(c, a, e.pid, 0, 0);
+}
+
+struct snap_all {
+	unsigned failed;
+	char (*names)[STORE_NAME_MAX + 1];
+	size_t n, cap;
+};
+
+static int collect_running(void *arg, const struct registry_entry *e)
+{
+	struct snap_all *sa = arg;
+
+	if (e->state != REGISTRY_RUNNING)
+		return 0;
+	if (sa->n == sa->cap) {
+		size_t cap = sa->cap ? sa->cap * 2 : 16;
+		void *p = realloc(sa->names, cap * sizeof(*sa->names));
+
+		if (!p)
+			return -ENOMEM;
+		sa->names = p;
+		sa->cap = cap;
+	}
+	snprintf(sa->names[sa->n++], sizeof(sa->names[0]), "%s", e->name);
+	return 0;
+}
+
 static int run_snap(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
 {
-	return run_snap_or_freeze(c, self, argc, argv, 0);
+	struct grp_args a = { 0 };
+	struct snap_all sa = { 0 };
+	int rc = grp_parse(c, self, argc, argv, &a, 0, 1, 0), err;
+
+	if (rc >= 0)
+		return rc;
+	if (a.weak && a.force)
+		return cli_usage(c, "snap", "snap: --weak or --force, not both");
+	if (a.all == (a.npos == 1))
+		return cli_usage(c, "snap", "snap: a group NAME or --all");
+	if (!a.all)
+		return snap_one(c, &a, a.pos[0]);
+	/* the list first: each snapshot may rewrite the registry */
+	err = registry_list(cli_home(), collect_running, &sa);
+	if (err && err != -ENOENT) {
+		free(sa.names);
+		return cli_fail(c, "snap --all: the group registry: %s", strerror(-err));
+	}
+	for (size_t i = 0; i < sa.n; i++)
+		if (snap_one(c, &a, sa.names[i]) != CLI_OK)
+			sa.failed++;
+	free(sa.names);
+	if (sa.failed)
+		return cli_fail(c, "snap --all: %u of %zu groups failed", sa.failed, sa.n);
+	return CLI_OK;
 }
 
 static int run_freeze(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
@@ -450,11 +544,16 @@ const struct cli_cmd cli_cmd_snap = {
 	.name = "snap",
 	.run = run_snap,
 	.summary = "snapshot a group, leave it running",
-	.usage = "Usage: cryo snap NAME [--store PATH] [--json]\n"
+	.usage = "Usage: cryo snap NAME|--all [--weak|--force] [--store PATH] [--json]\n"
 		 "\n"
 		 "Stops the group's process briefly, writes a snapshot in one store\n"
 		 "transaction, and lets it run on. Prints the snapshot number, pages,\n"
-		 "how long the process was stopped and the time until durable.\n",
+		 "how long the process was stopped and the time until durable.\n"
+		 "\n"
+		 "  --all    every running group\n"
+		 "  --weak   only if the group is idle (every thread asleep, no CPU used\n"
+		 "           over 0.2 s); a busy group is skipped and said so\n"
+		 "  --force  stop it whatever it does (the default)\n",
 };
 
 const struct cli_cmd cli_cmd_freeze = {

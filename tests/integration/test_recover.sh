@@ -68,6 +68,22 @@ check_err1
 check 0 "ps --json" "$CRYO" ps --json
 check_json "ps --json"
 
+# snap --weak / --all: an idle group is taken, a busy one skipped
+setsid python3 -c 'while True: pass' </dev/null >/dev/null 2>&1 & SPIN=$!; disown
+sleep 0.3
+check 0 "adopt a spinner" "$CRYO" adopt "$SPIN" --name spin
+check 0 "snap --weak of a sleeping group" "$CRYO" snap keep --weak
+check_out "^keep: snap pid $KEEP: snapshot [0-9]+" "the idle group's weak snapshot is taken"
+check 0 "snap --weak of a spinning group" "$CRYO" snap spin --weak
+check_out "^spin: busy, weak snapshot skipped" "the busy group's weak snapshot is skipped"
+check 0 "snap --all --force" "$CRYO" snap --all --force
+n=$(grep -c ": snap pid [0-9]*: snapshot" "$OUT")
+[ "$n" = 3 ] && pass "snap --all takes every running group ($n)" || fail "snap --all took $n, not 3: $(cat "$OUT")"
+check 2 "snap with both --weak and --force" "$CRYO" snap keep --weak --force
+check 2 "snap with a name and --all" "$CRYO" snap keep --all
+check 2 "freeze does not take --weak" "$CRYO" freeze keep --weak
+kill -9 "$SPIN"
+
 check 0 "rm --force counter" "$CRYO" rm counter --force
 kill -9 "$KEEP"
 kill -9 "$COUNTER" 2>/dev/null
