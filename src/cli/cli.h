@@ -59,6 +59,10 @@ struct store;
 int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 		   struct restore_result *res);
 
+/* Start cryod for CRYO_HOME with its defaults unless one runs (said on
+ * stdout when started, unless quiet): CLI_OK or the failure (said). */
+int cli_daemon_ensure(struct cli *c, int quiet);
+
 /* A family's run: the subcommand of self named by argv[1] (argv[0] is the
  * family's own name) gets argv + 1. Handles `--help` for the family. */
 int cli_dispatch(struct cli *c, const struct cli_cmd *self, int argc, char **argv);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct daemon_args {
@@ -109,29 +110,19 @@ static int run_run(struct cli *c, const struct cli_cmd *self, int argc, char **a
 	return CLI_OK;
 }
 
-/* Start `cryo daemon run ARGS` detached, logging to CRYO_HOME/log/cryod.log;
- * return once it holds the lock. */
-static int run_start(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
+/* Start `cryo daemon run ARGS...` (argv[1..argc-1]) detached, logging to
+ * CRYO_HOME/log/cryod.log; return once it holds the lock (its pid in *pid). */
+static int start_detached(struct cli *c, const char *home, int argc, char **argv, pid_t *pid,
+			  char *logpath, size_t loglen)
 {
-	struct daemon_args a;
-	char logpath[PATH_MAX], exe[PATH_MAX];
-	char **args;
-	pid_t pid, child;
-	int r = parse_opts(c, "daemon start", argc, argv, &a);
+	char exe[PATH_MAX], **args;
+	pid_t child;
 	ssize_t n;
 
-	if (r == 'h') {
-		cli_print_help(self, stdout);
-		return CLI_OK;
-	}
-	if (r)
-		return r;
-	if (!cryod_pid(a.o.home, &pid))
-		return cli_fail(c, "cryod already runs for %s as pid %d", a.o.home, (int)pid);
-	snprintf(logpath, sizeof(logpath), "%s/log", a.o.home);
-	if ((mkdir(a.o.home, 0700) && errno != EEXIST) || (mkdir(logpath, 0700) && errno != EEXIST))
+	snprintf(logpath, loglen, "%s/log", home);
+	if ((mkdir(home, 0700) && errno != EEXIST) || (mkdir(logpath, 0700) && errno != EEXIST))
 		return cli_fail(c, "cannot create %s: %s", logpath, strerror(errno));
-	snprintf(logpath, sizeof(logpath), "%s/log/cryod.log", a.o.home);
+	snprintf(logpath, loglen, "%s/log/cryod.log", home);
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return cli_fail(c, "cannot find the cryo binary: %s", strerror(errno));
@@ -156,19 +147,54 @@ static int run_start(struct cli *c, const struct cli_cmd *self, int argc, char *
 		if (in < 0 || log < 0 || setsid() < 0 || dup2(in, 0) < 0 || dup2(log, 1) < 0 ||
 		    dup2(log, 2) < 0)
 			_exit(127);
-		/* the daemon must not keep a terminal or our pipes open */
+		/* the daemon must not keep a terminal, our pipes or a store open */
+		(void)syscall(SYS_close_range, 3u, ~0u, 0u);
 		execv(exe, args);
 		_exit(127);
 	}
 	free(args);
 	for (int i = 0; i < 500; i++) {
-		if (!cryod_pid(a.o.home, &pid)) {
-			printf("cryod runs for %s as pid %d (log: %s)\n", a.o.home, (int)pid, logpath);
+		if (!cryod_pid(home, pid))
 			return CLI_OK;
-		}
 		usleep(10000);
 	}
 	return cli_fail(c, "cryod did not start; see %s", logpath);
+}
+
+static int run_start(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
+{
+	struct daemon_args a;
+	char logpath[PATH_MAX];
+	pid_t pid;
+	int r = parse_opts(c, "daemon start", argc, argv, &a);
+
+	if (r == 'h') {
+		cli_print_help(self, stdout);
+		return CLI_OK;
+	}
+	if (r)
+		return r;
+	if (!cryod_pid(a.o.home, &pid))
+		return cli_fail(c, "cryod already runs for %s as pid %d", a.o.home, (int)pid);
+	r = start_detached(c, a.o.home, argc, argv, &pid, logpath, sizeof(logpath));
+	if (r == CLI_OK)
+		printf("cryod runs for %s as pid %d (log: %s)\n", a.o.home, (int)pid, logpath);
+	return r;
+}
+
+int cli_daemon_ensure(struct cli *c, int quiet)
+{
+	char logpath[PATH_MAX], *none[] = { "start", NULL };
+	pid_t pid;
+	int r;
+
+	if (!cryod_pid(cli_home(), &pid))
+		return CLI_OK;
+	r = start_detached(c, cli_home(), 1, none, &pid, logpath, sizeof(logpath));
+	if (r == CLI_OK && !quiet)
+		printf("started cryod for %s as pid %d: it keeps the group persistent "
+		       "(log: %s)\n", cli_home(), (int)pid, logpath);
+	return r;
 }
 
 /* For commands without arguments: CLI_OK after --help, CLI_USAGE for

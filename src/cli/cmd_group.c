@@ -44,6 +44,7 @@ static const struct option grp_opts[] = {
 	{ "weak", no_argument, NULL, 'w' },
 	{ "force", no_argument, NULL, 'F' },
 	{ "all", no_argument, NULL, 'a' },
+	{ "no-daemon", no_argument, NULL, 'D' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -269,7 +270,7 @@ static int run_run(struct cli *c, const struct cli_cmd *self, int argc, char **a
 	char slave[128];
 	const char *base;
 	pid_t pid;
-	int ch, err, rc;
+	int ch, err, rc, daemon = 1;
 
 	opterr = 0;
 	optind = 0;
@@ -286,6 +287,9 @@ static int run_run(struct cli *c, const struct cli_cmd *self, int argc, char **a
 			break;
 		case 'n':
 			a.name = optarg;
+			break;
+		case 'D':
+			daemon = 0;
 			break;
 		case ':':
 			return cli_usage(c, "run", "run: %s needs a value", argv[optind - 1]);
@@ -320,7 +324,7 @@ static int run_run(struct cli *c, const struct cli_cmd *self, int argc, char **a
 	if (!a.json)
 		printf("%s runs as pid %d on %s; 'cryo attach %s' to reach it\n", a.name, (int)pid,
 		       slave, a.name);
-	return CLI_OK;
+	return daemon ? cli_daemon_ensure(c, a.json) : CLI_OK;
 }
 
 static int run_snap_or_freeze(struct cli *c, const struct cli_cmd *self, int argc, char **argv,
@@ -530,14 +534,15 @@ const struct cli_cmd cli_cmd_run = {
 	.name = "run",
 	.run = run_run,
 	.summary = "start a command on a terminal of its own, as a persistent group",
-	.usage = "Usage: cryo run [--name NAME] [--store PATH] [--json] -- COMMAND [ARG...]\n"
+	.usage = "Usage: cryo run [--name NAME] [--no-daemon] [--store PATH] [--json] -- COMMAND [ARG...]\n"
 		 "\n"
 		 "Starts COMMAND on a pseudo-terminal that a small holder process keeps\n"
 		 "(like tmux): the program runs on with nobody attached, and what it\n"
 		 "writes meanwhile is kept (the last 64 KiB). The process becomes group\n"
 		 "NAME (default: the command's name) and its first snapshot is taken at\n"
 		 "once. 'cryo attach NAME' gives it your terminal; a melt or recover\n"
-		 "gives it a fresh terminal with its old settings that attach reaches.\n",
+		 "gives it a fresh terminal with its old settings that attach reaches.\n"
+		 "Starts cryod (with its defaults) unless it runs or --no-daemon.\n",
 };
 
 const struct cli_cmd cli_cmd_snap = {

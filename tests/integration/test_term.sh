@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 HERE=$(cd "$(dirname "$0")" && pwd)
-trap 'kill -9 $(pgrep -f tty_counter.py) 2>/dev/null; rm -rf "$T"' EXIT
+trap '"$CRYO" daemon stop >/dev/null 2>&1; kill -9 $(pgrep -f tty_counter.py) 2>/dev/null; rm -rf "$T"' EXIT
 
 drive() { python3 "$HERE/ttydrive.py" "$CRYO" "$@" >"$T/screen" 2>&1; }
 screen_has() { grep -qE "$1" "$T/screen"; }
@@ -19,6 +19,8 @@ until_ok() { for _ in $(seq 100); do "$@" && return 0; sleep 0.1; done; return 1
 
 check 0 "run a counter on its own terminal" "$CRYO" run --name tc -- python3 "$HERE/tty_counter.py"
 check_out "^tc runs as pid [0-9]+ on /dev/pts/[0-9]+; 'cryo attach tc'" "run says where it runs"
+check_out "^started cryod for .* as pid [0-9]+" "run starts cryod to keep it persistent"
+check 0 "cryod runs" "$CRYO" daemon status
 P=$(pid_of tc)
 H=$(ps -o ppid= -p "$P" | tr -d ' ')
 [ "$(cat /proc/$H/comm)" = cryo-term ] && pass "its terminal is held by cryo-term ($H)" || fail "holder of $P is $(cat /proc/$H/comm)"
@@ -64,6 +66,7 @@ grep -q "attached elsewhere" "$T/first" && pass "a second attach takes over from
 
 # quitting: the holder records how it ended and goes away
 check 0 "run a second counter" "$CRYO" run --name q -- python3 "$HERE/tty_counter.py"
+grep -q "started cryod" "$OUT" && fail "a second cryod started" || pass "the running cryod is used"
 sleep 0.5
 drive q wait:0.3 key:q wait:0.5
 until_ok test -f "$CRYO_HOME/term/q.exit"
