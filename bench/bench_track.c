@@ -6,7 +6,8 @@
  * shared counter, in two styles: one word per page (the worst case: each
  * first write to a page after a scan is a write-protect fault, for the
  * least work) and whole pages (memset). Windows of 1 s are measured in
- * pairs, untracked and tracked, three pairs per style, median of each:
+ * pairs, untracked and tracked, three pairs per style (median), then one
+ * pair of 10 s windows (a scan every 10 s):
  *   untracked  no tracker: the child alone
  *   tracked    a scan that reports and re-protects every page just before
  *              the window (what a snapshot does), so every page faults once
@@ -78,8 +79,9 @@ static int arm(pid_t pid, struct proc_dirty **out)
 	return r;
 }
 
-/* Pages written per second over one window; with d, re-protect first. */
-static double window(struct proc_dirty *d, volatile uint64_t *count)
+/* Pages written per second over one window of secs; with d, re-protect
+ * first. */
+static double window(struct proc_dirty *d, volatile uint64_t *count, unsigned secs)
 {
 	struct proc_range *runs = NULL;
 	size_t n = 0;
@@ -92,7 +94,7 @@ static double window(struct proc_dirty *d, volatile uint64_t *count)
 	}
 	c0 = *count;
 	t0 = bu_now_ns();
-	usleep(1000000);
+	sleep(secs);
 	return (double)(*count - c0) / bu_secs(bu_now_ns() - t0);
 }
 
@@ -120,11 +122,42 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Median tracked and untracked rates over pairs of windows of secs. */
+static int measure(pid_t pid, volatile uint64_t *count, unsigned secs, int pairs, double *um,
+		   double *tm)
+{
+	double u[PAIRS], t[PAIRS];
+	int r = 0;
+
+	for (int i = 0; i < pairs && !r; i++) {
+		struct proc_dirty *d = NULL;
+
+		u[i] = window(NULL, count, secs);
+		r = arm(pid, &d);
+		if (r) {
+			fprintf(stderr, "bench_track: cannot track pid %d: %s\n", (int)pid,
+				strerror(-r));
+			break;
+		}
+		t[i] = window(d, count, secs);
+		proc_dirty_close(d);	/* untracked again */
+		if (u[i] < 0 || t[i] < 0)
+			r = -EIO;
+	}
+	if (r)
+		return r;
+	qsort(u, (size_t)pairs, sizeof(u[0]), cmp_d);
+	qsort(t, (size_t)pairs, sizeof(t[0]), cmp_d);
+	*um = u[pairs / 2];
+	*tm = t[pairs / 2];
+	return 0;
+}
+
 static int one_style(struct bu_results *res, size_t len, int whole)
 {
 	volatile uint64_t *count = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 					MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	double u[PAIRS], t[PAIRS], fc;
+	double fc;
 	const char *style = whole ? "whole pages" : "one word per page";
 	char key[48], label[80];
 	pid_t pid;
@@ -138,38 +171,27 @@ static int one_style(struct bu_results *res, size_t len, int whole)
 	if (pid < 0)
 		return -errno;
 	usleep(500000);			/* past its first pass: memory populated */
-	for (int i = 0; i < PAIRS && !r; i++) {
-		struct proc_dirty *d = NULL;
+	for (int w = 0; w < 2 && !r; w++) {
+		unsigned secs = w ? 10 : 1;
+		double um, tm;
 
-		u[i] = window(NULL, count);
-		r = arm(pid, &d);
-		if (r) {
-			fprintf(stderr, "bench_track: cannot track pid %d: %s\n", (int)pid,
-				strerror(-r));
+		r = measure(pid, count, secs, w ? 1 : PAIRS, &um, &tm);
+		if (r)
 			break;
-		}
-		t[i] = window(d, count);
-		proc_dirty_close(d);	/* untracked again */
-		if (u[i] < 0 || t[i] < 0)
-			r = -EIO;
+		snprintf(key, sizeof(key), "tracked_rate_%s_%us", whole ? "page" : "word", secs);
+		snprintf(label, sizeof(label), "%zu MiB, %s, %u s: tracked", (size_t)(len / MIB),
+			 style, secs);
+		bu_report(res, key, label, tm / 1e3, "kpage/s", um / 1e3, "the same, untracked");
+		fc = fault_cost(len);
+		bu_note(res, "%s, a scan every %u s: slowdown while tracked %.2f%% (target under "
+			"2%%); %zu first-touch faults cost %.1f%% of %u s here (%.1f us each)", style,
+			secs, 100.0 * (1.0 - tm / um), len / 4096,
+			100.0 * fc * (double)(len / 4096) / secs, secs, fc * 1e6);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	munmap((void *)count, 4096);
-	if (r)
-		return r;
-	qsort(u, PAIRS, sizeof(u[0]), cmp_d);
-	qsort(t, PAIRS, sizeof(t[0]), cmp_d);
-	snprintf(key, sizeof(key), "tracked_rate_%s", whole ? "page" : "word");
-	snprintf(label, sizeof(label), "%zu MiB, %s: tracked", (size_t)(len / MIB), style);
-	bu_report(res, key, label, t[PAIRS / 2] / 1e3, "kpage/s", u[PAIRS / 2] / 1e3,
-		  "the same, untracked");
-	fc = fault_cost(len);
-	bu_note(res, "%s: slowdown while tracked %.2f%% (target under 2%%); %zu first-touch "
-		"faults cost %.1f%% of a window here (%.1f us each)", style,
-		100.0 * (1.0 - t[PAIRS / 2] / u[PAIRS / 2]), len / 4096,
-		100.0 * fc * (double)(len / 4096), fc * 1e6);
-	return 0;
+	return r;
 }
 
 int main(int argc, char **argv)

@@ -349,18 +349,6 @@ static int run_snap_or_freeze(struct cli *c, const struct cli_cmd *self, int arg
 	return CLI_OK;
 }
 
-/* Weak: only if every thread of pid is asleep and used no CPU over a
- * short look (the daemon's rule, sched.h, over 0.2 s instead of a tick). */
-static int idle_now(pid_t pid)
-{
-	struct sched_look a, b;
-
-	if (sched_look(pid, &a))
-		return 0;
-	usleep(200000);
-	return !sched_look(pid, &b) && a.all_asleep && b.all_asleep && a.cpu_ticks == b.cpu_ticks;
-}
-
 /* One group of snap: CLI_OK, or the failure (said). */
 static int snap_one(struct cli *c, struct grp_args *a, const char *name)
 {
@@ -371,7 +359,7 @@ static int snap_one(struct cli *c, struct grp_args *a, const char *name)
 	rc = running_group(c, name, &e);
 	if (rc)
 		return rc;
-	if (a->weak && !idle_now(e.pid)) {
+	if (a->weak && !sched_idle_now(e.pid, 200)) {
 		if (a->json)
 			printf("{\"name\": \"%s\", \"skipped\": \"busy\"}\n", name);
 		else
@@ -418,6 +406,12 @@ static int run_snap(struct cli *c, const struct cli_cmd *self, int argc, char **
 		return cli_usage(c, "snap", "snap: --weak or --force, not both");
 	if (a.all == (a.npos == 1))
 		return cli_usage(c, "snap", "snap: a group NAME or --all");
+	/* the store is root's: others ask cryod, for their own groups */
+	if (geteuid() != 0) {
+		if (a.all)
+			return cli_fail(c, "snap --all is for root");
+		return cli_ctl_snap(c, a.pos[0], a.weak);
+	}
 	if (!a.all)
 		return snap_one(c, &a, a.pos[0]);
 	/* the list first: each snapshot may rewrite the registry */

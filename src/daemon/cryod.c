@@ -2,6 +2,8 @@
 #include "daemon/cryod.h"
 #include "daemon/sched.h"
 #include "daemon/worker.h"
+#include "daemon/ctl.h"
+#include "proc/status.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "dump/dump.h"
@@ -302,6 +304,106 @@ static void tick(struct cryod *d)
 	write_status(d);
 }
 
+/* ---- the control socket (ctl.h) ---- */
+
+/* The real uid of a group's live process, or -1 (gone, or not the same). */
+static long owner_of(const struct registry_entry *e)
+{
+	struct proc_status st;
+	uint64_t start;
+
+	if (registry_pid_starttime(e->pid, &start) || start != e->starttime ||
+	    proc_status_read(e->pid, 0, &st))
+		return -1;
+	return (long)st.uid[0];
+}
+
+struct ps_ctx {
+	uid_t uid;
+	Cryo__CtlReply *rep;
+	size_t cap;
+	int err;
+};
+
+static int ps_one(void *arg, const struct registry_entry *e)
+{
+	struct ps_ctx *p = arg;
+	long owner = owner_of(e);
+	Cryo__CtlGroup *g;
+
+	/* another user sees a group only while its process is theirs: a
+	 * frozen or exited group has no process to tell the owner by */
+	if (owner < 0 ? p->uid != 0 : !ctl_allowed(p->uid, (uid_t)owner))
+		return 0;
+	if (p->rep->n_groups == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		Cryo__CtlGroup **ng = realloc(p->rep->groups, cap * sizeof(*ng));
+
+		if (!ng)
+			return -ENOMEM;
+		p->rep->groups = ng;
+		p->cap = cap;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	cryo__ctl_group__init(g);
+	p->rep->groups[p->rep->n_groups++] = g;
+	g->name = strdup(e->name);
+	g->state = strdup(e->state == REGISTRY_RUNNING ? (owner < 0 ? "exited" : "running") :
+			  registry_state_name(e->state));
+	if (!g->name || !g->state)
+		return -ENOMEM;
+	g->pid = (int32_t)e->pid;
+	if (owner >= 0) {
+		g->has_uid = 1;
+		g->uid = (uint32_t)owner;
+	}
+	return 0;
+}
+
+static int ctl_ps(void *arg, uid_t uid, Cryo__CtlReply *rep)
+{
+	struct cryod *d = arg;
+	struct ps_ctx p = { .uid = uid, .rep = rep };
+	int r = registry_list(d->o->home, ps_one, &p);
+
+	return r == -ENOENT ? 0 : r;
+}
+
+static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, Cryo__CtlReply *rep)
+{
+	struct cryod *d = arg;
+	struct registry_entry e;
+	struct dump_result res;
+	bool armed;
+	long owner;
+	int r;
+
+	if (!registry_name_ok(name) || registry_get(d->o->home, name, &e))
+		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
+	owner = owner_of(&e);
+	if (owner >= 0 && !ctl_allowed(uid, (uid_t)owner))
+		return asprintf(&rep->text, "group %s is not yours", name) < 0 ? -ENOMEM : -EPERM;
+	if (owner < 0 || e.state != REGISTRY_RUNNING)
+		return asprintf(&rep->text, "group %s is not running", name) < 0 ? -ENOMEM : -ESRCH;
+	if (weak && !sched_idle_now(e.pid, 200))
+		return asprintf(&rep->text, "%s: busy, weak snapshot skipped", name) < 0 ? -ENOMEM : 0;
+	if (d->w.fd < 0 && (r = worker_start(&d->w, d->store_path, d->o->keep)))
+		return r;
+	r = worker_snapshot(&d->w, name, e.pid, &res, &armed);
+	if (r)
+		return asprintf(&rep->text, "snapshot of %s: %s", name, store_strerror(r)) < 0 ?
+			       -ENOMEM : r;
+	pr_info("snapshot %" PRIu64 " of %s (pid %d) asked for by uid %u", res.snap_no, name,
+		(int)e.pid, (unsigned)uid);
+	return asprintf(&rep->text, "%s: snapshot %" PRIu64 ", %" PRIu64 " pages written, "
+			"stopped %.1f ms", name, res.snap_no, res.pages, res.stopped_ns / 1e6) < 0 ?
+		       -ENOMEM : 0;
+}
+
+static const struct ctl_ops cryod_ctl_ops = { .ps = ctl_ps, .snap = ctl_snap };
+
 static int signals_open(sigset_t *old)
 {
 	sigset_t set;
@@ -321,7 +423,8 @@ int cryod_run(const struct cryod_opts *o)
 {
 	struct cryod d = { .o = o, .started_ns = wall_ns(), .w = { .fd = -1 } };
 	sigset_t old;
-	int sfd, r, stop = 0;
+	uint64_t next_tick = 0;
+	int sfd, lfd, r, stop = 0;
 
 	if (o->store_path)
 		snprintf(d.store_path, sizeof(d.store_path), "%s", o->store_path);
@@ -338,15 +441,26 @@ int cryod_run(const struct cryod_opts *o)
 		return sfd;
 	pr_info("cryod %d runs for %s: interval %.1f s, force after %.1f s, keep %u",
 		(int)getpid(), o->home, o->interval_ns / 1e9, o->max_age_ns / 1e9, o->keep);
+	lfd = ctl_listen(o->home);
+	if (lfd < 0)
+		pr_warn("no control socket in %s: %s", o->home, strerror(-lfd));
 	while (!stop) {
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
+					 { .fd = lfd, .events = POLLIN } };
 		struct signalfd_siginfo si;
+		uint64_t now = mono_ns();
 
-		tick(&d);
-		if (poll(&pfd, 1, (int)o->tick_ms) < 0 && errno != EINTR) {
+		if (now >= next_tick) {
+			tick(&d);
+			next_tick = mono_ns() + (uint64_t)o->tick_ms * 1000000u;
+			now = mono_ns();
+		}
+		if (poll(pfd, 2, (int)((next_tick - now) / 1000000u) + 1) < 0 && errno != EINTR) {
 			r = -errno;
 			break;
 		}
+		if (pfd[1].revents & POLLIN)
+			ctl_serve_one(lfd, &cryod_ctl_ops, &d);
 		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGUSR1 && d.want != SCHED_FORCE) {
 				pr_info("SIGUSR1: a weak snapshot of every group");
@@ -364,6 +478,13 @@ int cryod_run(const struct cryod_opts *o)
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	worker_stop(&d.w);
+	if (lfd >= 0) {
+		char path[PATH_MAX];
+
+		close(lfd);
+		if (!lock_path(o->home, "cryod.sock", path, sizeof(path)))
+			unlink(path);
+	}
 	free(d.g);
 	return r;
 }

@@ -15,8 +15,9 @@
  * The snapshots themselves run in a worker process (worker.h), so that a
  * kill -9 of cryod never lands inside one; the worker keeps each group's
  * write tracker (dump_track.c), armed by its first snapshot: the next ones
- * read only the pages it wrote, most of them before it is stopped. Not yet
- * (issue 4): the control socket and its credential checks. */
+ * read only the pages it wrote, most of them before it is stopped. Its
+ * control socket (ctl.h) lets users other than root list and snapshot
+ * their own groups. */
 #ifndef CRYO_DAEMON_CRYOD_H
 #define CRYO_DAEMON_CRYOD_H
 

@@ -5,6 +5,7 @@
 #include "proc/status.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 static bool idle(const struct sched_look *now, const struct sched_look *prev, bool have_prev)
@@ -51,4 +52,14 @@ int sched_look(pid_t pid, struct sched_look *out)
 	}
 	free(tids);
 	return n ? 0 : -ESRCH;
+}
+
+bool sched_idle_now(pid_t pid, unsigned ms)
+{
+	struct sched_look a, b;
+
+	if (sched_look(pid, &a))
+		return false;
+	usleep(ms * 1000u);
+	return !sched_look(pid, &b) && a.all_asleep && b.all_asleep && a.cpu_ticks == b.cpu_ticks;
 }

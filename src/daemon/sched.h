@@ -43,5 +43,8 @@ enum sched_action sched_decide(const struct sched_policy *p, uint64_t now_ns,
 
 /* Look at pid's threads: -ESRCH when it is gone. */
 int sched_look(pid_t pid, struct sched_look *out);
+/* Idle right now: every thread asleep at two looks ms apart, no CPU used
+ * between them (a weak snapshot asked for by hand). */
+bool sched_idle_now(pid_t pid, unsigned ms);
 
 #endif

@@ -23,16 +23,10 @@
 #include "../fuzz_common.h"
 #include "store/format.h"
 
+#include "driver_rng.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 #ifdef FUZZ_TARGET_IMAGE
 /* A patch script for fuzz_store_image. */

@@ -1,0 +1,84 @@
+/* What cryo asks cryod through its control socket (daemon/ctl.h): the
+ * commands a user other than root runs, on the groups that are theirs. */
+#include "cli/cli.h"
+#include "cli/json.h"
+#include "daemon/ctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static int call(struct cli *c, const Cryo__CtlRequest *req, Cryo__CtlReply **rep)
+{
+	int r = ctl_call(cli_home(), req, rep);
+
+	if (r == -ENOENT || r == -EACCES)
+		return cli_fail(c, "cryod is not running for %s%s (users other than root go "
+				"through it; root starts it with 'cryo daemon start')", cli_home(),
+				r == -EACCES ? ", or it is not open to you" : "");
+	if (r)
+		return cli_fail(c, "talking to cryod: %s", strerror(-r));
+	if ((*rep)->err) {
+		r = cli_fail(c, "%s", (*rep)->text ? (*rep)->text : strerror(-(*rep)->err));
+		cryo__ctl_reply__free_unpacked(*rep, NULL);
+		return r;
+	}
+	return CLI_OK;
+}
+
+int cli_ctl_ps(struct cli *c, int json)
+{
+	Cryo__CtlRequest req = CRYO__CTL_REQUEST__INIT;
+	Cryo__CtlReply *rep;
+	struct json j;
+	int rc;
+
+	req.op = "ps";
+	rc = call(c, &req, &rep);
+	if (rc)
+		return rc;
+	if (json) {
+		json_init(&j, stdout);
+		json_arr_begin(&j);
+	} else {
+		printf("%-16s %8s %-8s\n", "NAME", "PID", "STATE");
+	}
+	for (size_t i = 0; i < rep->n_groups; i++) {
+		const Cryo__CtlGroup *g = rep->groups[i];
+
+		if (!json) {
+			printf("%-16s %8d %-8s\n", g->name, g->pid, g->state);
+			continue;
+		}
+		json_obj_begin(&j);
+		json_kv_str(&j, "name", g->name);
+		json_key(&j, "pid");
+		json_i64(&j, g->pid);
+		json_kv_str(&j, "state", g->state);
+		json_obj_end(&j);
+	}
+	if (json) {
+		json_arr_end(&j);
+		json_end(&j);
+	}
+	cryo__ctl_reply__free_unpacked(rep, NULL);
+	return CLI_OK;
+}
+
+int cli_ctl_snap(struct cli *c, const char *name, int weak)
+{
+	Cryo__CtlRequest req = CRYO__CTL_REQUEST__INIT;
+	Cryo__CtlReply *rep;
+	int rc;
+
+	req.op = "snap";
+	req.name = (char *)name;
+	req.has_weak = 1;
+	req.weak = weak != 0;
+	rc = call(c, &req, &rep);
+	if (rc)
+		return rc;
+	printf("%s\n", rep->text ? rep->text : name);
+	cryo__ctl_reply__free_unpacked(rep, NULL);
+	return CLI_OK;
+}

@@ -1,0 +1,48 @@
+/* cryod's control socket: CRYO_HOME/cryod.sock, SOCK_SEQPACKET, mode 0666
+ * (every user may ask; what is allowed is decided per request from the
+ * peer's credentials, SO_PEERCRED). One CtlRequest (ctl.proto) in, one
+ * CtlReply out, per connection.
+ *
+ * The rule: root may do anything; another user sees and acts only on
+ * groups whose process runs with that real uid. A request that does not
+ * decode, is too big or names an unknown operation gets an error reply. */
+#ifndef CRYO_DAEMON_CTL_H
+#define CRYO_DAEMON_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/ctl.pb-c.h"
+
+#define CTL_MSG_MAX	(64u << 10)
+
+/* What cryod does for the control socket; each returns 0 or -errno and
+ * may set rep->text (a malloc'd string the handler frees). */
+struct ctl_ops {
+	/* the groups uid may see (all for root), appended to rep */
+	int (*ps)(void *arg, uid_t uid, Cryo__CtlReply *rep);
+	/* a snapshot of name, if uid may act on it */
+	int (*snap)(void *arg, uid_t uid, const char *name, bool weak, Cryo__CtlReply *rep);
+};
+
+/* May uid act on a group whose process has real uid owner? */
+bool ctl_allowed(uid_t uid, uid_t owner);
+
+/* Decode req (len bytes) from uid, act through ops, encode the reply into
+ * out (CTL_MSG_MAX bytes); returns its length. Never fails: errors are
+ * replies. Fuzzed (tests/fuzz/fuzz_ctl.c). */
+size_t ctl_handle(const uint8_t *req, size_t len, uid_t uid, const struct ctl_ops *ops,
+		  void *arg, uint8_t *out);
+
+/* Listen on home/cryod.sock (a stale socket file replaced): fd or -errno. */
+int ctl_listen(const char *home);
+/* Serve one connection waiting on lfd (bounded: 1 s to send the request). */
+void ctl_serve_one(int lfd, const struct ctl_ops *ops, void *arg);
+
+/* Client: send req to home's cryod, *rep the reply (free with
+ * cryo__ctl_reply__free_unpacked). -ENOENT: no cryod listens. */
+int ctl_call(const char *home, const Cryo__CtlRequest *req, Cryo__CtlReply **rep);
+
+#endif

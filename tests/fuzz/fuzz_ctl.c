@@ -1,0 +1,53 @@
+/* libFuzzer target: cryod's control-socket request handler (daemon/ctl.c).
+ *
+ * The first byte picks the peer (root or a user), the rest is the
+ * datagram. ctl_handle must never crash and must always answer with a
+ * reply that decodes. (Who may act on which group is decided in cryod's
+ * operations and tested with two real users: test_ctl.sh.) */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/ctl.h"
+
+static int stub_ps(void *arg, uid_t uid, Cryo__CtlReply *rep)
+{
+	(void)arg;
+	(void)uid;
+	(void)rep;
+	return 0;
+}
+
+static int stub_snap(void *arg, uid_t uid, const char *name, bool weak, Cryo__CtlReply *rep)
+{
+	(void)arg;
+	(void)weak;
+	(void)uid;
+	if (!name[0])
+		abort();	/* ctl_handle answers an empty name itself */
+	return asprintf(&rep->text, "%s", name) < 0 ? -12 : 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint8_t out[CTL_MSG_MAX];
+	static const struct ctl_ops ops = { .ps = stub_ps, .snap = stub_snap };
+	Cryo__CtlReply *rep;
+	uint8_t *copy;
+	size_t n;
+
+	if (!size)
+		return 0;
+	copy = malloc(size - 1 ? size - 1 : 1);
+	if (!copy)
+		return 0;
+	memcpy(copy, data + 1, size - 1);
+	n = ctl_handle(copy, size - 1, data[0] & 1 ? 1000 : 0, &ops, NULL, out);
+	rep = cryo__ctl_reply__unpack(NULL, n, out);
+	if (!rep)
+		abort();	/* every request gets a reply that decodes */
+	cryo__ctl_reply__free_unpacked(rep, NULL);
+	free(copy);
+	return 0;
+}
