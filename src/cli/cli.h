@@ -64,9 +64,10 @@ int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 int cli_daemon_ensure(struct cli *c, int quiet);
 
 /* Through cryod's control socket (ctl_client.c), for users other than
- * root: `cryo ps` and `cryo snap NAME` on their own groups. */
+ * root: `cryo ps`, `cryo snap NAME` and `cryo freeze NAME` on their own
+ * groups. */
 int cli_ctl_ps(struct cli *c, int json);
-int cli_ctl_snap(struct cli *c, const char *name, int weak);
+int cli_ctl_snap(struct cli *c, const char *name, int weak, int freeze);
 
 /* A family's run: the subcommand of self named by argv[1] (argv[0] is the
  * family's own name) gets argv + 1. Handles `--help` for the family. */

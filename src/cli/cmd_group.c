@@ -336,6 +336,9 @@ static int run_snap_or_freeze(struct cli *c, const struct cli_cmd *self, int arg
 
 	if (rc >= 0)
 		return rc;
+	/* the store is root's: others ask cryod, for their own groups */
+	if (geteuid() != 0)
+		return cli_ctl_snap(c, a.name, 0, freeze);
 	rc = running_group(c, a.name, &e);
 	if (rc)
 		return rc;
@@ -410,7 +413,7 @@ static int run_snap(struct cli *c, const struct cli_cmd *self, int argc, char **
 	if (geteuid() != 0) {
 		if (a.all)
 			return cli_fail(c, "snap --all is for root");
-		return cli_ctl_snap(c, a.pos[0], a.weak);
+		return cli_ctl_snap(c, a.pos[0], a.weak, 0);
 	}
 	if (!a.all)
 		return snap_one(c, &a, a.pos[0]);

@@ -65,13 +65,13 @@ int cli_ctl_ps(struct cli *c, int json)
 	return CLI_OK;
 }
 
-int cli_ctl_snap(struct cli *c, const char *name, int weak)
+int cli_ctl_snap(struct cli *c, const char *name, int weak, int freeze)
 {
 	Cryo__CtlRequest req = CRYO__CTL_REQUEST__INIT;
 	Cryo__CtlReply *rep;
 	int rc;
 
-	req.op = "snap";
+	req.op = freeze ? "freeze" : "snap";
 	req.name = (char *)name;
 	req.has_weak = 1;
 	req.weak = weak != 0;

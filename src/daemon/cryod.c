@@ -4,6 +4,7 @@
 #include "daemon/worker.h"
 #include "daemon/ctl.h"
 #include "proc/status.h"
+#include "image/image.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "dump/dump.h"
@@ -168,7 +169,7 @@ static void snapshot(struct cryod *d, struct group *g, int force)
 	if (d->w.fd < 0)
 		r = worker_start(&d->w, d->store_path, d->o->keep);
 	if (!r)
-		r = worker_snapshot(&d->w, g->name, g->pid, &res, &g->tracking);
+		r = worker_snapshot(&d->w, g->name, g->pid, false, &res, &g->tracking);
 	if (r) {
 		g->tracking = false;
 		g->failed++;
@@ -318,7 +319,31 @@ static long owner_of(const struct registry_entry *e)
 	return (long)st.uid[0];
 }
 
+/* The owner a group's newest snapshot records, or -1. */
+static long recorded_owner(const char *store_path, const char *name)
+{
+	struct store_open_opts oo = { .read_only = 1 };
+	Cryo__GroupEntry *g = NULL;
+	struct store_snap *sn;
+	struct store *s;
+	long owner = -1;
+
+	if (store_open(store_path, &oo, &s))
+		return -1;
+	if (!store_snap_open(s, name, STORE_SNAP_NEWEST, &sn)) {
+		if (!image_get_group(sn, &g)) {
+			if (g->has_owner_uid)
+				owner = (long)g->owner_uid;
+			image_free(&g->base);
+		}
+		store_snap_close(sn);
+	}
+	store_close(s);
+	return owner;
+}
+
 struct ps_ctx {
+	const char *store_path;
 	uid_t uid;
 	Cryo__CtlReply *rep;
 	size_t cap;
@@ -328,12 +353,13 @@ struct ps_ctx {
 static int ps_one(void *arg, const struct registry_entry *e)
 {
 	struct ps_ctx *p = arg;
-	long owner = owner_of(e);
+	long owner = owner_of(e), seen = owner;
 	Cryo__CtlGroup *g;
 
-	/* another user sees a group only while its process is theirs: a
-	 * frozen or exited group has no process to tell the owner by */
-	if (owner < 0 ? p->uid != 0 : !ctl_allowed(p->uid, (uid_t)owner))
+	/* a group without a process: the owner its snapshot records */
+	if (seen < 0 && p->uid != 0)
+		seen = recorded_owner(p->store_path, e->name);
+	if (seen < 0 ? p->uid != 0 : !ctl_allowed(p->uid, (uid_t)seen))
 		return 0;
 	if (p->rep->n_groups == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
@@ -365,13 +391,14 @@ static int ps_one(void *arg, const struct registry_entry *e)
 static int ctl_ps(void *arg, uid_t uid, Cryo__CtlReply *rep)
 {
 	struct cryod *d = arg;
-	struct ps_ctx p = { .uid = uid, .rep = rep };
+	struct ps_ctx p = { .store_path = d->store_path, .uid = uid, .rep = rep };
 	int r = registry_list(d->o->home, ps_one, &p);
 
 	return r == -ENOENT ? 0 : r;
 }
 
-static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, Cryo__CtlReply *rep)
+static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, bool freeze,
+		    Cryo__CtlReply *rep)
 {
 	struct cryod *d = arg;
 	struct registry_entry e;
@@ -391,10 +418,19 @@ static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, Cryo__Ctl
 		return asprintf(&rep->text, "%s: busy, weak snapshot skipped", name) < 0 ? -ENOMEM : 0;
 	if (d->w.fd < 0 && (r = worker_start(&d->w, d->store_path, d->o->keep)))
 		return r;
-	r = worker_snapshot(&d->w, name, e.pid, &res, &armed);
+	r = worker_snapshot(&d->w, name, e.pid, freeze, &res, &armed);
 	if (r)
 		return asprintf(&rep->text, "snapshot of %s: %s", name, store_strerror(r)) < 0 ?
 			       -ENOMEM : r;
+	if (freeze) {
+		e.state = REGISTRY_FROZEN;
+		r = registry_put(d->o->home, &e);
+		if (r)
+			return asprintf(&rep->text, "%s frozen, but the registry: %s", name,
+					strerror(-r)) < 0 ? -ENOMEM : r;
+		return asprintf(&rep->text, "%s: frozen in snapshot %" PRIu64 " (%" PRIu64
+				" pages written)", name, res.snap_no, res.pages) < 0 ? -ENOMEM : 0;
+	}
 	pr_info("snapshot %" PRIu64 " of %s (pid %d) asked for by uid %u", res.snap_no, name,
 		(int)e.pid, (unsigned)uid);
 	return asprintf(&rep->text, "%s: snapshot %" PRIu64 ", %" PRIu64 " pages written, "

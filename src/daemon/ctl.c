@@ -65,12 +65,13 @@ size_t ctl_handle(const uint8_t *req, size_t len, uid_t uid, const struct ctl_op
 		rep.text = strdup("malformed request");
 	} else if (!strcmp(r->op, "ps")) {
 		rep.err = ops->ps(arg, uid, &rep);
-	} else if (!strcmp(r->op, "snap")) {
+	} else if (!strcmp(r->op, "snap") || !strcmp(r->op, "freeze")) {
 		if (!r->name || !r->name[0]) {
 			rep.err = -EINVAL;
-			rep.text = strdup("snap: which group?");
+			rep.text = strdup("which group?");
 		} else {
-			rep.err = ops->snap(arg, uid, r->name, r->has_weak && r->weak, &rep);
+			rep.err = ops->snap(arg, uid, r->name, r->has_weak && r->weak,
+					    !strcmp(r->op, "freeze"), &rep);
 		}
 	} else {
 		rep.err = -EOPNOTSUPP;

@@ -23,8 +23,9 @@
 struct ctl_ops {
 	/* the groups uid may see (all for root), appended to rep */
 	int (*ps)(void *arg, uid_t uid, Cryo__CtlReply *rep);
-	/* a snapshot of name, if uid may act on it */
-	int (*snap)(void *arg, uid_t uid, const char *name, bool weak, Cryo__CtlReply *rep);
+	/* a snapshot of name (freeze: then it ends), if uid may act on it */
+	int (*snap)(void *arg, uid_t uid, const char *name, bool weak, bool freeze,
+		    Cryo__CtlReply *rep);
 };
 
 /* May uid act on a group whose process has real uid owner? */

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 struct job {
-	char op;			/* 's' snapshot, 'f' forget */
+	char op;			/* 's' snapshot, 'z' freeze, 'f' forget */
 	char name[STORE_NAME_MAX + 1];
 	int32_t pid;
 };
@@ -72,7 +72,8 @@ static void forget(struct worker_state *ws, const char *name)
 
 static int do_snapshot(struct worker_state *ws, const struct job *j, struct dump_result *res)
 {
-	struct dump_opts o = { .base = STORE_SNAP_NEWEST, .track = track_of(ws, j->name) };
+	struct dump_opts o = { .base = STORE_SNAP_NEWEST, .track = track_of(ws, j->name),
+			       .freeze = j->op == 'z' };
 	struct store *s;
 	int r = store_open(ws->store_path, NULL, &s), rc;
 
@@ -162,10 +163,10 @@ static void reap(struct worker *w)
 	w->pid = 0;
 }
 
-int worker_snapshot(struct worker *w, const char *name, pid_t pid, struct dump_result *res,
-		    bool *armed)
+int worker_snapshot(struct worker *w, const char *name, pid_t pid, bool freeze,
+		    struct dump_result *res, bool *armed)
 {
-	struct job j = { .op = 's', .pid = (int32_t)pid };
+	struct job j = { .op = freeze ? 'z' : 's', .pid = (int32_t)pid };
 	struct reply rep;
 	ssize_t n;
 

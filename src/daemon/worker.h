@@ -27,12 +27,12 @@ struct worker {
 /* Fork the worker for the store at store_path, keeping keep snapshots of
  * each group after each of its snapshots (0: all). */
 int worker_start(struct worker *w, const char *store_path, unsigned keep);
-/* A snapshot of group name (process pid), on top of its newest: 0 with
- * *res filled, or the snapshot's -errno; -EPIPE when the worker died (it is
- * started again at the next job). *armed: the group's writes are tracked
- * for the next one. */
-int worker_snapshot(struct worker *w, const char *name, pid_t pid, struct dump_result *res,
-		    bool *armed);
+/* A snapshot of group name (process pid), on top of its newest (freeze:
+ * then the process ends): 0 with *res filled, or the snapshot's -errno;
+ * -EPIPE when the worker died (it is started again at the next job).
+ * *armed: the group's writes are tracked for the next one. */
+int worker_snapshot(struct worker *w, const char *name, pid_t pid, bool freeze,
+		    struct dump_result *res, bool *armed);
 /* The worker forgets what it keeps for name (its tracker). */
 void worker_forget(struct worker *w, const char *name);
 /* Close cryod's end and wait for the worker to finish its job and go. */

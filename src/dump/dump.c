@@ -139,6 +139,14 @@ static int put_group(struct dump_ctx *d, const struct dump_opts *o, uint64_t tim
 	g.has_stopped_ns = 1;
 	g.stopped_ns = stopped_ns;
 	g.boot_id = boot_id(&d->a);
+	{
+		struct proc_status st;
+
+		if (!proc_status_read(d->pid, 0, &st)) {
+			g.has_owner_uid = 1;
+			g.owner_uid = st.uid[0];
+		}
+	}
 	return image_put(d->txn, IMAGE_KEY_GROUP, &g.base);
 }
 

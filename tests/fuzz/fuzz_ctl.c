@@ -19,10 +19,12 @@ static int stub_ps(void *arg, uid_t uid, Cryo__CtlReply *rep)
 	return 0;
 }
 
-static int stub_snap(void *arg, uid_t uid, const char *name, bool weak, Cryo__CtlReply *rep)
+static int stub_snap(void *arg, uid_t uid, const char *name, bool weak, bool freeze,
+		     Cryo__CtlReply *rep)
 {
 	(void)arg;
 	(void)weak;
+	(void)freeze;
 	(void)uid;
 	if (!name[0])
 		abort();	/* ctl_handle answers an empty name itself */

@@ -2,8 +2,9 @@
 # cryod's control socket, with two users: root runs cryod and adopts a
 # process of its own and one of another user (uid 4242, made up for the
 # test with setpriv). That user, through the socket, sees only its own
-# group, can snapshot it (weak too), and is refused root's group, which is
-# left untouched. Malformed requests get an error reply and cryod stays.
+# group, can snapshot it (weak too) and freeze it, and is refused root's
+# group, which is left untouched. Malformed requests get an error reply and
+# cryod stays.
 # usage: test_ctl.sh CRYO
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -43,6 +44,16 @@ check_out "^usersleep: snapshot [0-9]+" "an idle group's weak snapshot is taken"
 check 1 "uid $U: snap a group that does not exist" "${AS[@]}" "$CRYO" snap nosuch
 check_err "no group named nosuch" "says so"
 check 1 "uid $U: snap --all" "${AS[@]}" "$CRYO" snap --all
+check 1 "uid $U: freeze root's group" "${AS[@]}" "$CRYO" freeze rootsleep
+check_err "rootsleep is not yours" "refused with the reason"
+kill -0 $ROOTP && pass "root's process runs on" || fail "root's process is gone"
+check 0 "uid $U: freeze its own group" "${AS[@]}" "$CRYO" freeze usersleep
+check_out "^usersleep: frozen in snapshot [0-9]+" "frozen"
+gone() { ! kill -0 $USERP 2>/dev/null || [ "$(awk '/^State:/ {print $2}' /proc/$USERP/status 2>/dev/null)" = Z ]; }
+until_ok() { for _ in $(seq 50); do "$@" && return 0; sleep 0.1; done; return 1; }
+until_ok gone && pass "its process ended" || fail "its process still runs"
+check 0 "uid $U: ps" "${AS[@]}" "$CRYO" ps
+check_out "^usersleep +[0-9]+ +frozen" "it sees its frozen group (the owner the snapshot records)"
 
 # malformed requests: an error reply each, cryod stays up
 python3 - "$CRYO_HOME/cryod.sock" >"$T/garbage" 2>&1 <<'PY'

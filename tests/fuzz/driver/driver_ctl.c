@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static size_t seed(unsigned k, uint8_t *buf)
 {
-	static const char *const ops[] = { "ps", "snap", "snap", "nope" };
+	static const char *const ops[] = { "ps", "snap", "freeze", "nope" };
 	static const char *const names[] = { "root-a", "mine", "", "x/y" };
 	Cryo__CtlRequest r = CRYO__CTL_REQUEST__INIT;
 
