@@ -108,5 +108,13 @@ const char *cli_time(uint64_t ns, char *buf, size_t n);
  * /var/lib/cryo/store. Returns a pointer into buf or opt_path. */
 const char *cli_store_path(const char *opt_path, char *buf, size_t n);
 const char *cli_home(void);
+/* CRYO_HOME/pager (made if missing) into buf, or NULL. */
+const char *cli_pager_dir(char *buf, size_t n);
+/* Before a snapshot of name: wait (bounded) while a lazy melt's pager
+ * still brings its memory in; end it if its pager died (pager/serve.h).
+ * -EINPROGRESS if it is still paging after the wait, -EOWNERDEAD if its
+ * pager had died and the process was ended. */
+#define PAGED_IN_WAIT_MS 120000
+int cli_wait_paged_in(const char *name);
 
 #endif

@@ -209,6 +209,11 @@ static int take(struct cli *c, struct grp_args *a, pid_t pid, int freeze, int ad
 	struct store *s;
 	int rc, err;
 
+	if (!adopt && (err = cli_wait_paged_in(a->name)))
+		return cli_fail(c, "%s %s: %s", a->cmd, a->name, err == -EINPROGRESS ?
+				"still paging in from its snapshot; try again later" :
+				err == -EOWNERDEAD ? "its pager had died; the process was ended" :
+				strerror(-err));
 	rc = open_store(c, a->path, adopt, &s);
 	if (rc)
 		return rc;

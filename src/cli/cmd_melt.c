@@ -15,6 +15,7 @@
 
 struct melt_args {
 	uint64_t snap;
+	int eager;
 	const char *in, *out, *err;
 };
 
@@ -35,6 +36,9 @@ static int melt_opt(struct store_cmd *sc, void *arg, int ch, const char *optarg)
 		return 0;
 	case 'e':
 		a->err = optarg;
+		return 0;
+	case 'E':
+		a->eager = 1;
 		return 0;
 	}
 	return CLI_USAGE;
@@ -107,6 +111,7 @@ int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 		   struct restore_result *res)
 {
 	char logdir[PATH_MAX], logpath[PATH_MAX + STORE_NAME_MAX + 8], slave[128];
+	char pagerlog[PATH_MAX + STORE_NAME_MAX + 16], pagerdir[PATH_MAX];
 	int err, tty = !o->fds.tty_path && had_tty(s, name, o->snap);
 
 	snprintf(logdir, sizeof(logdir), "%s/log", cli_home());
@@ -115,6 +120,11 @@ int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 	snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, name);
 	if (!o->fds.log_path)
 		o->fds.log_path = logpath;
+	if (o->lazy) {
+		snprintf(pagerlog, sizeof(pagerlog), "%s/pager-%s.log", logdir, name);
+		o->pager_log = pagerlog;
+		o->pager_dir = cli_pager_dir(pagerdir, sizeof(pagerdir));
+	}
 	if (tty) {
 		err = new_terminal(name, slave, sizeof(slave));
 		if (err) {
@@ -127,6 +137,7 @@ int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 	err = restore_group(s, name, o, res);
 	if (o->fds.log_path == logpath)
 		o->fds.log_path = NULL;
+	o->pager_log = o->pager_dir = NULL;
 	if (tty) {
 		o->fds.tty_path = NULL;
 		/* the holder watches the process from now, or ends */
@@ -147,6 +158,7 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 		{ "stdin", required_argument, NULL, 'i' },
 		{ "stdout", required_argument, NULL, 'o' },
 		{ "stderr", required_argument, NULL, 'e' },
+		{ "eager", no_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct melt_args a = { .snap = STORE_SNAP_NEWEST };
@@ -165,6 +177,7 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 	if (strlen(name) > STORE_NAME_MAX || strchr(name, '/'))
 		return cli_usage(c, "melt", "melt: bad group name '%s'", name);
 	o.snap = a.snap;
+	o.lazy = !a.eager;
 	o.fds.stdin_path = a.in;
 	o.fds.stdout_path = a.out;
 	o.fds.stderr_path = a.err;
@@ -195,11 +208,15 @@ const struct cli_cmd cli_cmd_melt = {
 		 "Rebuild the process of group NAME from its newest snapshot (or snapshot\n"
 		 "N) with its old pid, memory, threads, registers, signals, timers, fds and\n"
 		 "credentials, and return once it runs on its own (not a child of cryo, not\n"
-		 "traced). Fails if the pid is in use, or a file it mapped changed since\n"
-		 "the snapshot; a failed melt leaves no process behind and the image as it\n"
+		 "traced). Its private memory comes in on demand: a pager process serves\n"
+		 "each first touch from the store and brings the rest in behind it (log:\n"
+		 "$CRYO_HOME/log/pager-NAME.log); snapshots of the group wait until all is\n"
+		 "in. Fails if the pid is in use, or a file it mapped changed since the\n"
+		 "snapshot; a failed melt leaves no process behind and the image as it\n"
 		 "was.\n"
 		 "\n"
 		 "Options:\n"
+		 "  --eager        write all of its memory before it runs (no pager)\n"
 		 "  --snapshot N   melt snapshot N instead of the newest\n"
 		 "  --stdin FILE   what a terminal or outside pipe on input becomes\n"
 		 "                 (default /dev/null)\n"

@@ -9,10 +9,12 @@
 #include "cli/store_cmd.h"
 #include "common/clock.h"
 #include "image/registry.h"
+#include "pager/serve.h"
 #include "term/term.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@ struct ps_row {
 	struct registry_entry e;
 	int alive;
 	char ended[24];			/* "exited(3)", from its terminal's holder */
+	const char *paging;		/* a lazy melt not all in: "paging", "stalled" */
 	uint64_t snaps, stored, last_ns;
 	uint64_t rss;			/* bytes; 0 when not running */
 };
@@ -105,6 +108,8 @@ static const char *state_of(const struct ps_row *r)
 {
 	if (r->e.state == REGISTRY_RUNNING && !r->alive)
 		return r->ended[0] ? r->ended : "exited";
+	if (r->paging)
+		return r->paging;
 	return registry_state_name(r->e.state);
 }
 
@@ -190,13 +195,17 @@ static int run_ps(struct cli *c, const struct cli_cmd *self, int argc, char **ar
 	qsort(p.rows, p.n, sizeof(p.rows[0]), by_name);
 	for (size_t i = 0; i < p.n; i++) {
 		struct ps_row *r = &p.rows[i];
+		char pdir[PATH_MAX];
 		uint64_t st;
 
 		r->alive = r->e.state == REGISTRY_RUNNING &&
 			   registry_pid_starttime(r->e.pid, &st) == 0 && st == r->e.starttime;
-		if (r->alive)
+		if (r->alive) {
+			enum pager_health h = cli_pager_dir(pdir, sizeof(pdir)) ?
+					      pager_health(pdir, r->e.name, NULL) : PAGER_NONE;
 			r->rss = rss_of(r->e.pid);
-		else
+			r->paging = h == PAGER_WORKING ? "paging" : h == PAGER_DEAD ? "stalled" : NULL;
+		} else
 			read_ended(r);
 		err = store_list_object(s, r->e.name, count_snap, r);
 		if (err && err != -ENOENT) {
@@ -225,7 +234,9 @@ const struct cli_cmd cli_cmd_ps = {
 		 "\n"
 		 "One line per group: NAME PID STATE LAST-SNAPSHOT SNAPSHOTS STORED RSS\n"
 		 "DIRTY/s. STATE is running, frozen, or exited (registered running but its\n"
-		 "process is gone: `cryo recover` brings it back). STORED is what its\n"
+		 "process is gone: `cryo recover` brings it back); paging while a lazy\n"
+		 "melt still brings its memory in, stalled if that melt's pager died (the\n"
+		 "next snap, or cryod, ends it). STORED is what its\n"
 		 "snapshots added to the store; RSS the running process's resident\n"
 		 "memory; DIRTY/s needs the daemon and shows \"-\" without it.\n"
 		 "\n"

@@ -62,7 +62,7 @@ static void report(struct recover *rc, const char *name, const char *what, pid_t
 static int recover_one(void *arg, const struct registry_entry *e)
 {
 	struct recover *rc = arg;
-	struct restore_opts o = { .snap = STORE_SNAP_NEWEST };
+	struct restore_opts o = { .snap = STORE_SNAP_NEWEST, .lazy = true };
 	struct restore_result res = { 0 };
 	int err;
 

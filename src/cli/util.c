@@ -1,6 +1,7 @@
 /* Shared pieces of the cryo command: error lines, holding the store's log
  * lines, sizes, times and the store's path. */
 #include "cli/cli.h"
+#include "pager/serve.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -217,6 +218,43 @@ const char *cli_home(void)
 {
 	const char *h = getenv("CRYO_HOME");
 	return h && *h ? h : "/var/lib/cryo";
+}
+
+const char *cli_pager_dir(char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/pager", cli_home());
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return NULL;
+	return buf;
+}
+
+int cli_wait_paged_in(const char *name)
+{
+	char dir[PATH_MAX];
+	struct pager_state st;
+	int err;
+
+	if (!cli_pager_dir(dir, sizeof(dir)))
+		return 0;
+	switch (pager_health(dir, name, &st)) {
+	case PAGER_WORKING:
+		if (isatty(2))
+			fprintf(stderr, "cryo: %s is still paging in from its snapshot "
+				"(pager pid %d); waiting\n", name, (int)st.pager);
+		err = pager_wait(st.pager, PAGED_IN_WAIT_MS);
+		if (err == -ETIMEDOUT)
+			return -EINPROGRESS;
+		return err;
+	case PAGER_DEAD:
+		(void)pager_check_dead(dir, name);
+		return -EOWNERDEAD;
+	case PAGER_STALE:
+		(void)pager_check_dead(dir, name);
+		return 0;
+	case PAGER_NONE:
+		break;
+	}
+	return 0;
 }
 
 const char *cli_store_path(const char *opt_path, char *buf, size_t n)

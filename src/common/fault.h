@@ -30,7 +30,8 @@
 	X(FP_RESTORE_PAGES_FAIL,   "restore.pages.fail",   EIO)           \
 	X(FP_RESTORE_THREADS_FAIL, "restore.threads.fail", EIO)           \
 	X(FP_RESTORE_SIGNALS_FAIL, "restore.signals.fail", EIO)           \
-	X(FP_RESTORE_REGS_FAIL,    "restore.regs.fail",    EIO)
+	X(FP_RESTORE_REGS_FAIL,    "restore.regs.fail",    EIO)           \
+	X(FP_PAGER_SLOW,           "pager.slow",           EAGAIN)
 
 enum fault_point {
 #define FAULT_ENUM(e, s, err) e,

@@ -9,10 +9,12 @@
 #include "common/log.h"
 #include "dump/dump.h"
 #include "image/registry.h"
+#include "pager/serve.h"
 #include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -44,6 +46,7 @@ struct cryod {
 	enum sched_action want;		/* asked for by a signal, for every group */
 	struct worker w;		/* does the snapshots (worker.h) */
 	uint64_t started_ns;
+	size_t paging;			/* lazy melts still paging in this tick */
 };
 
 /* ---- the lock and the pid file ---- */
@@ -250,7 +253,8 @@ static int see(void *arg, const struct registry_entry *e)
 		return 0;
 	}
 	g->gone = false;
-	tick_group(d, g);
+	if (!d->paging)
+		tick_group(d, g);
 	return 0;
 }
 
@@ -266,9 +270,9 @@ static void write_status(struct cryod *d)
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "pid %d\nstarted_ns %" PRIu64 "\ninterval_s %.3f\nmax_age_s %.3f\nkeep %u\n",
-		(int)getpid(), d->started_ns, d->o->interval_ns / 1e9, d->o->max_age_ns / 1e9,
-		d->o->keep);
+	fprintf(f, "pid %d\nstarted_ns %" PRIu64 "\ninterval_s %.3f\nmax_age_s %.3f\nkeep %u\n"
+		"paging %zu\n", (int)getpid(), d->started_ns, d->o->interval_ns / 1e9,
+		d->o->max_age_ns / 1e9, d->o->keep, d->paging);
 	for (size_t i = 0; i < d->n; i++) {
 		const struct group *g = &d->g[i];
 
@@ -284,11 +288,40 @@ static void write_status(struct cryod *d)
 		unlink(tmp);
 }
 
+/* Lazy melts still paging in (CRYO_HOME/pager/NAME.state): a process
+ * whose pager died is ended (serve.h says why); the others are counted.
+ * While one pages in, its pager holds the store open for reading, so a
+ * snapshot would only wait for it: the tick takes none. */
+static size_t check_pagers(struct cryod *d)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	size_t working = 0;
+	DIR *dh;
+
+	if (lock_path(d->o->home, "pager", dir, sizeof(dir)) || !(dh = opendir(dir)))
+		return 0;
+	while ((de = readdir(dh))) {
+		char name[STORE_NAME_MAX + 1];
+		size_t len = strlen(de->d_name);
+
+		if (len <= 6 || len - 6 > STORE_NAME_MAX || strcmp(de->d_name + len - 6, ".state"))
+			continue;
+		memcpy(name, de->d_name, len - 6);
+		name[len - 6] = 0;
+		if (pager_check_dead(dir, name) == PAGER_WORKING)
+			working++;
+	}
+	closedir(dh);
+	return working;
+}
+
 static void tick(struct cryod *d)
 {
 	size_t kept = 0;
 	int r;
 
+	d->paging = check_pagers(d);
 	for (size_t i = 0; i < d->n; i++)
 		d->g[i].seen = false;
 	r = registry_list(d->o->home, see, d);
@@ -416,6 +449,10 @@ static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, bool free
 		return asprintf(&rep->text, "group %s is not running", name) < 0 ? -ENOMEM : -ESRCH;
 	if (weak && !sched_idle_now(e.pid, 200))
 		return asprintf(&rep->text, "%s: busy, weak snapshot skipped", name) < 0 ? -ENOMEM : 0;
+	/* a pager holds the store for reading until its melt is all in */
+	if ((d->paging = check_pagers(d)))
+		return asprintf(&rep->text, "a melt is still paging in; try %s again in a "
+				"moment", name) < 0 ? -ENOMEM : -EINPROGRESS;
 	if (d->w.fd < 0 && (r = worker_start(&d->w, d->store_path, d->o->keep)))
 		return r;
 	r = worker_snapshot(&d->w, name, e.pid, freeze, &res, &armed);

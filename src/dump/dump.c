@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/fault.h"
 #include "common/log.h"
+#include "proc/fds.h"
 #include "proc/inject.h"
 #include "proc/maps.h"
 #include "proc/status.h"
@@ -182,6 +183,26 @@ static int check_target(pid_t pid)
 	return 0;
 }
 
+/* A process melted lazily holds its pager's userfaultfd until every page
+ * is in (src/pager/serve.h); pages still out are not in its memory, so a
+ * snapshot now would lose them. The caller waits and tries again. */
+static int check_paged_in(pid_t pid)
+{
+	struct proc_fds fds = { 0 };
+	int r = proc_fds_list(pid, &fds);
+
+	if (r)
+		return 0;	/* the capture says why */
+	for (size_t i = 0; i < fds.n && !r; i++)
+		if (!strcmp(fds.v[i].target, "anon_inode:[userfaultfd]")) {
+			pr_err("cannot capture pid %d yet: it is still paging in from its "
+			       "snapshot (fd %d is a userfaultfd)", (int)pid, fds.v[i].fd);
+			r = -EINPROGRESS;
+		}
+	proc_fds_free(&fds);
+	return r;
+}
+
 /* Everything read while the process is stopped. */
 static int capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 		   Cryo__FdsEntry *fe)
@@ -317,6 +338,8 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	d.fdc.next_space = IMAGE_SPACE_FILES;
 
 	r = check_target(pid);
+	if (!r)
+		r = check_paged_in(pid);
 	if (r)
 		goto out;
 	d.tracked = dump_track_usable(&d);

@@ -373,17 +373,23 @@ static int uffd_wake(int uffd, uint64_t addr, uint64_t len)
 
 /* Copy len bytes of buf to addr. *in gets how many bytes are now there
  * (copied, or present already); a run stops short only on an error.
- * 0 all in, -EAGAIN try the rest later (mm changing), -ESRCH process gone. */
+ * 0 all in, -EAGAIN try the rest later (mm changing), -ESRCH process gone,
+ * -ENOENT the page at addr + *in is not in a mapping registered with us. A
+ * run across two mappings (the kernel copies within one) goes on page by
+ * page. */
 static int copy_in(struct pg_proc *pp, uint64_t addr, const void *buf, uint64_t len, uint64_t *in)
 {
+	bool one = false;
+
 	*in = 0;
 	while (*in < len) {
+		uint64_t want = one ? PAGE : len - *in;
 		struct uffdio_copy cp = { .dst = addr + *in,
 					  .src = (uint64_t)(uintptr_t)buf + *in,
-					  .len = len - *in };
+					  .len = want };
 		if (!ioctl(pp->uffd, UFFDIO_COPY, &cp)) {
-			*in = len;
-			return 0;
+			*in += want;
+			continue;
 		}
 		int e = errno;
 		if (cp.copy > 0)
@@ -395,9 +401,15 @@ static int copy_in(struct pg_proc *pp, uint64_t addr, const void *buf, uint64_t 
 			*in += PAGE;
 			continue;
 		}
+		if (e == ENOENT && !one && len - *in > PAGE) {
+			one = true;
+			continue;
+		}
 		if (e == EAGAIN)
 			return -EAGAIN;
-		return e == ESRCH || e == ENOENT ? -ESRCH : -e;
+		if (e == ENOENT)
+			return -ENOENT;
+		return e == ESRCH ? -ESRCH : -e;
 	}
 	return 0;
 }
@@ -414,7 +426,7 @@ static int zero_in(struct pg_proc *pp, uint64_t addr)
 	}
 	if (errno == EAGAIN)
 		return -EAGAIN;
-	return errno == ESRCH || errno == ENOENT ? -ESRCH : -errno;
+	return errno == ESRCH ? -ESRCH : -errno;
 }
 
 static void note_latency(struct pager *p, uint64_t ns)
@@ -466,6 +478,12 @@ static int serve_fault(struct pager *p, struct pg_proc *pp, uint64_t addr, uint6
 				p->touched[p->ntouched++] = vpn;
 		}
 	}
+	if (r == -ENOENT) {
+		/* no longer a mapping of ours (the fault raced an unmap or
+		 * unregister): let the thread fault again without us */
+		uffd_wake(pp->uffd, page, PAGE);
+		return 0;
+	}
 	if (!r) {
 		p->st.faults++;
 		note_latency(p, mono_ns() - t0);
@@ -487,6 +505,7 @@ static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg
 
 	switch (m->event) {
 	case UFFD_EVENT_PAGEFAULT:
+		pr_debug("fault %#llx", (unsigned long long)m->arg.pagefault.address);
 		r = serve_fault(p, pp, m->arg.pagefault.address, mono_ns());
 		if (r == -EAGAIN && *nretry < 1024) {
 			retry[(*nretry)++] = (struct pending){ pp, m->arg.pagefault.address };
@@ -540,7 +559,7 @@ static int drain(struct pager *p, int timeout_ms)
 	for (size_t i = 0; k > 0 && !r && !p->forked && i < n; i++) {
 		struct pg_proc *pp = p->procs[i];
 		if (pfd[i].revents & (POLLERR | POLLHUP)) {
-			pp->gone = true;
+				pp->gone = true;
 			continue;
 		}
 		if (!(pfd[i].revents & POLLIN))
@@ -618,6 +637,15 @@ static int prefetch_at(struct pager *p, struct pg_proc *pp, size_t i)
 	}
 	p->st.pages_copied += in / PAGE;
 	p->st.pages_prefetched += in / PAGE;
+	if (r == -ENOENT) {
+		/* not in a mapping of ours any more: nothing to bring in */
+		size_t k = i + in / PAGE;
+		if (!pp->done[k]) {
+			pp->done[k] = 1;
+			pp->nwanted--;
+		}
+		return 0;
+	}
 	if (r == -ESRCH) {
 		pp->gone = true;
 		return 0;
@@ -666,7 +694,9 @@ static void let_go(struct pager *p)
 		struct pg_proc *pp = p->procs[k];
 		for (size_t i = 0; !pp->gone && i < pp->nr; i++) {
 			struct uffdio_range rg = { pp->r[i].start, pp->r[i].end - pp->r[i].start };
-			ioctl(pp->uffd, UFFDIO_UNREGISTER, &rg);
+			if (ioctl(pp->uffd, UFFDIO_UNREGISTER, &rg))
+				pr_err("unregister %#llx-%#llx: %s", (unsigned long long)rg.start,
+				       (unsigned long long)(rg.start + rg.len), strerror(errno));
 		}
 		close(pp->uffd);
 		pp->uffd = -1;

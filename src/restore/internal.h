@@ -27,6 +27,7 @@
 #define RST_CLONE_GADGET_OFF	16	/* clone3 gadget in the code page */
 
 struct rst {
+	struct store *store;
 	struct store_snap *sn;
 	const struct restore_opts *o;
 	const char *name;
@@ -39,6 +40,10 @@ struct rst {
 	uint64_t scratch;		/* code page; data page follows */
 	uint64_t pages_written;
 	uint64_t read_ns, write_ns;	/* page filling: store reads, writes */
+	/* lazy melt (lazy.c) */
+	int uffd;			/* ours, until the pager takes it; else -1 */
+	int lazy_target_fd;		/* the process's own copy */
+	pid_t pager_pid;
 };
 
 uint64_t rst_now_ns(void);
@@ -49,6 +54,12 @@ int rst_make_process(struct rst *r);
 
 /* mm.c */
 int rst_mm(struct rst *r);
+
+/* lazy.c: see its header comment for the order. */
+bool rst_lazy_vma(const struct rst *r, const Cryo__VmaEntry *v);
+int rst_lazy_begin(struct rst *r);
+int rst_lazy_fill(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf);
+int rst_lazy_start(struct rst *r);
 
 /* task.c */
 int rst_threads(struct rst *r);

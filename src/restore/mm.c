@@ -629,11 +629,19 @@ int rst_mm(struct rst *r)
 		free(kinds);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
-		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
-			ret = fill_one(r, r->mm->vmas[i], buf, kinds);
+	if (r->o->lazy)
+		ret = rst_lazy_begin(r);
+	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++) {
+		const Cryo__VmaEntry *v = r->mm->vmas[i];
+
+		if (v->kind == CRYO__VMA_KIND__VMA_SPECIAL)
+			continue;
+		ret = rst_lazy_vma(r, v) ? rst_lazy_fill(r, v, buf) : fill_one(r, v, buf, kinds);
+	}
 	free(buf);
 	free(kinds);
+	if (!ret && r->o->lazy)
+		ret = rst_lazy_start(r);
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
 		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
 			ret = finish_one(r, r->mm->vmas[i]);

@@ -96,7 +96,7 @@ static void discard(struct rst *r)
 int restore_group(struct store *s, const char *name, const struct restore_opts *o,
 		  struct restore_result *res)
 {
-	struct rst r = { .o = o, .name = name };
+	struct rst r = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1 };
 	Cryo__GroupEntry *g = NULL;
 	uint64_t t0 = rst_now_ns();
 	int ret;
@@ -141,6 +141,7 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 	}
 	res->pid = r.pid;
 	res->total_ns = rst_now_ns() - t0;
+	res->pager_pid = r.pager_pid;
 	pr_info("%s: pid %d runs again (%llu pages written, %.1f ms; reading them %.1f ms, "
 		"writing %.1f ms)", name, (int)r.pid, (unsigned long long)r.pages_written,
 		(double)res->total_ns / 1e6, (double)r.read_ns / 1e6, (double)r.write_ns / 1e6);
@@ -149,6 +150,8 @@ fail:
 	pr_err("%s: melt of pid %d failed: %s; the half-made process is killed", name,
 	       (int)r.pid, strerror(-ret));
 	discard(&r);
+	if (r.uffd >= 0)
+		close(r.uffd);
 out:
 	image_free((ProtobufCMessage *)r.fds);
 	image_free((ProtobufCMessage *)r.mm);

@@ -13,11 +13,18 @@
 struct restore_opts {
 	uint64_t snap;			/* STORE_SNAP_NEWEST or a number */
 	struct fd_policy fds;
+	/* Lazy: private anonymous memory comes in on demand from a pager
+	 * process (src/pager/serve.h) that outlives the call; the store's
+	 * file (and its lock) stays open in it until every page is in. */
+	bool lazy;
+	const char *pager_dir;		/* its state files; NULL: none */
+	const char *pager_log;		/* its log; NULL: none */
 };
 
 struct restore_result {
 	pid_t pid;
 	uint64_t total_ns;		/* call to running */
+	pid_t pager_pid;		/* lazy: the pager process (pager_wait) */
 };
 
 int restore_group(struct store *s, const char *name, const struct restore_opts *o,

@@ -73,6 +73,7 @@ struct node_cache {
 
 struct store {
 	struct store_io *io;
+	int file_fd;			/* io's fd when opened by path, else -1 */
 	struct fmt_super sb;
 	bool ro, poisoned, no_autoclean;
 

@@ -39,6 +39,8 @@ int store_io_file_open(const char *path, int flags, struct store_io **out);
 /* flock the store file (exclusive or shared), waiting up to wait_ms;
  * -EBUSY after that. Only for an io from store_io_file_open. */
 int store_io_file_lock(struct store_io *io, int exclusive, unsigned wait_ms);
+/* Its file descriptor (to keep it, and its lock, open in a child). */
+int store_io_file_fd(struct store_io *io);
 
 /* The calls the store makes: fault points first, then the backend. */
 static inline int io_read(struct store_io *io, void *buf, size_t len, uint64_t off)

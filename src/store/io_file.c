@@ -116,6 +116,11 @@ int store_io_file_lock(struct store_io *io, int exclusive, unsigned wait_ms)
 	}
 }
 
+int store_io_file_fd(struct store_io *io)
+{
+	return ((struct io_file *)io)->fd;
+}
+
 int store_io_file_open(const char *path, int flags, struct store_io **out)
 {
 	struct io_file *f;

@@ -283,6 +283,7 @@ static int store_alloc(struct store_io *io, const struct fmt_super *sb, const st
 	if (!s)
 		return -ENOMEM;
 	s->io = io;
+	s->file_fd = -1;
 	s->sb = *sb;
 	s->ro = o && o->read_only;
 	s->no_autoclean = o && o->no_autoclean;
@@ -566,7 +567,15 @@ int store_open(const char *path, const struct store_open_opts *o, struct store *
 		io->ops->close(io);
 		return r;
 	}
-	return store_open_io(io, o, out);
+	r = store_open_io(io, o, out);
+	if (!r)
+		(*out)->file_fd = store_io_file_fd(io);
+	return r;
+}
+
+int store_file_fd(const struct store *s)
+{
+	return s->file_fd;
 }
 
 int store_checkpoint(struct store *s)

@@ -67,6 +67,9 @@ int store_open_io(struct store_io *io, const struct store_open_opts *o, struct s
 /* Write a checkpoint if anything changed since the last, then close. The
  * return value is that checkpoint's; the handle is freed either way. */
 int store_close(struct store *s);
+/* The store file's descriptor when opened by path (store_open), else -1:
+ * a child that keeps it open keeps the store's lock too. */
+int store_file_fd(const struct store *s);
 
 /* A checkpoint now (normally automatic, I6). */
 int store_checkpoint(struct store *s);

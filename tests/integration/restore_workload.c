@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -834,6 +835,133 @@ static void mode_churn(void)
 	result(1, NULL);
 }
 
+/* ---- lazyops: a lazy melt's memory not paged in yet, used every way ----
+ * Regions of LZ_PAGES pages, each its own pattern. After the melt (with a
+ * slowed pager, DIR/lazy present): threads fault the same pages at once, a
+ * forked child reads one region, others are madvise(DONTNEED)d, mremapped
+ * and munmapped before they came in. Regions are mapped highest first so
+ * the pager, which brings pages in from low addresses up, reaches the ones
+ * acted on last; mincore() proves they were still out. */
+
+#define LZ_PAGES	4096u
+#define LZ_LEN		((size_t)LZ_PAGES * 4096)
+#define LZ_THREADS	8
+
+enum { LZ_DONTNEED, LZ_REMAP, LZ_UNMAP, LZ_PLAIN, LZ_FORK, LZ_SAME, LZ_N };
+
+static char *lz[LZ_N];
+static pthread_barrier_t lz_bar;
+static volatile int lz_bad;
+
+static size_t resident(const void *p, size_t len)
+{
+	unsigned char v[LZ_PAGES];
+	size_t n = 0;
+
+	if (mincore((void *)p, len, v))
+		return len / 4096;
+	for (size_t i = 0; i < len / 4096; i++)
+		n += v[i] & 1;
+	return n;
+}
+
+static void *lz_same(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&lz_bar);
+	/* every thread at once on the same pages, first touch for all */
+	for (size_t k = 0; k < LZ_LEN; k += 4096 * 64)
+		if (*(volatile uint32_t *)(lz[LZ_SAME] + k) != pat(k / 4, 100 + LZ_SAME))
+			lz_bad = 1;
+	if (!check(lz[LZ_SAME], LZ_LEN, 100 + LZ_SAME))
+		lz_bad = 1;
+	return NULL;
+}
+
+static void mode_lazyops(void)
+{
+	pthread_t th[LZ_THREADS];
+	size_t before[LZ_N];
+	char *to;
+	int lazy, st;
+	pid_t c;
+
+	for (int i = 0; i < LZ_N; i++) {
+		lz[i] = mmap(NULL, LZ_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			     -1, 0);
+		if (lz[i] == MAP_FAILED)
+			result(0, "mmap");
+		fill(lz[i], LZ_LEN, 100 + (uint32_t)i);
+	}
+	to = mmap(NULL, LZ_LEN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (to == MAP_FAILED)
+		result(0, "mmap");
+	touch("ready", NULL);
+	wait_go();
+	lazy = exists("lazy");
+	for (int i = 0; i < LZ_N; i++)
+		before[i] = resident(lz[i], LZ_LEN);
+	/* same pages from every thread at once */
+	pthread_barrier_init(&lz_bar, NULL, LZ_THREADS);
+	for (int i = 0; i < LZ_THREADS; i++)
+		pthread_create(&th[i], NULL, lz_same, NULL);
+	for (int i = 0; i < LZ_THREADS; i++)
+		pthread_join(th[i], NULL);
+	if (lz_bad)
+		result(0, "threads faulting the same pages read wrong data");
+	/* a child reads a region its parent had not paged in */
+	c = fork();
+	if (c == 0)
+		_exit(check(lz[LZ_FORK], LZ_LEN, 100 + LZ_FORK) ? 0 : 1);
+	if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
+		result(0, "forked child read wrong data (status %#x)", st);
+	/* dropped before it came in: zeros, never the snapshot's bytes */
+	madvise(lz[LZ_DONTNEED], LZ_LEN / 2, MADV_DONTNEED);
+	for (size_t k = 0; k < LZ_LEN / 2; k += 4)
+		if (*(uint32_t *)(lz[LZ_DONTNEED] + k))
+			result(0, "DONTNEED half reads %#x at %zu", *(uint32_t *)(lz[LZ_DONTNEED] + k), k);
+	{
+		const uint32_t *w = (const uint32_t *)lz[LZ_DONTNEED];
+		for (size_t i = LZ_LEN / 8; i < LZ_LEN / 4; i++)
+			if (w[i] != pat(i, 100 + LZ_DONTNEED))
+				result(0, "the kept half of the DONTNEED region differs at word %zu", i);
+	}
+	/* moved before it came in: the pages follow */
+	if (mremap(lz[LZ_REMAP], LZ_LEN, LZ_LEN, MREMAP_MAYMOVE | MREMAP_FIXED, to) != to)
+		result(0, "mremap: %s", strerror(errno));
+	{
+		const uint32_t *w = (const uint32_t *)to;
+		for (size_t i = 0; i < LZ_LEN / 4; i++)
+			if (w[i] != pat(i, 100 + LZ_REMAP))
+				result(0, "remapped region differs at word %zu", i);
+	}
+	/* unmapped before it came in, mapped anew: zeros */
+	munmap(lz[LZ_UNMAP] + LZ_LEN / 2, LZ_LEN / 2);
+	if (mmap(lz[LZ_UNMAP] + LZ_LEN / 2, LZ_LEN / 2, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		result(0, "mmap again");
+	for (size_t k = LZ_LEN / 2; k < LZ_LEN; k += 4)
+		if (*(uint32_t *)(lz[LZ_UNMAP] + k))
+			result(0, "re-mapped half reads non-zero at %zu", k);
+	if (!check(lz[LZ_UNMAP], LZ_LEN / 2, 100 + LZ_UNMAP))
+		result(0, "the kept half of the unmapped region differs");
+	if (!check(lz[LZ_PLAIN], LZ_LEN, 100 + LZ_PLAIN))
+		result(0, "plain region differs");
+	/* a lazy run that found it all in already tested nothing */
+	if (lazy && (before[LZ_DONTNEED] == LZ_PAGES || before[LZ_REMAP] == LZ_PAGES ||
+		     before[LZ_UNMAP] == LZ_PAGES))
+		result(0, "regions were in before they were used (%zu %zu %zu of %u pages): "
+		       "nothing was left to page in", before[LZ_DONTNEED], before[LZ_REMAP],
+		       before[LZ_UNMAP], LZ_PAGES);
+	{
+		char buf[160];
+		snprintf(buf, sizeof(buf), "PASS in before use: dontneed %zu remap %zu unmap %zu "
+			 "of %u\n", before[LZ_DONTNEED], before[LZ_REMAP], before[LZ_UNMAP], LZ_PAGES);
+		touch("result", buf);
+	}
+	exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3)
@@ -861,5 +989,7 @@ int main(int argc, char **argv)
 		mode_incr();
 	else if (!strcmp(argv[1], "churn"))
 		mode_churn();
+	else if (!strcmp(argv[1], "lazyops"))
+		mode_lazyops();
 	return 2;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "common/fault.h"
 #include "common/log.h"
 #include "proc/status.h"
+#include "pager/serve.h"
 #include "restore/restore.h"
 #include "dump/dump.h"
 #include "pattern.h"
@@ -87,7 +89,12 @@ static void wait_gone(pid_t pid)
 		usleep(5000);
 }
 
-/* Melted: right pid, not ours, not traced. */
+/* The pager of the last lazy melt: it must have ended (every page in, or
+ * its process gone) before the test goes on. */
+static pid_t last_pager;
+
+/* Melted: right pid, not ours, not traced (but by its pager, for the
+ * moment it takes to close the process's copy of the uffd once all is in). */
 static int check_free(pid_t pid)
 {
 	struct proc_status s;
@@ -96,7 +103,7 @@ static int check_free(pid_t pid)
 		FAIL("pid %d is not there after melt", (int)pid);
 		return -1;
 	}
-	if (s.ppid == getpid() || s.tracer_pid != 0) {
+	if (s.ppid == getpid() || (s.tracer_pid != 0 && s.tracer_pid != last_pager)) {
 		FAIL("pid %d: ppid %d tracer %d after melt", (int)pid, s.ppid, s.tracer_pid);
 		return -1;
 	}
@@ -119,34 +126,65 @@ static pid_t spawn(char *const argv[])
 	return p;
 }
 
+static int pager_done(const char *name);
+
 /* cryo freeze: snapshot, then end the process. */
 static int freeze(const char *name, pid_t pid)
 {
 	struct dump_opts o = { .freeze = true };
 	struct dump_result r;
-	int ret = dump_group(st, name, pid, &o, &r);
+	int ret = pager_done(name) ? -EINPROGRESS : dump_group(st, name, pid, &o, &r);
 
 	if (ret)
 		FAIL("%s: freeze pid %d: %s", name, (int)pid, strerror(-ret));
 	return ret;
 }
 
-static int melt(const char *name, pid_t pid)
+static int pager_done(const char *name)
 {
-	struct restore_opts o = { .snap = STORE_SNAP_NEWEST };
-	struct restore_result r = { 0 };
-	int ret = restore_group(st, name, &o, &r);
+	int ret = last_pager > 0 ? pager_wait(last_pager, 30000) : 0;
 
+	if (ret)
+		FAIL("%s: pager %d still runs after 30 s: %s", name, (int)last_pager, strerror(-ret));
+	last_pager = 0;
+	return ret;
+}
+
+/* cryo melt: lazy (a pager brings memory in) or eager. */
+static int melt_as(const char *name, pid_t pid, bool lazy)
+{
+	struct restore_opts o = { .snap = STORE_SNAP_NEWEST, .lazy = lazy };
+	struct restore_result r = { 0 };
+	char log[400];
+	int ret;
+
+	snprintf(log, sizeof(log), "%s/pager.log", base);
+	o.pager_log = log;
+	if (pager_done(name))
+		return -1;
+	ret = restore_group(st, name, &o, &r);
 	if (ret) {
 		FAIL("%s: melt: %s", name, strerror(-ret));
 		return ret;
 	}
+	last_pager = r.pager_pid;
 	if (r.pid != pid) {
 		FAIL("%s: melted as pid %d, not %d", name, (int)r.pid, (int)pid);
 		return -1;
 	}
-	printf("  %s: melted pid %d in %.1f ms\n", name, (int)pid, (double)r.total_ns / 1e6);
+	if (lazy != (r.pager_pid > 0)) {
+		FAIL("%s: %s melt %s a pager", name, lazy ? "lazy" : "eager",
+		     lazy ? "without" : "with");
+		return -1;
+	}
+	printf("  %s: melted pid %d %s in %.1f ms\n", name, (int)pid, lazy ? "lazily" : "eagerly",
+	       (double)r.total_ns / 1e6);
 	return check_free(pid);
+}
+
+static int melt(const char *name, pid_t pid)
+{
+	return melt_as(name, pid, true);
 }
 
 /* A zdtm-style workload: capture, kill, melt MELTS times. */
@@ -182,7 +220,14 @@ static void run_workload(const char *mode)
 	for (int i = 0; i < (strcmp(mode, "files") ? MELTS : 1); i++) {
 		snprintf(path, sizeof(path), "%s/result", dir);
 		unlink(path);
-		if (melt(mode, pid))
+		/* lazy, eager, lazy */
+		snprintf(path, sizeof(path), "%s/lazy", dir);
+		if (i % 2 == 0)
+			close(open(path, O_CREAT | O_WRONLY, 0644));
+		else
+			unlink(path);
+		snprintf(path, sizeof(path), "%s/result", dir);
+		if (melt_as(mode, pid, i % 2 == 0))
 			return;
 		if (wait_file(path, 10) || usleep(20000) || read_text(path, res, sizeof(res))) {
 			FAIL("%s: melt %d: no result", mode, i + 1);
@@ -674,6 +719,76 @@ out:
 	dump_track_free(o.track);
 }
 
+/* ---- lazy melt: pages used every way before they came in ---- */
+
+static int lazy_melt_slow(const char *name, pid_t pid)
+{
+	int ret;
+
+	setenv("CRYO_FAULT", "pager.slow", 1);
+	fault_reset();
+	ret = melt_as(name, pid, true);
+	unsetenv("CRYO_FAULT");
+	fault_reset();
+	return ret;
+}
+
+static void run_lazyops(void)
+{
+	char dir[512], path[600], res[256];
+	char *argv[] = { (char *)workload, "lazyops", dir, NULL };
+	struct dump_opts so = { 0 };
+	struct dump_result dr;
+	pid_t pid;
+	int s, ret;
+
+	snprintf(dir, sizeof(dir), "%s/lazyops", base);
+	mkdir(dir, 0755);
+	pid = spawn(argv);
+	snprintf(path, sizeof(path), "%s/ready", dir);
+	if (wait_file(path, 20) || freeze("lazyops", pid)) {
+		FAIL("lazyops: setup");
+		kill(pid, SIGKILL);
+		waitpid(pid, &s, 0);
+		return;
+	}
+	waitpid(pid, &s, 0);
+	for (int i = 0; i < 2; i++) {
+		bool lazy = i == 0;
+
+		snprintf(path, sizeof(path), "%s/lazy", dir);
+		if (lazy)
+			close(open(path, O_CREAT | O_WRONLY, 0644));
+		else
+			unlink(path);
+		snprintf(path, sizeof(path), "%s/go", dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/result", dir);
+		unlink(path);
+		if (lazy ? lazy_melt_slow("lazyops", pid) : melt_as("lazyops", pid, false))
+			return;
+		if (lazy) {
+			/* memory still out: a snapshot now would lose it */
+			ret = dump_group(st, "lazyops", pid, &so, &dr);
+			if (ret != -EINPROGRESS)
+				FAIL("lazyops: snapshot while paging in: %s, not EINPROGRESS",
+				     strerror(-ret));
+			else
+				printf("  lazyops: snapshot while paging in refused (EINPROGRESS) "
+				       "PASS\n");
+		}
+		snprintf(path, sizeof(path), "%s/go", dir);
+		close(open(path, O_CREAT | O_WRONLY, 0644));
+		if (workload_passed(dir, res, sizeof(res)))
+			FAIL("lazyops: %s melt: %s", lazy ? "lazy" : "eager", res);
+		else
+			printf("  lazyops: %s melt: %s", lazy ? "lazy" : "eager", res);
+		wait_gone(pid);
+		if (pager_done("lazyops"))
+			return;
+	}
+}
+
 static int selected(int argc, char **argv, const char *name)
 {
 	if (argc <= 2)
@@ -706,6 +821,8 @@ static const struct scenario {
 	{ "churn", "tracked snapshots of a process that keeps writing", run_churn },
 	{ "track", "incremental, tracked writes", run_incr_tracked },
 	{ "faults", "faults", run_faults },
+	{ "lazyops", "lazy melt: threads, fork, DONTNEED, mremap, munmap before pages came in",
+	  run_lazyops },
 };
 
 int main(int argc, char **argv)
