@@ -1,7 +1,11 @@
-/* Eager melt of a process with 256 MiB, 1 GiB (and 4 GiB when memory and
- * disk allow) of touched memory: time from restore_group() to the process
- * running again, from a cold page cache and a warm one, beside memcpy
- * bandwidth and the disk's read bandwidth measured in the same run.
+/* Melt of a process with 256 MiB, 1 GiB (and 4 GiB when memory and disk
+ * allow) of touched memory, eager and lazy: time from restore_group() to
+ * the process running again (cold and warm page cache); for lazy melts the
+ * time until every page is in (the pager ends) and the pager's fault
+ * service latency; and a workload that reads 10% of the pages in a
+ * scattered order right after the melt, lazy vs eager vs never frozen.
+ * Beside memcpy bandwidth and the disk's read bandwidth measured in the
+ * same run.
  *
  * Each figure is printed beside its limit and the previous run's figure
  * (bench/results/bench_melt.json via bench/run.sh).
@@ -10,6 +14,8 @@
 #include "bench_util.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -26,6 +32,7 @@
 #include <unistd.h>
 
 #include "dump/dump.h"
+#include "pager/serve.h"
 #include "restore/restore.h"
 
 #define MIB (1ull << 20)
@@ -75,7 +82,42 @@ static double disk_read_mbs(const char *path, int cold, uint64_t limit)
 	return (double)total / t / 1e6;
 }
 
-static pid_t spawn(uint64_t bytes, uint64_t *addr)
+static volatile sig_atomic_t touch_asked;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	touch_asked = 1;
+}
+
+/* The workload: on SIGUSR1, read one word of every 10th page, in a
+ * scattered order (a stride prime to the page count), then write the
+ * time it took (ns) to path. */
+static void touch_tenth(const uint64_t *m, uint64_t pages, const char *path)
+{
+	uint64_t n = pages / 10, stride = 7919, sum = 0, t;
+	struct timespec a, b;
+	char line[64];
+	int fd;
+
+	while (pages % stride == 0)
+		stride += 2;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (uint64_t k = 0; k < n; k++)
+		sum += m[(k * stride % pages) * 512];
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	t = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull + (uint64_t)b.tv_nsec -
+	    (uint64_t)a.tv_nsec;
+	snprintf(line, sizeof(line), "%llu %llu\n", (unsigned long long)t,
+		 (unsigned long long)(sum & 1));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0) {
+		(void)!write(fd, line, strlen(line));
+		close(fd);
+	}
+}
+
+static pid_t spawn(uint64_t bytes, uint64_t *addr, const char *touch_path)
 {
 	int p[2];
 	pid_t pid;
@@ -92,6 +134,7 @@ static pid_t spawn(uint64_t bytes, uint64_t *addr)
 			_exit(1);
 		for (uint64_t pg = 0; pg < bytes / 4096; pg++)
 			fill_page(m + pg * 512, pg);
+		signal(SIGUSR1, on_usr1);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
@@ -102,8 +145,13 @@ static pid_t spawn(uint64_t bytes, uint64_t *addr)
 		if (write(3, &m, sizeof(m)) != sizeof(m))
 			_exit(1);
 		close(3);
-		for (;;)
+		for (;;) {
 			pause();
+			if (touch_asked) {
+				touch_asked = 0;
+				touch_tenth(m, bytes / 4096, touch_path);
+			}
+		}
 	}
 	close(p[1]);
 	if (read(p[0], addr, sizeof(*addr)) != sizeof(*addr)) {
@@ -112,6 +160,47 @@ static pid_t spawn(uint64_t bytes, uint64_t *addr)
 	}
 	close(p[0]);
 	return pid;
+}
+
+/* Ask pid to run its workload; its time in seconds, or -1. */
+static double touch(pid_t pid, const char *path)
+{
+	unsigned long long ns = 0;
+	FILE *f;
+
+	unlink(path);
+	kill(pid, SIGUSR1);
+	for (int i = 0; i < 120000; i++) {
+		f = fopen(path, "r");
+		if (f) {
+			int ok = fscanf(f, "%llu", &ns) == 1;
+			fclose(f);
+			if (ok)
+				return (double)ns / 1e9;
+		}
+		usleep(1000);
+	}
+	return -1;
+}
+
+/* The last summary line of the pager's log: fault latency p50/p99 (us). */
+static int pager_latency(const char *log, double *p50, double *p99, unsigned long long *faults)
+{
+	char line[512], last[512] = "";
+	FILE *f = fopen(log, "r");
+	const char *q;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "all in after"))
+			snprintf(last, sizeof(last), "%s", line);
+	fclose(f);
+	if (!(q = strstr(last, "all in after")) || !(q = strstr(q, "ms: ")) ||
+	    sscanf(q, "ms: %llu faults", faults) != 1 || !(q = strstr(q, "fault p50 ")) ||
+	    sscanf(q, "fault p50 %lf us p99 %lf us", p50, p99) != 2)
+		return -1;
+	return 0;
 }
 
 static int verify(pid_t pid, uint64_t addr, uint64_t bytes)
@@ -147,29 +236,70 @@ static void wait_gone(pid_t pid)
 	}
 }
 
+/* Melt the newest snapshot of "bench" (lazy or eager), from a cold page
+ * cache if cold; *t_run: until restore_group returned (the process runs),
+ * *t_in: until the pager ended (lazy) or = *t_run. */
+static int melt_once(struct store *s, pid_t pid, uint64_t addr, uint64_t bytes, bool lazy,
+		     bool cold, const char *plog, double *t_run, double *t_in, double *t_touch,
+		     const char *touch_path)
+{
+	struct restore_opts ro = { .snap = STORE_SNAP_NEWEST, .lazy = lazy, .pager_log = plog };
+	struct restore_result rr = { 0 };
+	double t0;
+	int ret;
+
+	if (cold)
+		bu_drop_caches();
+	t0 = now();
+	ret = restore_group(s, "bench", &ro, &rr);
+	*t_run = now() - t0;
+	if (ret) {
+		fprintf(stderr, "%s melt failed: %s\n", lazy ? "lazy" : "eager", strerror(-ret));
+		return -1;
+	}
+	*t_touch = t_touch ? touch(pid, touch_path) : 0;
+	if (lazy && pager_wait(rr.pager_pid, 600000)) {
+		fprintf(stderr, "pager %d did not end\n", (int)rr.pager_pid);
+		ret = -1;
+	}
+	*t_in = lazy ? now() - t0 : *t_run;
+	if (!ret && verify(pid, addr, bytes)) {
+		fprintf(stderr, "%s melt: memory differs\n", lazy ? "lazy" : "eager");
+		ret = -1;
+	}
+	kill(pid, SIGKILL);
+	wait_gone(pid);
+	return ret;
+}
+
 static int one(struct bu_results *res, const char *dir, uint64_t mib, double memcpy_mibs)
 {
 	uint64_t bytes = mib * MIB, addr;
-	char spath[512];
+	char spath[512], plog[512], tpath[512], key[48], label[96];
 	struct store_create_opts co = { .size = bytes * 2 + 512 * MIB };
 	struct store *s = NULL;
 	struct dump_opts dopt = { .freeze = true };
 	struct dump_result dres;
-	struct restore_opts ro = { .snap = STORE_SNAP_NEWEST };
-	struct restore_result rr;
-	double t_cold, t_warm, disk;
+	double t_cold, t_warm, t_lazy, t_lazy_warm, t_in, t_in_warm, disk, t_base, t_te, t_tl, dummy;
+	double p50 = 0, p99 = 0;
+	unsigned long long faults = 0;
+	double mib_b = (double)bytes / MIB;
 	pid_t pid;
 	int ret, st;
 
 	snprintf(spath, sizeof(spath), "%s/bench-melt-%d.store", dir, (int)getpid());
+	snprintf(plog, sizeof(plog), "%s/bench-melt-%d.pager.log", dir, (int)getpid());
+	snprintf(tpath, sizeof(tpath), "%s/bench-melt-%d.touch", dir, (int)getpid());
 	unlink(spath);
+	unlink(plog);
 	if ((ret = store_create(spath, &co)) || (ret = store_open(spath, NULL, &s))) {
 		fprintf(stderr, "store %s: %s\n", spath, store_strerror(ret));
 		return 1;
 	}
-	pid = spawn(bytes, &addr);
+	pid = spawn(bytes, &addr, tpath);
 	if (pid < 0)
 		goto fail;
+	t_base = touch(pid, tpath);
 	ret = dump_group(s, "bench", pid, &dopt, &dres);
 	waitpid(pid, &st, 0);
 	if (ret) {
@@ -181,45 +311,58 @@ static int one(struct bu_results *res, const char *dir, uint64_t mib, double mem
 	disk = disk_read_mbs(spath, 1, bytes);
 	if ((ret = store_open(spath, NULL, &s)))
 		goto fail;
-	/* cold: the image comes from the disk */
-	bu_drop_caches();
-	t_cold = now();
-	ret = restore_group(s, "bench", &ro, &rr);
-	t_cold = now() - t_cold;
-	if (ret || verify(pid, addr, bytes)) {
-		fprintf(stderr, "melt (cold) failed or memory differs\n");
-		kill(pid, SIGKILL);
+	if (melt_once(s, pid, addr, bytes, false, true, NULL, &t_cold, &dummy, &t_te, tpath) ||
+	    melt_once(s, pid, addr, bytes, false, false, NULL, &t_warm, &dummy, NULL, tpath) ||
+	    melt_once(s, pid, addr, bytes, true, true, plog, &t_lazy, &t_in, &t_tl, tpath) ||
+	    pager_latency(plog, &p50, &p99, &faults) ||
+	    melt_once(s, pid, addr, bytes, true, false, NULL, &t_lazy_warm, &t_in_warm, NULL, tpath))
 		goto fail;
-	}
-	kill(pid, SIGKILL);
-	wait_gone(pid);
-	/* warm: the image is in the page cache */
-	t_warm = now();
-	ret = restore_group(s, "bench", &ro, &rr);
-	t_warm = now() - t_warm;
-	if (ret || verify(pid, addr, bytes)) {
-		fprintf(stderr, "melt (warm) failed or memory differs\n");
-		kill(pid, SIGKILL);
-		goto fail;
-	}
-	kill(pid, SIGKILL);
-	wait_gone(pid);
-	{
-		char key[48], label[64];
-		double mib_b = (double)bytes / MIB;
 
-		snprintf(key, sizeof(key), "melt_cold_ms_%llu", (unsigned long long)mib);
-		snprintf(label, sizeof(label), "eager melt %llu MiB, cold cache", (unsigned long long)mib);
-		bu_report(res, key, label, t_cold * 1e3, "ms", bytes / (disk * 1e6) * 1e3,
-			  "reading the image from disk");
-		snprintf(key, sizeof(key), "melt_warm_ms_%llu", (unsigned long long)mib);
-		snprintf(label, sizeof(label), "eager melt %llu MiB, warm cache", (unsigned long long)mib);
-		bu_report(res, key, label, t_warm * 1e3, "ms", mib_b / memcpy_mibs * 1e3,
-			  "memcpy of the same bytes");
-	}
+	snprintf(key, sizeof(key), "melt_cold_ms_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "eager melt %llu MiB, cold cache", (unsigned long long)mib);
+	bu_report(res, key, label, t_cold * 1e3, "ms", bytes / (disk * 1e6) * 1e3,
+		  "reading the image from disk");
+	snprintf(key, sizeof(key), "melt_warm_ms_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "eager melt %llu MiB, warm cache", (unsigned long long)mib);
+	bu_report(res, key, label, t_warm * 1e3, "ms", mib_b / memcpy_mibs * 1e3,
+		  "memcpy of the same bytes");
+	snprintf(key, sizeof(key), "lazy_run_cold_ms_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "lazy melt %llu MiB to running, cold (target < 20)",
+		 (unsigned long long)mib);
+	bu_report(res, key, label, t_lazy * 1e3, "ms", t_cold * 1e3, "eager melt, cold");
+	snprintf(key, sizeof(key), "lazy_run_warm_ms_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "lazy melt %llu MiB to running, warm", (unsigned long long)mib);
+	bu_report(res, key, label, t_lazy_warm * 1e3, "ms", t_warm * 1e3, "eager melt, warm");
+	snprintf(key, sizeof(key), "lazy_all_in_cold_ms_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "lazy melt %llu MiB all in (prefetch), cold",
+		 (unsigned long long)mib);
+	bu_report(res, key, label, t_in * 1e3, "ms", bytes / (disk * 1e6) * 1e3,
+		  "reading the image from disk (dd)");
+	snprintf(key, sizeof(key), "lazy_all_in_warm_ms_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "lazy melt %llu MiB all in, warm", (unsigned long long)mib);
+	bu_report(res, key, label, t_in_warm * 1e3, "ms", t_warm * 1e3, "eager melt, warm");
+	snprintf(key, sizeof(key), "fault_p50_us_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "fault service p50 (%llu faults, cold start)", faults);
+	bu_report(res, key, label, p50, "us", NAN, NULL);
+	snprintf(key, sizeof(key), "fault_p99_us_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "fault service p99");
+	bu_report(res, key, label, p99, "us", NAN, NULL);
+	snprintf(key, sizeof(key), "touch10_never_ms_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "read 10%% of %llu MiB, never frozen", (unsigned long long)mib);
+	bu_report(res, key, label, t_base * 1e3, "ms", NAN, NULL);
+	snprintf(key, sizeof(key), "touch10_eager_ms_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "read 10%% right after eager melt (+ melt %.0f ms)",
+		 t_cold * 1e3);
+	bu_report(res, key, label, t_te * 1e3, "ms", t_base * 1e3, "never frozen");
+	snprintf(key, sizeof(key), "touch10_lazy_ms_%llu", (unsigned long long)mib);
+	snprintf(label, sizeof(label), "read 10%% right after lazy melt (+ melt %.0f ms)",
+		 t_lazy * 1e3);
+	bu_report(res, key, label, t_tl * 1e3, "ms", t_base * 1e3, "never frozen");
 	fflush(stdout);
 	store_close(s);
 	unlink(spath);
+	unlink(plog);
+	unlink(tpath);
 	return 0;
 fail:
 	store_close(s);
@@ -246,8 +389,9 @@ int main(int argc, char **argv)
 	if (bu_results_init(&res, "bench_melt", args.json))
 		return 1;
 	mc = bu_memcpy_mibs();
-	printf("bench_melt: eager melt (restore_group until the process runs), incompressible "
-	       "memory, store in %s\n", args.dir);
+	printf("bench_melt: eager and lazy melt (restore_group until the process runs; lazy: "
+	       "until its pager has every page in), incompressible memory, store in %s\n",
+	       args.dir);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		uint64_t mib = (uint64_t)(sizes[i] * args.scale), b = mib * MIB;
 

@@ -48,6 +48,7 @@ extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_adopt, cli_cmd_snap, cli_cmd_freeze, cli_cmd_history;
 extern const struct cli_cmd cli_cmd_inspect;
 extern const struct cli_cmd cli_cmd_recover, cli_cmd_ps, cli_cmd_rm, cli_cmd_daemon;
+extern const struct cli_cmd cli_cmd_hibernate, cli_cmd_resume;
 extern const struct cli_cmd cli_cmd_run, cli_cmd_attach;
 
 /* Melt group name from s (o->snap, o->fds; outputs to outside go to

@@ -21,6 +21,8 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_melt,
 	&cli_cmd_ps,
 	&cli_cmd_recover,
+	&cli_cmd_hibernate,
+	&cli_cmd_resume,
 	&cli_cmd_rm,
 	&cli_cmd_daemon,
 	&cli_cmd_help,
