@@ -883,7 +883,7 @@ static void mode_lazyops(void)
 	pthread_t th[LZ_THREADS];
 	size_t before[LZ_N];
 	char *to;
-	int lazy, st;
+	int lazy, st = 0;
 	pid_t c;
 
 	for (int i = 0; i < LZ_N; i++) {
