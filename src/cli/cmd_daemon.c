@@ -19,7 +19,19 @@
 struct daemon_args {
 	struct cryod_opts o;
 	double interval_s, max_age_s;
+	int recover;
 };
+
+/* --recover: what `cryo recover` does, once this cryod holds CRYO_HOME. */
+static void recover_on_start(void *arg)
+{
+	struct cli *c = arg;
+	char *argv[] = { "recover", NULL };
+
+	if (cli_cmd_recover.run(c, &cli_cmd_recover, 1, argv) != CLI_OK)
+		fprintf(stderr, "cryod: recover left groups behind (see above)\n");
+	fflush(stdout);
+}
 
 static int parse_secs(const char *s, double *out)
 {
@@ -38,6 +50,7 @@ static int parse_opts(struct cli *c, const char *cmd, int argc, char **argv, str
 		{ "max-age", required_argument, NULL, 'm' },
 		{ "keep", required_argument, NULL, 'k' },
 		{ "tick", required_argument, NULL, 't' },
+		{ "recover", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -71,6 +84,9 @@ static int parse_opts(struct cli *c, const char *cmd, int argc, char **argv, str
 				return cli_usage(c, cmd, "%s: bad --tick '%s' (10..60000 ms)", cmd, optarg);
 			a->o.tick_ms = (unsigned)v;
 			break;
+		case 'r':
+			a->recover = 1;
+			break;
 		case 'h':
 			return 'h';
 		default:
@@ -102,6 +118,10 @@ static int run_run(struct cli *c, const struct cli_cmd *self, int argc, char **a
 	if (mkdir(a.o.home, 0700) && errno != EEXIST)
 		return cli_fail(c, "cannot create %s: %s", a.o.home, strerror(errno));
 	setenv("CRYO_LOG", "info", 0);		/* a daemon's log says what it did */
+	if (a.recover) {
+		a.o.on_start = recover_on_start;
+		a.o.arg = c;
+	}
 	r = cryod_run(&a.o);
 	if (r == -EALREADY)
 		return cli_fail(c, "cryod already runs for %s", a.o.home);
@@ -267,6 +287,7 @@ static const struct cli_cmd cmd_run = {
 	.name = "run", .run = run_run,
 	.summary = "run cryod in the foreground",
 	.usage = "Usage: cryo daemon run [--interval S] [--max-age S] [--keep K] [--tick MS]\n"
+		 "                       [--recover]\n"
 		 "\n"
 		 "Run the checkpoint daemon of $CRYO_HOME in the foreground (one per\n"
 		 "CRYO_HOME), logging to stderr. Every tick it looks at each running group:\n"
@@ -281,13 +302,16 @@ static const struct cli_cmd cmd_run = {
 		 "  --interval S   seconds between snapshots of a group (default 60)\n"
 		 "  --max-age S    force a snapshot past this age (default 10 x interval)\n"
 		 "  --keep K       snapshots kept per group (default 3)\n"
-		 "  --tick MS      how often groups are looked at (default 1000)\n",
+		 "  --tick MS      how often groups are looked at (default 1000)\n"
+		 "  --recover      first melt every group a crash left behind, as\n"
+		 "                 'cryo recover' does (the systemd unit uses it)\n",
 };
 
 static const struct cli_cmd cmd_start = {
 	.name = "start", .run = run_start,
 	.summary = "start cryod in the background",
 	.usage = "Usage: cryo daemon start [--interval S] [--max-age S] [--keep K] [--tick MS]\n"
+		 "                         [--recover]\n"
 		 "\n"
 		 "Start `cryo daemon run` detached from the terminal, logging to\n"
 		 "$CRYO_HOME/log/cryod.log, and return once it runs. The options are\n"

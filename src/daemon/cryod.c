@@ -509,6 +509,8 @@ int cryod_run(const struct cryod_opts *o)
 		return r;
 	/* A status file left by an earlier cryod must not be read as ours. */
 	write_status(&d);
+	if (o->on_start)
+		o->on_start(o->arg);
 	sfd = signals_open(&old);
 	if (sfd < 0)
 		return sfd;

@@ -31,6 +31,11 @@ struct cryod_opts {
 	uint64_t max_age_ns;		/* default 10 x interval */
 	unsigned keep;			/* snapshots kept per group, default 3 */
 	unsigned tick_ms;		/* how often groups are looked at, default 1000 */
+	/* Called once cryod holds CRYO_HOME, before its first tick (NULL:
+	 * nothing): `cryo daemon run --recover` melts the groups a crash
+	 * left behind here, so a second cryod never does. */
+	void (*on_start)(void *arg);
+	void *arg;
 };
 
 /* Run in the foreground until SIGTERM/SIGINT: 0, or -errno when it cannot

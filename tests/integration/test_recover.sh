@@ -83,6 +83,21 @@ check 2 "snap with both --weak and --force" "$CRYO" snap keep --weak --force
 check 2 "snap with a name and --all" "$CRYO" snap keep --all
 check 2 "freeze does not take --weak" "$CRYO" freeze keep --weak
 kill -9 "$SPIN"
+check 0 "rm spin" "$CRYO" rm spin --force
+
+# cryod --recover (what the systemd unit runs after a reboot): the
+# counter, killed, comes back before cryod's first tick
+check 0 "snap the counter" "$CRYO" snap counter
+kill -9 "$COUNTER"
+sleep 1
+check 0 "daemon start --recover" "$CRYO" daemon start --recover --interval 100
+back() { grep -q "recovered counter: pid $COUNTER runs again" "$CRYO_HOME/log/cryod.log"; }
+for _ in $(seq 100); do back && break; sleep 0.1; done
+back && pass "cryod --recover melted the counter (log: $(grep -o 'recovered 1 group.*' "$CRYO_HOME/log/cryod.log"))" ||
+	fail "cryod --recover: $(tail -3 "$CRYO_HOME/log/cryod.log")"
+v=$(count); sleep 0.5
+[ "$(count)" -gt "$v" ] && pass "the counter counts again ($(count))" || fail "counter stuck at $(count)"
+check 0 "daemon stop" "$CRYO" daemon stop
 
 check 0 "rm --force counter" "$CRYO" rm counter --force
 kill -9 "$KEEP"
