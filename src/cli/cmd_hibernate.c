@@ -308,7 +308,9 @@ static int run_resume(struct cli *c, const struct cli_cmd *self, int argc, char 
 		err = cli_melt_group(s, names[i], &o, &res);
 		if (err) {
 			failed++;
-			snprintf(names[nleft++], sizeof(names[0]), "%s", names[i]);
+			if (nleft != i)
+				memcpy(names[nleft], names[i], sizeof(names[0]));
+			nleft++;
 			snprintf(what, sizeof(what), "NOT melted: %s", store_strerror(err));
 		} else {
 			melted++;

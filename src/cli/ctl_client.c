@@ -82,3 +82,19 @@ int cli_ctl_snap(struct cli *c, const char *name, int weak, int freeze)
 	cryo__ctl_reply__free_unpacked(rep, NULL);
 	return CLI_OK;
 }
+
+int cli_ctl_melt(struct cli *c, const char *name)
+{
+	Cryo__CtlRequest req = CRYO__CTL_REQUEST__INIT;
+	Cryo__CtlReply *rep;
+	int rc;
+
+	req.op = "melt";
+	req.name = (char *)name;
+	rc = call(c, &req, &rep);
+	if (rc)
+		return rc;
+	printf("%s\n", rep->text ? rep->text : name);
+	cryo__ctl_reply__free_unpacked(rep, NULL);
+	return CLI_OK;
+}

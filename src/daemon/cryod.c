@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* What cryod knows of one group between ticks. */
@@ -475,7 +476,129 @@ static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, bool free
 		       -ENOMEM : 0;
 }
 
-static const struct ctl_ops cryod_ctl_ops = { .ps = ctl_ps, .snap = ctl_snap };
+/* May uid melt name's newest snapshot? It must record uid as its owner,
+ * and every process in it must hold only that uid (real, effective, saved,
+ * fs) and no capability: melting must not give a user more than a process
+ * of their own could have. *why: the reason when not. */
+static bool snapshot_is_users(const char *store_path, const char *name, uid_t uid,
+			      const char **why)
+{
+	struct store_open_opts oo = { .read_only = 1 };
+	Cryo__GroupEntry *g = NULL;
+	struct store_snap *sn;
+	struct store *s;
+	bool ok = false;
+
+	*why = "it has no snapshot";
+	if (store_open(store_path, &oo, &s))
+		return false;
+	if (store_snap_open(s, name, STORE_SNAP_NEWEST, &sn))
+		goto out;
+	if (image_get_group(sn, &g))
+		goto out_snap;
+	*why = "it is not yours";
+	if (!g->has_owner_uid || g->owner_uid != uid)
+		goto out_group;
+	ok = true;
+	for (size_t i = 0; i < g->n_procs && ok; i++) {
+		Cryo__ProcessEntry *pe = NULL;
+		char key[STORE_KEY_MAX + 1];
+
+		image_key(key, sizeof(key), (pid_t)g->procs[i]->pid, "core");
+		ok = !image_get(sn, key, &cryo__process_entry__descriptor, (ProtobufCMessage **)&pe) &&
+		     pe->creds;
+		for (size_t k = 0; ok && k < pe->creds->n_uid; k++)
+			ok = pe->creds->uid[k] == uid;
+		if (ok && ((pe->creds->has_cap_prm && pe->creds->cap_prm) ||
+			   (pe->creds->has_cap_eff && pe->creds->cap_eff) ||
+			   (pe->creds->has_cap_amb && pe->creds->cap_amb)))
+			ok = false;
+		if (!ok)
+			*why = "its snapshot holds credentials other than yours (another uid or "
+			       "capabilities): only root may melt it";
+		image_free((ProtobufCMessage *)pe);
+	}
+out_group:
+	image_free(&g->base);
+out_snap:
+	store_snap_close(sn);
+out:
+	store_close(s);
+	return ok;
+}
+
+/* Run `cryo melt NAME` (this binary) and collect what it says: the melt
+ * is the command's, with its terminal and registry steps, run as root. */
+static int run_melt_cmd(const char *name, char **text)
+{
+	int p[2], st;
+	char buf[4096];
+	size_t n = 0;
+	pid_t c;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	c = fork();
+	if (c < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (c == 0) {
+		char *argv[] = { "cryo", "melt", (char *)name, NULL };
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setenv("CRYO_LOG", "warn", 1);	/* the user gets the result, not our log */
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) {
+		ssize_t r = read(p[0], buf + n, sizeof(buf) - 1 - n);
+		if (r <= 0 || (n += (size_t)r) == sizeof(buf) - 1)
+			break;
+	}
+	close(p[0]);
+	buf[n] = 0;
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+		;
+	/* its last line says it all ("melted ...", or "cryo: why") */
+	{
+		char *last = strrchr(buf, '\n') ? strrchr(buf, '\n') + 1 : buf;
+		if (!strncmp(last, "cryo: ", 6))
+			last += 6;
+		*text = strdup(last);
+	}
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}
+
+static int ctl_melt(void *arg, uid_t uid, const char *name, Cryo__CtlReply *rep)
+{
+	struct cryod *d = arg;
+	struct registry_entry e;
+	const char *why;
+	int r;
+
+	if (!registry_name_ok(name) || registry_get(d->o->home, name, &e))
+		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
+	if (owner_of(&e) >= 0)
+		return asprintf(&rep->text, "group %s is running (pid %d)", name, (int)e.pid) < 0 ?
+			       -ENOMEM : -EBUSY;
+	if (uid != 0 && !snapshot_is_users(d->store_path, name, uid, &why))
+		return asprintf(&rep->text, "%s: %s", name, why) < 0 ? -ENOMEM : -EPERM;
+	r = run_melt_cmd(name, &rep->text);
+	pr_info("melt of %s asked for by uid %u: %s", name, (unsigned)uid,
+		rep->text ? rep->text : strerror(-r));
+	return r;
+}
+
+static const struct ctl_ops cryod_ctl_ops = { .ps = ctl_ps, .snap = ctl_snap, .melt = ctl_melt };
 
 static int signals_open(sigset_t *old)
 {

@@ -65,10 +65,12 @@ size_t ctl_handle(const uint8_t *req, size_t len, uid_t uid, const struct ctl_op
 		rep.text = strdup("malformed request");
 	} else if (!strcmp(r->op, "ps")) {
 		rep.err = ops->ps(arg, uid, &rep);
-	} else if (!strcmp(r->op, "snap") || !strcmp(r->op, "freeze")) {
+	} else if (!strcmp(r->op, "snap") || !strcmp(r->op, "freeze") || !strcmp(r->op, "melt")) {
 		if (!r->name || !r->name[0]) {
 			rep.err = -EINVAL;
 			rep.text = strdup("which group?");
+		} else if (!strcmp(r->op, "melt")) {
+			rep.err = ops->melt(arg, uid, r->name, &rep);
 		} else {
 			rep.err = ops->snap(arg, uid, r->name, r->has_weak && r->weak,
 					    !strcmp(r->op, "freeze"), &rep);

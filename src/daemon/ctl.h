@@ -4,7 +4,8 @@
  * CtlReply out, per connection.
  *
  * The rule: root may do anything; another user sees and acts only on
- * groups whose process runs with that real uid. A request that does not
+ * groups whose process runs with that real uid, and melts only a snapshot
+ * that records that uid as owner and holds no other credentials. A request that does not
  * decode, is too big or names an unknown operation gets an error reply. */
 #ifndef CRYO_DAEMON_CTL_H
 #define CRYO_DAEMON_CTL_H
@@ -26,6 +27,8 @@ struct ctl_ops {
 	/* a snapshot of name (freeze: then it ends), if uid may act on it */
 	int (*snap)(void *arg, uid_t uid, const char *name, bool weak, bool freeze,
 		    Cryo__CtlReply *rep);
+	/* melt name from its newest snapshot, if uid may */
+	int (*melt)(void *arg, uid_t uid, const char *name, Cryo__CtlReply *rep);
 };
 
 /* May uid act on a group whose process has real uid owner? */

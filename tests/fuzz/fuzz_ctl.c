@@ -31,10 +31,19 @@ static int stub_snap(void *arg, uid_t uid, const char *name, bool weak, bool fre
 	return asprintf(&rep->text, "%s", name) < 0 ? -12 : 0;
 }
 
+static int stub_melt(void *arg, uid_t uid, const char *name, Cryo__CtlReply *rep)
+{
+	(void)arg;
+	(void)uid;
+	if (!name[0])
+		abort();
+	return asprintf(&rep->text, "%s", name) < 0 ? -12 : 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t out[CTL_MSG_MAX];
-	static const struct ctl_ops ops = { .ps = stub_ps, .snap = stub_snap };
+	static const struct ctl_ops ops = { .ps = stub_ps, .snap = stub_snap, .melt = stub_melt };
 	Cryo__CtlReply *rep;
 	uint8_t *copy;
 	size_t n;

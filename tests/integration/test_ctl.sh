@@ -55,6 +55,22 @@ until_ok gone && pass "its process ended" || fail "its process still runs"
 check 0 "uid $U: ps" "${AS[@]}" "$CRYO" ps
 check_out "^usersleep +[0-9]+ +frozen" "it sees its frozen group (the owner the snapshot records)"
 
+# melt through cryod: its own frozen group comes back as its uid; root's
+# frozen group is refused
+check 0 "root freezes its group" "$CRYO" freeze rootsleep
+check 1 "uid $U: melt root's frozen group" "${AS[@]}" "$CRYO" melt rootsleep
+check_err "rootsleep: it is not yours" "refused with the reason"
+check 1 "uid $U: melt with options" "${AS[@]}" "$CRYO" melt usersleep --eager
+check_err "only root melts with options" "says why"
+sleep 2 # pid 1 reaps the frozen process in its own time
+check 0 "uid $U: melt its own group" "${AS[@]}" "$CRYO" melt usersleep
+check_out "^melted usersleep: pid $USERP runs again" "melted with its pid"
+uid_of() { awk '/^Uid:/ {print $2, $3, $4, $5}' /proc/$1/status 2>/dev/null; }
+[ "$(uid_of $USERP)" = "$U $U $U $U" ] && pass "it runs as uid $U again" || fail "uids: $(uid_of $USERP)"
+check 1 "uid $U: melt it again while it runs" "${AS[@]}" "$CRYO" melt usersleep
+check_err "is running" "refused: it runs"
+check 0 "root melts its own group" "$CRYO" melt rootsleep
+
 # malformed requests: an error reply each, cryod stays up
 python3 - "$CRYO_HOME/cryod.sock" >"$T/garbage" 2>&1 <<'PY'
 import socket, sys
