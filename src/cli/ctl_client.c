@@ -65,36 +65,35 @@ int cli_ctl_ps(struct cli *c, int json)
 	return CLI_OK;
 }
 
+/* Send a request about one group; print cryod's answer. */
+static int act(struct cli *c, const Cryo__CtlRequest *req)
+{
+	Cryo__CtlReply *rep;
+	int rc = call(c, req, &rep);
+
+	if (rc)
+		return rc;
+	printf("%s\n", rep->text ? rep->text : req->name);
+	cryo__ctl_reply__free_unpacked(rep, NULL);
+	return CLI_OK;
+}
+
 int cli_ctl_snap(struct cli *c, const char *name, int weak, int freeze)
 {
 	Cryo__CtlRequest req = CRYO__CTL_REQUEST__INIT;
-	Cryo__CtlReply *rep;
-	int rc;
 
 	req.op = freeze ? "freeze" : "snap";
 	req.name = (char *)name;
 	req.has_weak = 1;
 	req.weak = weak != 0;
-	rc = call(c, &req, &rep);
-	if (rc)
-		return rc;
-	printf("%s\n", rep->text ? rep->text : name);
-	cryo__ctl_reply__free_unpacked(rep, NULL);
-	return CLI_OK;
+	return act(c, &req);
 }
 
 int cli_ctl_melt(struct cli *c, const char *name)
 {
 	Cryo__CtlRequest req = CRYO__CTL_REQUEST__INIT;
-	Cryo__CtlReply *rep;
-	int rc;
 
 	req.op = "melt";
 	req.name = (char *)name;
-	rc = call(c, &req, &rep);
-	if (rc)
-		return rc;
-	printf("%s\n", rep->text ? rep->text : name);
-	cryo__ctl_reply__free_unpacked(rep, NULL);
-	return CLI_OK;
+	return act(c, &req);
 }
