@@ -257,7 +257,8 @@ static int melt_once(struct store *s, pid_t pid, uint64_t addr, uint64_t bytes, 
 		fprintf(stderr, "%s melt failed: %s\n", lazy ? "lazy" : "eager", strerror(-ret));
 		return -1;
 	}
-	*t_touch = t_touch ? touch(pid, touch_path) : 0;
+	if (t_touch)
+		*t_touch = touch(pid, touch_path);
 	if (lazy && pager_wait(rr.pager_pid, 600000)) {
 		fprintf(stderr, "pager %d did not end\n", (int)rr.pager_pid);
 		ret = -1;

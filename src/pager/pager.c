@@ -20,6 +20,7 @@
 #define PAGE		4096ull
 #define RUN_MAX		64		/* pages per prefetch copy */
 #define TOUCHED_MAX	65536
+#define COLLECT_CHUNK	16384		/* index entries walked between faults */
 #define LAT_MAX		(1u << 20)
 #define UFFD_FEATURES	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
 			 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
@@ -38,8 +39,18 @@ struct pg_proc {
 	size_t nr, rcap;
 	uint64_t *data;			/* image vpns of stored pages, ascending */
 	uint8_t *done;			/* per data[]: in, or no longer wanted */
-	size_t ndata, nwanted, cursor;
+	size_t ndata, nwanted, cursor, data_cap;
 	bool gone;
+	/* data[] is collected from the index a chunk at a time, between
+	 * faults, so the first faults are served at once (attach returns
+	 * before the walk); until it is, done[] does not exist and the
+	 * ranges alone say what is wanted (a dropped range is zero). */
+	struct pager_range *todo;	/* the attach ranges, image addresses */
+	size_t ntodo, todo_pos;
+	uint64_t *early;		/* vpns faulted in before it was collected */
+	size_t nearly, early_cap;
+	uint64_t todo_next;		/* next image vpn to walk in todo[todo_pos] */
+	bool collected;
 };
 
 struct pager {
@@ -150,6 +161,19 @@ static ssize_t data_index(const struct pg_proc *pp, uint64_t vpn)
 
 static void mark_done(struct pg_proc *pp, uint64_t vpn)
 {
+	if (!pp->collected) {
+		/* kept for when data[] exists (collect_some) */
+		if (pp->nearly == pp->early_cap) {
+			size_t cap = pp->early_cap ? pp->early_cap * 2 : 256;
+			uint64_t *n = realloc(pp->early, cap * sizeof(*n));
+			if (!n)
+				return;	/* prefetch finds it in anyway (EEXIST) */
+			pp->early = n;
+			pp->early_cap = cap;
+		}
+		pp->early[pp->nearly++] = vpn;
+		return;
+	}
 	ssize_t i = data_index(pp, vpn);
 	if (i >= 0 && !pp->done[i]) {
 		pp->done[i] = 1;
@@ -160,7 +184,7 @@ static void mark_done(struct pg_proc *pp, uint64_t vpn)
 /* The stored pages under [start, end) are no longer wanted. */
 static void drop_wanted(struct pg_proc *pp, const struct pg_range *r, uint64_t start, uint64_t end)
 {
-	if (r->zero)
+	if (r->zero || !pp->collected)
 		return;
 	for (uint64_t a = start; a < end; a += PAGE)
 		mark_done(pp, (r->src + (a - r->start)) / PAGE);
@@ -235,6 +259,8 @@ static void proc_free(struct pg_proc *pp)
 	free(pp->r);
 	free(pp->data);
 	free(pp->done);
+	free(pp->todo);
+	free(pp->early);
 	free(pp);
 }
 
@@ -249,26 +275,21 @@ static int add_proc(struct pager *p, struct pg_proc *pp)
 	return 0;
 }
 
-struct collect {
-	struct pg_proc *pp;
-	size_t cap;
-	int err;
-};
+static uint64_t addr_of(const struct pg_proc *pp, uint64_t vpn);
 
 static int collect_cb(void *arg, uint64_t key, enum store_page_kind kind)
 {
-	struct collect *c = arg;
-	struct pg_proc *pp = c->pp;
+	struct pg_proc *pp = arg;
 
 	if (kind != STORE_PAGE_DATA)
 		return 0;	/* holes and zeros need nothing: anon memory is zero */
-	if (pp->ndata == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 4096;
+	if (pp->ndata == pp->data_cap) {
+		size_t cap = pp->data_cap ? pp->data_cap * 2 : 4096;
 		uint64_t *n = realloc(pp->data, cap * sizeof(*n));
 		if (!n)
-			return c->err = -ENOMEM;
+			return -ENOMEM;
 		pp->data = n;
-		c->cap = cap;
+		pp->data_cap = cap;
 	}
 	pp->data[pp->ndata++] = key & ((1ull << STORE_VPN_BITS) - 1);
 	return 0;
@@ -280,10 +301,67 @@ static int u64_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Walk the next chunk of the index; once all is walked, data[] is sorted
+ * and done[] made: from then on prefetch knows what is wanted. */
+static int collect_some(struct pager *p, struct pg_proc *pp)
+{
+	if (pp->todo_pos < pp->ntodo) {
+		const struct pager_range *t = &pp->todo[pp->todo_pos];
+		uint64_t end = (t->src + (t->end - t->start)) / PAGE;	/* exclusive */
+		uint64_t last = pp->todo_next + COLLECT_CHUNK < end ? pp->todo_next + COLLECT_CHUNK : end;
+		int r;
+
+		if (p->lock)
+			pthread_mutex_lock(p->lock);
+		r = store_snap_walk(p->sn, STORE_KEY(pp->space, pp->todo_next),
+				    STORE_KEY(pp->space, last - 1), collect_cb, pp);
+		if (p->lock)
+			pthread_mutex_unlock(p->lock);
+		if (r)
+			return r;
+		pp->todo_next = last;
+		if (last == end && ++pp->todo_pos < pp->ntodo)
+			pp->todo_next = pp->todo[pp->todo_pos].src / PAGE;
+		return 0;
+	}
+	for (size_t i = 1; i < pp->ndata; i++)
+		if (pp->data[i - 1] >= pp->data[i]) {
+			qsort(pp->data, pp->ndata, sizeof(*pp->data), u64_cmp);
+			break;
+		}
+	pp->done = calloc(pp->ndata + 1, 1);
+	if (!pp->done)
+		return -ENOMEM;
+	pp->nwanted = pp->ndata;
+	pp->collected = true;
+	free(pp->todo);
+	pp->todo = NULL;
+	/* what happened meanwhile: pages faulted in, ranges dropped or gone */
+	for (size_t k = 0; k < pp->nearly; k++)
+		mark_done(pp, pp->early[k]);
+	free(pp->early);
+	pp->early = NULL;
+	pp->nearly = pp->early_cap = 0;
+	for (size_t k = 0; k < pp->ndata; k++)
+		if (!pp->done[k] && !addr_of(pp, pp->data[k])) {
+			pp->done[k] = 1;
+			pp->nwanted--;
+		}
+	return 0;
+}
+
+static int collect_all(struct pager *p, struct pg_proc *pp)
+{
+	int r = 0;
+
+	while (!r && !pp->collected)
+		r = collect_some(p, pp);
+	return r;
+}
+
 int pager_attach(struct pager *p, int uffd, uint32_t space, const struct pager_range *r, size_t n)
 {
 	struct pg_proc *pp = calloc(1, sizeof(*pp));
-	struct collect c = { .pp = pp };
 	int ret = -ENOMEM;
 
 	if (!pp) {
@@ -292,7 +370,8 @@ int pager_attach(struct pager *p, int uffd, uint32_t space, const struct pager_r
 	}
 	pp->uffd = uffd;
 	pp->space = space;
-	if (ranges_reserve(pp, n ? n : 1))
+	pp->todo = malloc((n ? n : 1) * sizeof(*pp->todo));
+	if (!pp->todo || ranges_reserve(pp, n ? n : 1))
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		if (r[i].start % PAGE || r[i].end % PAGE || r[i].src % PAGE || r[i].end <= r[i].start) {
@@ -300,24 +379,11 @@ int pager_attach(struct pager *p, int uffd, uint32_t space, const struct pager_r
 			goto fail;
 		}
 		pp->r[pp->nr++] = (struct pg_range){ r[i].start, r[i].end, r[i].src, false };
-		if (p->lock)
-			pthread_mutex_lock(p->lock);
-		ret = store_snap_walk(p->sn, STORE_KEY(space, r[i].src / PAGE),
-				      STORE_KEY(space, (r[i].src + (r[i].end - r[i].start)) / PAGE - 1),
-				      collect_cb, &c);
-		if (p->lock)
-			pthread_mutex_unlock(p->lock);
-		if (ret || c.err) {
-			ret = ret ? ret : c.err;
-			goto fail;
-		}
+		pp->todo[i] = r[i];
 	}
+	pp->ntodo = n;
+	pp->todo_next = n ? r[0].src / PAGE : 0;
 	qsort(pp->r, pp->nr, sizeof(*pp->r), range_cmp);
-	qsort(pp->data, pp->ndata, sizeof(*pp->data), u64_cmp);
-	pp->done = calloc(pp->ndata + 1, 1);
-	if (!pp->done)
-		goto fail;
-	pp->nwanted = pp->ndata;
 	ret = add_proc(p, pp);
 	if (ret)
 		goto fail;
@@ -331,16 +397,25 @@ fail:
  * pages in or not. */
 static int on_fork(struct pager *p, struct pg_proc *parent, int uffd)
 {
-	struct pg_proc *pp = calloc(1, sizeof(*pp));
+	struct pg_proc *pp;
+	int r = collect_all(p, parent);	/* the child copies a finished list */
 
+	if (r) {
+		close(uffd);
+		return r;
+	}
+	pp = calloc(1, sizeof(*pp));
 	if (!pp) {
 		close(uffd);
 		return -ENOMEM;
 	}
 	*pp = *parent;
 	pp->uffd = uffd;
+	pp->todo = NULL;
+	pp->early = NULL;
 	pp->r = malloc((parent->nr + 1) * sizeof(*pp->r));
 	pp->data = malloc((parent->ndata + 1) * sizeof(*pp->data));
+	pp->data_cap = parent->ndata + 1;
 	pp->done = malloc(parent->ndata + 1);
 	pp->rcap = parent->nr + 1;
 	if (!pp->r || !pp->data || !pp->done || add_proc(p, pp)) {
@@ -594,7 +669,8 @@ static int drain(struct pager *p, int timeout_ms)
 
 /* ---- prefetch ---- */
 
-/* Where image vpn lives in the process now, or 0 if it is not mapped. */
+/* Where image vpn lives in the process now, or 0 if it is not mapped (or
+ * dropped: a zero range). */
 static uint64_t addr_of(const struct pg_proc *pp, uint64_t vpn)
 {
 	uint64_t src = vpn * PAGE;
@@ -618,17 +694,24 @@ static int prefetch_at(struct pager *p, struct pg_proc *pp, size_t i)
 		pp->nwanted--;
 		return 0;
 	}
+	uint8_t kinds[RUN_MAX];
+
 	while (i + n < pp->ndata && n < RUN_MAX && !pp->done[i + n] &&
-	       pp->data[i + n] == pp->data[i] + n && addr_of(pp, pp->data[i + n]) == addr + n * PAGE) {
-		r = read_page(p, pp->space, pp->data[i + n], p->buf + n * PAGE);
-		if (r < 0)
-			return r;
-		if (r != STORE_PAGE_DATA)
-			return -EBADMSG;	/* the index changed under us */
+	       pp->data[i + n] == pp->data[i] + n && addr_of(pp, pp->data[i + n]) == addr + n * PAGE)
 		n++;
-	}
 	if (!n)
 		return 0;
+	/* one bulk read: neighbours in the log come with one pread */
+	if (p->lock)
+		pthread_mutex_lock(p->lock);
+	r = store_snap_read_pages(p->sn, STORE_KEY(pp->space, pp->data[i]), n, p->buf, kinds);
+	if (p->lock)
+		pthread_mutex_unlock(p->lock);
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < n; k++)
+		if (kinds[k] != STORE_PAGE_DATA)
+			return -EBADMSG;	/* the index changed under us */
 	uint64_t in;
 	r = copy_in(pp, addr, p->buf, n * PAGE, &in);
 	for (size_t k = 0; k < in / PAGE; k++) {
@@ -653,9 +736,31 @@ static int prefetch_at(struct pager *p, struct pg_proc *pp, size_t i)
 	return r;
 }
 
-/* Bring in one run: hinted pages first, then the rest in order. */
+static struct pg_proc *first_uncollected(const struct pager *p)
+{
+	for (size_t k = 0; k < p->nprocs; k++)
+		if (!p->procs[k]->gone && !p->procs[k]->collected)
+			return p->procs[k];
+	return NULL;
+}
+
+static bool uncollected(const struct pager *p)
+{
+	return first_uncollected(p) != NULL;
+}
+
+static int collect_next(struct pager *p)
+{
+	struct pg_proc *pp = first_uncollected(p);
+	return pp ? collect_some(p, pp) : 0;
+}
+
+/* Bring in one run: hinted pages first, then the rest in order (once
+ * the index is walked: until then, walk a chunk of it). */
 static int prefetch_some(struct pager *p)
 {
+	if (uncollected(p))
+		return collect_next(p);
 	while (p->hint_pos < p->nhint) {
 		uint64_t vpn = p->hint[p->hint_pos++];
 		for (size_t k = 0; k < p->nprocs; k++) {
@@ -682,7 +787,7 @@ static uint64_t wanted(const struct pager *p)
 	uint64_t n = 0;
 	for (size_t k = 0; k < p->nprocs; k++)
 		if (!p->procs[k]->gone)
-			n += p->procs[k]->nwanted;
+			n += p->procs[k]->nwanted + !p->procs[k]->collected;
 	return n;
 }
 
@@ -724,12 +829,13 @@ int pager_run(struct pager *p, int timeout_ms, int prefetch)
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		/* short polls: a process may have forked a new uffd in */
-		int wait = prefetch ? 0 : 100;
+		bool walking = uncollected(p);
+		int wait = prefetch || walking ? 0 : 100;
 		r = drain(p, wait);
 		if (r)
 			return r;
-		if (prefetch) {
-			r = prefetch_some(p);
+		if (prefetch || walking) {
+			r = prefetch || !walking ? prefetch_some(p) : collect_next(p);
 			if (r == -EAGAIN)
 				continue;	/* events first, then again */
 			if (r)
