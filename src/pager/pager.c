@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define PAGE		4096ull
-#define RUN_MAX		64		/* pages per prefetch copy */
+#define RUN_MAX		256		/* pages per prefetch copy: one bulk read */
 #define TOUCHED_MAX	65536
 #define COLLECT_CHUNK	16384		/* index entries walked between faults */
 #define LAT_MAX		(1u << 20)
