@@ -19,6 +19,9 @@
 
 #define PAGE		4096ull
 #define RUN_MAX		256		/* pages per prefetch copy: one bulk read */
+#define RUN_BUSY	16		/* ... while the process faults: a fault
+					 * waits for the run at hand */
+#define BUSY_NS		50000000ull	/* a fault this recent: busy */
 #define TOUCHED_MAX	65536
 #define COLLECT_CHUNK	16384		/* index entries walked between faults */
 #define LAT_MAX		(1u << 20)
@@ -67,6 +70,7 @@ struct pager {
 	size_t nlat;
 	uint8_t *buf;			/* RUN_MAX pages */
 	bool forked;			/* a new uffd arrived during this drain */
+	uint64_t last_fault_ns;		/* when a fault was last served */
 	struct pager_stats st;
 };
 
@@ -561,7 +565,8 @@ static int serve_fault(struct pager *p, struct pg_proc *pp, uint64_t addr, uint6
 	}
 	if (!r) {
 		p->st.faults++;
-		note_latency(p, mono_ns() - t0);
+		p->last_fault_ns = mono_ns();
+		note_latency(p, p->last_fault_ns - t0);
 	}
 	return r;
 }
@@ -695,8 +700,11 @@ static int prefetch_at(struct pager *p, struct pg_proc *pp, size_t i)
 		return 0;
 	}
 	uint8_t kinds[RUN_MAX];
+	/* long runs read fast; short ones keep a faulting process waiting
+	 * less (p99 3.6 ms at 256 pages from a cold cache) */
+	size_t max = mono_ns() - p->last_fault_ns < BUSY_NS ? RUN_BUSY : RUN_MAX;
 
-	while (i + n < pp->ndata && n < RUN_MAX && !pp->done[i + n] &&
+	while (i + n < pp->ndata && n < max && !pp->done[i + n] &&
 	       pp->data[i + n] == pp->data[i] + n && addr_of(pp, pp->data[i + n]) == addr + n * PAGE)
 		n++;
 	if (!n)
