@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/userfaultfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -214,6 +216,34 @@ static int close_target_copy(const struct pager_job *j, int mine)
 	return r ? r : r2;
 }
 
+/* A registered mapping can grow in place (mremap, a realloc of a large
+ * block): the part it grew by is registered too, though not in the
+ * pager's ranges (its faults were zero-filled, rightly). Unregister
+ * whatever is still registered with our uffd before the process's copy
+ * goes, or those faults would wait forever. */
+static void unregister_rest(int uffd, pid_t pid)
+{
+	char path[64], line[512];
+	unsigned long long s = 0, e = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' '))
+			continue;
+		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " um")) {
+			struct uffdio_range rg = { .start = s, .len = e - s };
+			if (ioctl(uffd, UFFDIO_UNREGISTER, &rg) && errno != EINVAL)
+				pr_err("unregister %#llx-%#llx of pid %d: %s", s, e, (int)pid,
+				       strerror(errno));
+		}
+	}
+	fclose(f);
+}
+
 /* Serve until all is in; slow (fault point pager.slow) prefetches in
  * short bursts between waits, so tests can act while pages are out. */
 static int serve(struct pager *p)
@@ -268,6 +298,7 @@ static __attribute__((noreturn)) void pager_main(const struct pager_job *j, int 
 	}
 	pager_get_stats(p, &st);
 	save_touched(p, j);
+	unregister_rest(mine, j->pid);
 	r = close_target_copy(j, mine);
 	if (r)
 		pr_err("%s: closing pid %d's fd %d: %s", j->name, (int)j->pid, j->target_fd,

@@ -333,7 +333,11 @@ static void run_python(void)
 		usleep(500000);
 		read_text(out, b, sizeof(b));
 		if (!alive(pid) || atoi(b) <= atoi(a) || !strstr(b, "10000 424242424242")) {
-			FAIL("python: state before \"%s\", after melt \"%s\"", a, b);
+			char wpath[64], wchan[64] = "";
+			snprintf(wpath, sizeof(wpath), "/proc/%d/wchan", (int)pid);
+			read_text(wpath, wchan, sizeof(wchan));
+			FAIL("python: state before \"%s\", after melt \"%s\" (alive %d, in %s)", a, b,
+			     alive(pid), wchan);
 			kill(pid, SIGKILL);
 			return;
 		}
