@@ -335,7 +335,8 @@ static void tick(struct cryod *d)
 		else
 			worker_forget(&d->w, d->g[i].name);
 	d->n = kept;
-	d->want = SCHED_NONE;
+	if (!d->paging)
+		d->want = SCHED_NONE;	/* a USR1/USR2 waits for the paging to end */
 	write_status(d);
 }
 
