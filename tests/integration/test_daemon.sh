@@ -105,7 +105,9 @@ for _ in $(seq 100); do v=$(cat "$CNT"); [ "$v" != "$c_dead" ] && break; sleep 0
 # kill -9 of cryod while a group is stopped inside an injected syscall
 # (proc.inject.slow holds the worker there 1.5 s): the worker finishes the
 # snapshot, the group runs on as before, and the worker goes.
-IDLE=$(pgrep -f "counter.py $CNT" | head -1)
+# its pid from the registry: while a lazy melt pages in, /proc/PID/cmdline
+# may read empty (its argument page is not in yet), so pgrep -f misses it
+IDLE=$("$CRYO" ps --json | python3 -c 'import json,sys; print([g["pid"] for g in json.load(sys.stdin) if g["name"] == "idle"][0])')
 tracer_of() { awk '/^TracerPid:/ {print $2}' /proc/$1/status 2>/dev/null; }
 traced_one() { for p in $IDLE $BUSY; do [ "$(tracer_of $p)" != 0 ] && [ -n "$(tracer_of $p)" ] && { T_PID=$p; return 0; }; done; return 1; }
 check 0 "daemon start, its first injection slowed" env CRYO_FAULT=proc.inject.slow@1 "$CRYO" daemon start --interval 100 --max-age 200 --tick 100
@@ -121,7 +123,7 @@ gone_worker() { ! pgrep -x cryod-worker >/dev/null; }
 until_ok gone_worker && pass "the worker finished its job and went" || fail "cryod-worker still there"
 sleep 0.5
 untouched "$IDLE" && untouched "$BUSY" && pass "kill -9 of cryod inside an injected syscall: both groups run on, untraced" ||
-	fail "a group is dead, stopped or traced after cryod died mid-snapshot"
+	fail "a group is dead, stopped or traced after cryod died mid-snapshot (idle: $(grep -E '^(State|TracerPid)' /proc/$IDLE/status 2>/dev/null | tr '\n' ' '), busy: $(grep -E '^(State|TracerPid)' /proc/$BUSY/status 2>/dev/null | tr '\n' ' '))"
 c1=$(cat "$CNT"); sleep 1; c2=$(cat "$CNT")
 [ "$c2" -gt "$c1" ] && pass "the counter counts on ($c1 -> $c2)" || fail "counter stuck at $c1 -> $c2"
 m_idle=$("$CRYO" history idle --json | python3 -c 'import json,sys; print(max(s["number"] for s in json.load(sys.stdin)))')
