@@ -19,6 +19,7 @@
 #include "proc/fds.h"
 #include "proc/inject.h"
 #include "proc/maps.h"
+#include "proc/procfs.h"
 #include "proc/status.h"
 
 #include <errno.h>
@@ -99,8 +100,8 @@ static char *boot_id(struct dump_arena *a)
 	return dump_strdup(a, buf);
 }
 
-static int put_records(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
-		       Cryo__FdsEntry *fe)
+int dump_put_records(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
+		     Cryo__FdsEntry *fe)
 {
 	char key[STORE_KEY_MAX + 1];
 	int r;
@@ -115,24 +116,32 @@ static int put_records(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry
 	return image_put(d->txn, key, &fe->base);
 }
 
-static int put_group(struct dump_ctx *d, const struct dump_opts *o, uint64_t time_ns,
-		     uint64_t stopped_ns)
+int dump_put_group(struct dump_ctx *d, size_t n, const struct dump_opts *o, uint64_t time_ns,
+		   uint64_t stopped_ns)
 {
 	Cryo__GroupEntry g = CRYO__GROUP_ENTRY__INIT;
-	Cryo__ProcRef ref = CRYO__PROC_REF__INIT, *refs[1] = { &ref };
-	struct proc_stat ps;
+	Cryo__ProcRef *refs = dump_alloc(&d->a, n * sizeof(*refs));
+	Cryo__ProcRef **prefs = dump_alloc(&d->a, n * sizeof(*prefs));
 
+	if (!refs || !prefs)
+		return -ENOMEM;
 	g.version = IMAGE_VERSION;
 	g.name = (char *)d->name;
 	g.root_pid = (uint32_t)d->pid;
-	ref.pid = (uint32_t)d->pid;
-	ref.space = d->space;
-	if (!proc_stat_read(d->pid, 0, &ps)) {
-		ref.has_ppid = 1;
-		ref.ppid = (uint32_t)ps.f[PROC_STAT_PPID];
+	for (size_t i = 0; i < n; i++) {
+		struct proc_stat ps;
+
+		cryo__proc_ref__init(&refs[i]);
+		refs[i].pid = (uint32_t)d[i].pid;
+		refs[i].space = d[i].space;
+		if (!proc_stat_read(d[i].pid, 0, &ps)) {
+			refs[i].has_ppid = 1;
+			refs[i].ppid = (uint32_t)ps.f[PROC_STAT_PPID];
+		}
+		prefs[i] = &refs[i];
 	}
-	g.procs = refs;
-	g.n_procs = 1;
+	g.procs = prefs;
+	g.n_procs = n;
 	g.time_ns = time_ns;
 	g.cryo_version = CRYO_VERSION;
 	g.has_frozen = 1;
@@ -153,7 +162,7 @@ static int put_group(struct dump_ctx *d, const struct dump_opts *o, uint64_t tim
 
 /* What makes a process impossible to capture faithfully, said before it
  * is ever stopped. */
-static int check_target(pid_t pid)
+int dump_check_target(pid_t pid)
 {
 	struct proc_status st;
 	int r = proc_status_read(pid, 0, &st);
@@ -186,7 +195,7 @@ static int check_target(pid_t pid)
 /* A process melted lazily holds its pager's userfaultfd until every page
  * is in (src/pager/serve.h); pages still out are not in its memory, so a
  * snapshot now would lose them. The caller waits and tries again. */
-static int check_paged_in(pid_t pid)
+int dump_check_paged_in(pid_t pid)
 {
 	struct proc_fds fds = { 0 };
 	int r = proc_fds_list(pid, &fds);
@@ -204,7 +213,7 @@ static int check_paged_in(pid_t pid)
 }
 
 /* Everything read while the process is stopped. */
-static int capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
+int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 		   Cryo__FdsEntry *fe)
 {
 	int r;
@@ -250,7 +259,7 @@ static size_t proc_ctl_find_leader(const struct dump_ctx *d)
 	return i < 0 ? d->ctl->n : (size_t)i;
 }
 
-static void end_process(struct dump_ctx *d)
+void dump_end_process(struct dump_ctx *d)
 {
 	int status;
 
@@ -309,15 +318,27 @@ static int begin(struct dump_ctx *d, struct store *s, int incremental)
 	return r;
 }
 
+static int has_children(pid_t pid)
+{
+	pid_t *kids = NULL;
+	size_t n = 0;
+
+	if (proc_children(pid, &kids, &n))
+		return 0;
+	free(kids);
+	return n > 0;
+}
+
 /* -ESTALE from dump_once: the tracker failed before the process was
  * stopped; dump_group tries again comparing pages (T1, T5). */
 static int dump_once(struct store *s, const char *name, pid_t pid, const struct dump_opts *o,
-		     struct dump_result *res)
+		     struct dump_result *res, int *tree)
 {
+	struct fd_dump_ctx fdc = { 0 };
 	Cryo__ProcessEntry pe = CRYO__PROCESS_ENTRY__INIT;
 	Cryo__MmEntry mm = CRYO__MM_ENTRY__INIT;
 	Cryo__FdsEntry fe = CRYO__FDS_ENTRY__INIT;
-	struct dump_ctx d = { .name = name, .pid = pid, .space = 1 };
+	struct dump_ctx d = { .name = name, .pid = pid, .space = 1, .fdc = &fdc };
 	uint64_t t0 = mono_ns(), t_stop = 0, stopped = 0, time_ns, snap_no = 0;
 	int freeze = o && o->freeze, released = 0, r;
 
@@ -333,13 +354,13 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	/* snap: copy memory out while stopped, write it once running again;
 	 * freeze: the process waits for the commit anyway, so stream. */
 	d.defer_pages = !freeze;
-	d.fdc.txn = d.txn;
-	d.fdc.pid = pid;
-	d.fdc.next_space = IMAGE_SPACE_FILES;
+	fdc.txn = d.txn;
+	fdc.pid = pid;
+	fdc.next_space = IMAGE_SPACE_FILES;
 
-	r = check_target(pid);
+	r = dump_check_target(pid);
 	if (!r)
-		r = check_paged_in(pid);
+		r = dump_check_paged_in(pid);
 	if (r)
 		goto out;
 	d.tracked = dump_track_usable(&d);
@@ -354,7 +375,15 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	}
 	t_stop = mono_ns();
 	time_ns = wall_ns();
-	r = capture(&d, &pe, &mm, &fe);
+	/* A child forked before the stop makes this a tree: dump_tree. */
+	if (has_children(pid)) {
+		*tree = 1;
+		r = -EAGAIN;
+		goto out;
+	}
+	r = dump_capture(&d, &pe, &mm, &fe);
+	if (!r)
+		r = dump_fds_share(&d, &fe, 1);
 	if (r)
 		goto out;
 	if (!freeze) {
@@ -375,9 +404,9 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	if (!r && d.tracked)
 		r = dump_track_finish(&d);
 	if (!r)
-		r = put_records(&d, &pe, &mm, &fe);
+		r = dump_put_records(&d, &pe, &mm, &fe);
 	if (!r)
-		r = put_group(&d, o, time_ns, stopped);
+		r = dump_put_group(&d, 1, o, time_ns, stopped);
 	if (r)
 		goto out;
 	r = store_txn_commit(d.txn, &snap_no);
@@ -388,12 +417,12 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	}
 	dump_track_committed(&d, snap_no);
 	if (freeze) {
-		end_process(&d);
+		dump_end_process(&d);
 		stopped = mono_ns() - t_stop;
 	}
 	if (res) {
 		res->snap_no = snap_no;
-		res->pages = d.pages + d.precopied + d.fdc.content_pages;
+		res->pages = d.pages + d.precopied + fdc.content_pages;
 		res->unchanged = d.unchanged;
 		res->incremental = d.base != NULL;
 		res->tracked = d.tracked;
@@ -415,24 +444,51 @@ out:
 	/* T5; and a frozen process is tracked no more */
 	if (d.track && (r || freeze))
 		dump_track_disarm(d.track);
-	dump_track_ctx_free(&d);
-	dump_incr_free(&d);
-	dump_mm_free(&d);
-	dump_fds_free(&fe);
-	fd_dump_ctx_fini(&d.fdc);
-	proc_maps_free(&d.maps);
-	dump_arena_free(&d.a);
+	dump_ctx_free(&d, &fe);
+	fd_dump_ctx_fini(&fdc);
+	return r;
+}
+
+void dump_ctx_free(struct dump_ctx *d, Cryo__FdsEntry *fe)
+{
+	dump_track_ctx_free(d);
+	dump_incr_free(d);
+	dump_mm_free(d);
+	dump_fds_free(fe);
+	proc_maps_free(&d->maps);
+	dump_arena_free(&d->a);
+}
+
+/* A zombie in a tree is usually a moment from being reaped by its parent. */
+#define TREE_TRIES	40
+#define TREE_RETRY_US	50000
+
+static int dump_tree_retry(struct store *s, const char *name, pid_t pid,
+			   const struct dump_opts *o, struct dump_result *res)
+{
+	int r = -EAGAIN;
+
+	for (int i = 0; i < TREE_TRIES && r == -EAGAIN; i++) {
+		if (i)
+			usleep(TREE_RETRY_US);
+		r = dump_tree(s, name, pid, o, res);
+	}
 	return r;
 }
 
 int dump_group(struct store *s, const char *name, pid_t pid, const struct dump_opts *o,
 	       struct dump_result *res)
 {
-	int r = dump_once(s, name, pid, o, res);
+	int tree = has_children(pid), r;
 
+	if (tree)
+		return dump_tree_retry(s, name, pid, o, res);
+	r = dump_once(s, name, pid, o, res, &tree);
 	if (r == -ESTALE) {
 		pr_info("group %s: write tracking failed; comparing pages instead", name);
-		r = dump_once(s, name, pid, o, res);	/* the tracker is disarmed now */
+		r = dump_once(s, name, pid, o, res, &tree);	/* the tracker is disarmed now */
 	}
+	if (tree)
+		r = dump_tree_retry(s, name, pid, o, res);
 	return r;
 }

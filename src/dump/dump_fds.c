@@ -36,7 +36,8 @@ static const char *kind_word(const struct stat *st, const char *link)
 static int one_fd(struct dump_ctx *d, const struct proc_fd *pf, Cryo__FdEntry *e)
 {
 	struct proc_fdinfo fi;
-	struct fd_probe p = { .pid = d->pid, .fd = pf->fd, .link = pf->target, .local = -1 };
+	struct fd_probe p = { .pid = d->pid, .fd = pf->fd, .link = pf->target, .local = -1,
+			       .group = d->group, .ngroup = d->ngroup };
 	const struct fd_ops *k;
 	char path[64];
 	int r;
@@ -72,7 +73,7 @@ static int one_fd(struct dump_ctx *d, const struct proc_fd *pf, Cryo__FdEntry *e
 	e->cloexec = (fi.flags & O_CLOEXEC) != 0;
 	e->has_pos = 1;
 	e->pos = fi.pos;
-	r = k->dump(&d->fdc, &p, e);
+	r = k->dump(d->fdc, &p, e);
 	if (r)
 		pr_err("pid %d fd %d (%s): %s: %s", (int)d->pid, pf->fd, pf->target, k->name,
 		       r == -ENOTSUP ? "cannot be captured" : strerror(-r));
@@ -125,4 +126,95 @@ void dump_fds_free(Cryo__FdsEntry *fe)
 		fe->fds[i]->payload.data = NULL;
 		fe->fds[i]->desc = NULL;
 	}
+}
+
+/* ---- open file descriptions held by several fds ---- */
+
+struct share_item {
+	dev_t dev;
+	ino_t ino;
+	size_t proc;			/* index in the capture */
+	Cryo__FdEntry *e;
+};
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct share_item *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	if (x->proc != y->proc)
+		return x->proc < y->proc ? -1 : 1;
+	return (x->e->fd > y->e->fd) - (x->e->fd < y->e->fd);
+}
+
+/* 1 if the two fds are the same open file (kcmp KCMP_FILE). */
+static int same_file(pid_t p1, int fd1, pid_t p2, int fd2)
+{
+	return syscall(SYS_kcmp, p1, p2, 0 /* KCMP_FILE */, fd1, fd2) == 0;
+}
+
+/* Items of one inode, in group order: the first of each description
+ * names it; the others get its id. */
+static void share_run(struct dump_ctx *d, struct share_item *it, size_t n, uint32_t *next_id)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (it[i].e->has_shared)
+			continue;
+		for (size_t j = i + 1; j < n; j++) {
+			if (it[j].e->has_shared ||
+			    !same_file(d[it[i].proc].pid, (int)it[i].e->fd, d[it[j].proc].pid,
+				       (int)it[j].e->fd))
+				continue;
+			if (!it[i].e->has_shared) {
+				it[i].e->has_shared = 1;
+				it[i].e->shared = (*next_id)++;
+			}
+			it[j].e->has_shared = 1;
+			it[j].e->shared = it[i].e->shared;
+		}
+	}
+}
+
+int dump_fds_share(struct dump_ctx *d, Cryo__FdsEntry *fe, size_t n)
+{
+	struct share_item *it;
+	size_t total = 0, k = 0;
+	uint32_t next_id = 1;
+
+	for (size_t i = 0; i < n; i++)
+		total += fe[i].n_fds;
+	if (total < 2)
+		return 0;
+	it = calloc(total, sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < fe[i].n_fds; j++) {
+			char path[64];
+			struct stat st;
+
+			snprintf(path, sizeof(path), "/proc/%d/fd/%u", (int)d[i].pid,
+				 fe[i].fds[j]->fd);
+			if (stat(path, &st) < 0) {
+				int r = -errno;
+
+				pr_err("pid %d fd %u: stat: %s", (int)d[i].pid, fe[i].fds[j]->fd,
+				       strerror(errno));
+				free(it);
+				return r;
+			}
+			it[k++] = (struct share_item){ st.st_dev, st.st_ino, i, fe[i].fds[j] };
+		}
+	qsort(it, k, sizeof(*it), cmp_item);
+	for (size_t a = 0, b; a < k; a = b) {
+		for (b = a + 1; b < k && it[b].dev == it[a].dev && it[b].ino == it[a].ino; b++)
+			;
+		if (b - a > 1)
+			share_run(d, it + a, b - a, &next_id);
+	}
+	free(it);
+	return 0;
 }

@@ -63,7 +63,9 @@ struct dump_ctx {
 	struct dump_vma *vmas;
 	size_t nvmas;
 	uint32_t space;			/* page space of the process */
-	struct fd_dump_ctx fdc;
+	struct fd_dump_ctx *fdc;	/* shared by the processes of a capture */
+	const pid_t *group;		/* every process of the capture, in order */
+	size_t ngroup;
 	struct dump_arena a;
 	uint64_t pages, bytes;		/* for dump_result */
 	/* 1: dump_mm_pages keeps what it reads (dump_mm_store writes it
@@ -145,10 +147,34 @@ void dump_track_ctx_free(struct dump_ctx *d);
 
 /* The fd table; -ENOTSUP naming the first fd no kind can capture. */
 int dump_fds(struct dump_ctx *d, Cryo__FdsEntry *fe);
+/* Mark the entries that are one open file description (FdEntry.shared),
+ * across the n processes of a capture (all stopped). */
+int dump_fds_share(struct dump_ctx *d, Cryo__FdsEntry *fe, size_t n);
 /* Free what the kinds malloc'd in fe (payloads, descriptions). */
 void dump_fds_free(Cryo__FdsEntry *fe);
 
 /* Process and thread state, partly by injected syscalls. */
 int dump_core(struct dump_ctx *d, Cryo__ProcessEntry *pe);
+
+/* dump.c, shared with dump_tree.c */
+int dump_check_target(pid_t pid);
+int dump_check_paged_in(pid_t pid);
+/* Everything read from one stopped process. */
+int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
+		 Cryo__FdsEntry *fe);
+int dump_put_records(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
+		     Cryo__FdsEntry *fe);
+/* The group record naming the n processes of d (d[0] is the root). */
+int dump_put_group(struct dump_ctx *d, size_t n, const struct dump_opts *o, uint64_t time_ns,
+		   uint64_t stopped_ns);
+/* Freeze: SIGKILL the stopped process and collect its threads. */
+void dump_end_process(struct dump_ctx *d);
+void dump_ctx_free(struct dump_ctx *d, Cryo__FdsEntry *fe);
+
+/* dump_tree.c: a process with children, all of its tree in one snapshot
+ * (always a full one). -EAGAIN: a process of the tree had exited and was
+ * not reaped yet; try again shortly. */
+int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_opts *o,
+	      struct dump_result *res);
 
 #endif

@@ -85,7 +85,16 @@ static int save_object(struct dump_ctx *d, const struct proc_vma *v, uint32_t *s
 		       v->start, strerror(-fd));
 		return fd;
 	}
-	r = fd_contents_save(&d->fdc, fd, &st, space, &size);
+	/* Melt would give each process its own copy: refused, never wrong. */
+	if (v->shared && fd_contents_saver(d->fdc, &st) > 0 &&
+	    fd_contents_saver(d->fdc, &st) != d->pid) {
+		pr_err("pid %d: mapping %" PRIx64 "-%" PRIx64 " is memory shared with pid %d; "
+		       "shared memory between processes is not supported yet", (int)d->pid,
+		       v->start, v->end, (int)fd_contents_saver(d->fdc, &st));
+		close(fd);
+		return -ENOTSUP;
+	}
+	r = fd_contents_save(d->fdc, fd, &st, space, &size);
 	close(fd);
 	if (!r && id) {
 		*id = dump_alloc(&d->a, sizeof(**id));

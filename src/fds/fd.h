@@ -29,6 +29,10 @@ struct fd_probe {
 	struct stat st;			/* stat of /proc/PID/fd/N: the object */
 	const struct proc_fdinfo *info;	/* pos, flags, kind-specific lines */
 	int local;			/* the same open file in cryo (pidfd_getfd), or -1 */
+	/* every process of the capture, in group order (a pipe between two
+	 * of them is inside the group); 0: only pid */
+	const pid_t *group;
+	size_t ngroup;
 };
 
 /* A file whose contents a snapshot holds, by identity: saved once even
@@ -37,11 +41,12 @@ struct fd_saved {
 	uint64_t dev, ino;
 	uint32_t space;
 	uint64_t size;
+	pid_t pid;			/* whose capture saved it */
 };
 
 struct fd_dump_ctx {
 	struct store_txn *txn;
-	pid_t pid;
+	pid_t pid;			/* the process being captured */
 	uint32_t next_space;		/* next free page space for file contents */
 	/* contents saved so far (fd_contents_save); fd_dump_ctx_fini frees */
 	struct fd_saved *saved;
@@ -81,6 +86,11 @@ struct fd_ops {
 	/* Optional: run once every fd of the process is at its own number
 	 * (an epoll registers its targets by their numbers). */
 	int (*finish)(struct fd_restore_ctx *c, const Cryo__FdEntry *e);
+	/* Optional: the kernel object behind the fd when several open files
+	 * make one (the two ends of a pipe), else 0. Melt makes all the open
+	 * files of one object in one process: held by several processes, they
+	 * are made by the group's root before it forks the others. */
+	uint64_t (*object)(const Cryo__FdEntry *e);
 	/* One line for `cryo inspect`. */
 	void (*describe)(const Cryo__FdEntry *e, char *buf, size_t n);
 };
@@ -97,6 +107,8 @@ const struct fd_ops *fd_kind_match(const struct fd_probe *p);
  * same object (st dev/ino) is saved once: later calls return its space. */
 int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st,
 		     uint32_t *space, uint64_t *size);
+/* The process whose capture saved the object first, or 0. */
+pid_t fd_contents_saver(const struct fd_dump_ctx *c, const struct stat *st);
 void fd_dump_ctx_fini(struct fd_dump_ctx *c);
 
 /* Write the pages of content space `space` into fd from offset 0 and

@@ -28,13 +28,16 @@ ProtobufCMessage *fd_unpack(const Cryo__FdEntry *e, const ProtobufCMessageDescri
 /* The shared object id in c, created (fds -1) if new; NULL on ENOMEM. */
 struct fd_shared *fd_shared_get(struct fd_restore_ctx *c, uint64_t id);
 
-/* The ends of pipe ino that process pid holds: counts of readable and
- * writable fds, and the lowest readable fd (or -1). */
+/* The ends of pipe ino that the probed process holds (or, when the probe
+ * has a group, all its processes): counts of readable and writable fds,
+ * and the first readable fd in group order (its process, lowest fd; -1
+ * if none). */
 struct fd_pipe_ends {
 	int nread, nwrite;
 	int first_read;
+	pid_t first_read_pid;
 };
-int fd_pipe_scan(pid_t pid, uint64_t ino, struct fd_pipe_ends *out);
+int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out);
 
 /* 1 if the link names an anonymous pipe "pipe:[N]" (N into *ino). */
 int fd_link_pipe(const char *link, uint64_t *ino);

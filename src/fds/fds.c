@@ -304,10 +304,18 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, ui
 		return r;
 	}
 	c->saved[c->nsaved++] = (struct fd_saved){ .dev = st->st_dev, .ino = st->st_ino,
-						   .space = sp, .size = end };
+						   .space = sp, .size = end, .pid = c->pid };
 	c->next_space++;
 	*space = sp;
 	*size = end;
+	return 0;
+}
+
+pid_t fd_contents_saver(const struct fd_dump_ctx *c, const struct stat *st)
+{
+	for (size_t i = 0; i < c->nsaved; i++)
+		if (c->saved[i].dev == st->st_dev && c->saved[i].ino == st->st_ino)
+			return c->saved[i].pid;
 	return 0;
 }
 
@@ -381,15 +389,14 @@ int fd_link_pipe(const char *link, uint64_t *ino)
 	return 1;
 }
 
-int fd_pipe_scan(pid_t pid, uint64_t ino, struct fd_pipe_ends *out)
+/* One process's ends of the pipe, added to out. */
+static int scan_one(pid_t pid, const char *want, struct fd_pipe_ends *out)
 {
-	char dir[64], link[128], want[64];
+	char dir[64], link[128];
 	struct dirent *de;
 	DIR *d;
 
-	*out = (struct fd_pipe_ends){ .first_read = -1 };
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	snprintf(want, sizeof(want), "pipe:[%" PRIu64 "]", ino);
 	d = opendir(dir);
 	if (!d)
 		return -errno;
@@ -411,8 +418,12 @@ int fd_pipe_scan(pid_t pid, uint64_t ino, struct fd_pipe_ends *out)
 			continue;
 		if ((fi.flags & O_ACCMODE) != O_WRONLY) {
 			out->nread++;
-			if (out->first_read < 0 || fd < out->first_read)
+			/* first in group order: an earlier process keeps its lowest */
+			if (out->first_read < 0 ||
+			    (out->first_read_pid == pid && fd < out->first_read)) {
 				out->first_read = (int)fd;
+				out->first_read_pid = pid;
+			}
 		}
 		if ((fi.flags & O_ACCMODE) != O_RDONLY)
 			out->nwrite++;
@@ -420,4 +431,18 @@ int fd_pipe_scan(pid_t pid, uint64_t ino, struct fd_pipe_ends *out)
 	}
 	closedir(d);
 	return 0;
+}
+
+int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out)
+{
+	char want[64];
+	int r = 0;
+
+	*out = (struct fd_pipe_ends){ .first_read = -1 };
+	snprintf(want, sizeof(want), "pipe:[%" PRIu64 "]", ino);
+	if (!p->ngroup)
+		return scan_one(p->pid, want, out);
+	for (size_t i = 0; i < p->ngroup && !r; i++)
+		r = scan_one(p->group[i], want, out);
+	return r;
 }

@@ -1,13 +1,13 @@
 /* "pipe": an anonymous pipe whose read and write ends are both held by
- * the process. The bytes in flight are read WITHOUT consuming them: tee()
+ * the process, or by processes of the group. The bytes in flight are read WITHOUT consuming them: tee()
  * from our copy of the read end (pidfd_getfd) into a scratch pipe, then
  * read the scratch pipe; the process's pipe is untouched. Melt makes one
  * pipe per captured pipe (the two ends meet through fd_restore_ctx.shared),
  * gives it the old size and writes the bytes back.
  *
- * A pipe with one end outside the process is "ext" (reconnected by
- * policy). A pipe also held by another process is not seen as such: only
- * this process's fds are looked at. */
+ * A pipe with one end outside the group is "ext" (reconnected by policy).
+ * Ends held by different processes are made by the group's root before it
+ * forks the others (src/restore/make.c), so they meet again. */
 #define LOG_PREFIX "fds/pipe: "
 #include "fds/fd_priv.h"
 #include "common/log.h"
@@ -28,7 +28,7 @@ static int pipe_match(const struct fd_probe *p)
 
 	if (!S_ISFIFO(p->st.st_mode) || !fd_link_pipe(p->link, &ino))
 		return 0;
-	if (fd_pipe_scan(p->pid, ino, &ends))
+	if (fd_pipe_scan(p, ino, &ends))
 		return 0;
 	return ends.nread > 0 && ends.nwrite > 0;
 }
@@ -109,7 +109,7 @@ static int pipe_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEn
 	fd_link_pipe(p->link, &ino);
 	pe.ino = ino;
 	pe.write_end = (p->info->flags & O_ACCMODE) == O_WRONLY;
-	r = fd_pipe_scan(p->pid, ino, &ends);
+	r = fd_pipe_scan(p, ino, &ends);
 	if (r)
 		return r;
 	if (p->local >= 0) {
@@ -120,7 +120,7 @@ static int pipe_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEn
 		}
 	}
 	/* The data goes once, with the lowest read end. */
-	if (!pe.write_end && ends.first_read == p->fd) {
+	if (!pe.write_end && ends.first_read == p->fd && ends.first_read_pid == p->pid) {
 		if (p->local < 0) {
 			pr_err("pid %d fd %d: %s: no handle to read its bytes", (int)p->pid, p->fd,
 			       p->link);
@@ -230,6 +230,16 @@ out:
 	return r;
 }
 
+static uint64_t pipe_object(const Cryo__FdEntry *e)
+{
+	Cryo__PipeEnd *pe = (Cryo__PipeEnd *)fd_unpack(e, &cryo__pipe_end__descriptor);
+	uint64_t ino = pe ? pe->ino : 0;
+
+	if (pe)
+		cryo__pipe_end__free_unpacked(pe, NULL);
+	return ino;
+}
+
 static void pipe_describe(const Cryo__FdEntry *e, char *buf, size_t n)
 {
 	Cryo__PipeEnd *pe = e->has_payload ?
@@ -250,5 +260,6 @@ const struct fd_ops fd_ops_pipe = {
 	.match = pipe_match,
 	.dump = pipe_dump,
 	.restore = pipe_restore,
+	.object = pipe_object,
 	.describe = pipe_describe,
 };

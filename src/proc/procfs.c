@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/vec.h"
 #include "proc/lines.h"
 
 int proc_read_file(pid_t pid, const char *name, char **bufp, size_t *lenp)
@@ -136,5 +137,62 @@ out:
 		qsort(tids, n, sizeof(*tids), cmp_pid);
 	*tidsp = tids;
 	*np = n;
+	return 0;
+}
+
+static int push_pid(pid_t **v, size_t *n, size_t *cap, pid_t p)
+{
+	int r = vec_reserve((void **)v, cap, *n + 1, sizeof(**v));
+
+	if (!r)
+		(*v)[(*n)++] = p;
+	return r;
+}
+
+int proc_children(pid_t pid, pid_t **kidsp, size_t *np)
+{
+	pid_t *tids = NULL, *kids = NULL;
+	size_t nt = 0, n = 0, cap = 0, w = 0;
+	int ret = proc_task_list(pid, &tids, &nt);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < nt && !ret; i++) {
+		char name[64], *buf = NULL, *p, *end;
+		size_t len;
+
+		snprintf(name, sizeof(name), "task/%d/children", (int)tids[i]);
+		if (proc_read_file(pid, name, &buf, &len))
+			continue;	/* the thread is gone: so are its children's links */
+		for (p = buf; *p && !ret; p = end) {
+			long v;
+
+			while (*p == ' ' || *p == '\n')
+				p++;
+			if (!*p)
+				break;
+			errno = 0;
+			v = strtol(p, &end, 10);
+			if (end == p || errno || v <= 0 || v > INT32_MAX) {
+				pr_err("pid %d: unexpected children list", (int)pid);
+				ret = -EINVAL;
+				break;
+			}
+			ret = push_pid(&kids, &n, &cap, (pid_t)v);
+		}
+		free(buf);
+	}
+	free(tids);
+	if (ret) {
+		free(kids);
+		return ret;
+	}
+	if (n)
+		qsort(kids, n, sizeof(*kids), cmp_pid);
+	for (size_t i = 0; i < n; i++)
+		if (!w || kids[w - 1] != kids[i])
+			kids[w++] = kids[i];
+	*kidsp = kids;
+	*np = w;
 	return 0;
 }

@@ -16,6 +16,12 @@ int proc_read_file(pid_t pid, const char *name, char **buf, size_t *len);
  * (caller frees). */
 int proc_task_list(pid_t pid, pid_t **tids, size_t *n);
 
+/* Child processes of a process: the children files of all its threads
+ * (a child belongs to the thread that forked it), ascending, without
+ * duplicates. Exact only while the process cannot fork (it is stopped).
+ * *kids is malloc'd (caller frees). */
+int proc_children(pid_t pid, pid_t **kids, size_t *n);
+
 /* Parse a decimal directory entry name ("123") strictly. */
 int proc_parse_dirent_num(const char *name, long max, long *out);
 

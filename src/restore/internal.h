@@ -1,9 +1,11 @@
 /* Internal to src/restore: the state of one melt, shared by its steps.
  *
  * Steps, in order (docs/DESIGN-restore.md):
- *   make.c   fork a helper that clone3()s the target with its old pid; the
- *            new process sets up, in plain C, what it can for itself (session,
- *            fds, cwd, umask, rlimits), reports, and waits to be seized.
+ *   make.c   fork a helper that clone3()s the root with its old pid; the
+ *            root makes the open files processes share, forks the others
+ *            (each with its pid, under its parent); each sets up, in plain
+ *            C, what it can for itself (session, process group, fds, cwd,
+ *            umask, rlimits), reports, and waits to be seized.
  *   mm.c     by syscall injection: scratch page in a hole of the target's
  *            layout, unmap the child's memory, move the special mappings,
  *            map and fill the target's, PR_SET_MM_MAP.
@@ -44,13 +46,33 @@ struct rst {
 	int uffd;			/* ours, until the pager takes it; else -1 */
 	int lazy_target_fd;		/* the process's own copy */
 	pid_t pager_pid;
+	bool lazy;			/* o->lazy, unless the group is a tree */
+};
+
+/* Where one fd of one process comes from at melt (make.c). */
+struct rst_fdplan {
+	int slot;			/* made by the root: its slot, else -1 */
+	int dup_of;			/* same open file as this earlier entry, else -1 */
+	bool finish;			/* the kind's finish runs here */
+};
+
+/* The processes of a melt, p[0] the root, parents before children. */
+struct rst_tree {
+	struct rst *p;
+	size_t n;
+	struct rst_fdplan **fp;		/* fp[process][entry] */
+	/* open files the root makes before it forks: the entry each comes
+	 * from, and its fd number (set in the root, inherited by all) */
+	size_t *slot_proc, *slot_idx, nslots;
+	int *slot_fd;
 };
 
 uint64_t rst_now_ns(void);
 
-/* make.c: create the process with its pid, set up in plain C; returns once
- * it waits to be seized (r->pid set). On failure nothing is left. */
-int rst_make_process(struct rst *r);
+/* make.c: create the processes with their pids, set up in plain C;
+ * returns once all wait to be seized. On failure nothing is left. */
+int rst_make_tree(struct rst_tree *t);
+void rst_tree_free(struct rst_tree *t);
 
 /* mm.c */
 int rst_mm(struct rst *r);

@@ -31,7 +31,7 @@
 
 bool rst_lazy_vma(const struct rst *r, const Cryo__VmaEntry *v)
 {
-	if (!r->o->lazy || !v->prot)
+	if (!r->lazy || !v->prot)
 		return false;
 	return v->kind == CRYO__VMA_KIND__VMA_ANON_PRIVATE ||
 	       v->kind == CRYO__VMA_KIND__VMA_HEAP || v->kind == CRYO__VMA_KIND__VMA_STACK;

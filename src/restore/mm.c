@@ -629,7 +629,7 @@ int rst_mm(struct rst *r)
 		free(kinds);
 		return -ENOMEM;
 	}
-	if (r->o->lazy)
+	if (r->lazy)
 		ret = rst_lazy_begin(r);
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++) {
 		const Cryo__VmaEntry *v = r->mm->vmas[i];
@@ -640,7 +640,7 @@ int rst_mm(struct rst *r)
 	}
 	free(buf);
 	free(kinds);
-	if (!ret && r->o->lazy)
+	if (!ret && r->lazy)
 		ret = rst_lazy_start(r);
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
 		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)

@@ -25,23 +25,13 @@ uint64_t rst_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int load(struct rst *r, Cryo__GroupEntry *g)
+static int load_one(struct rst *r, const Cryo__ProcRef *ref)
 {
 	char key[STORE_KEY_MAX + 1];
 	int ret;
 
-	if (g->version > IMAGE_VERSION) {
-		pr_err("%s: image version %u is newer than this cryo (%u)", r->name, g->version,
-		       IMAGE_VERSION);
-		return -EPROTO;
-	}
-	if (g->n_procs != 1) {
-		pr_err("%s: the snapshot holds %zu processes; melting several is not supported yet",
-		       r->name, g->n_procs);
-		return -ENOTSUP;
-	}
-	r->pid = (pid_t)g->procs[0]->pid;
-	r->space = g->procs[0]->space;
+	r->pid = (pid_t)ref->pid;
+	r->space = ref->space;
 	image_key(key, sizeof(key), r->pid, "core");
 	ret = image_get(r->sn, key, &cryo__process_entry__descriptor, (ProtobufCMessage **)&r->pe);
 	if (!ret) {
@@ -62,101 +52,205 @@ static int load(struct rst *r, Cryo__GroupEntry *g)
 	return ret;
 }
 
-/* Kill the half-made process; collect what ptrace owes us; wait (bounded)
- * until its pid is gone or only a zombie for pid 1 to reap. */
-static void discard(struct rst *r)
+/* The group's processes in its order (parents before children: dump
+ * walks the tree breadth first); each parent must be in the group. */
+static int load(struct rst_tree *t, const struct rst *proto, Cryo__GroupEntry *g)
 {
-	if (r->pid <= 0)
-		return;
-	kill(r->pid, SIGKILL);
-	if (r->ctl) {
-		/* Leader last: its exit is reported only after the others'. */
-		for (size_t i = r->ctl->n; i-- > 0;) {
-			int st;
-			if (!r->ctl->t[i].seized)
-				continue;
-			while (waitpid(r->ctl->t[i].tid, &st, __WALL) > 0 && !WIFEXITED(st) &&
-			       !WIFSIGNALED(st))
-				;
+	int ret = 0;
+
+	if (g->version > IMAGE_VERSION) {
+		pr_err("%s: image version %u is newer than this cryo (%u)", proto->name, g->version,
+		       IMAGE_VERSION);
+		return -EPROTO;
+	}
+	if (!g->n_procs || g->procs[0]->pid != g->root_pid) {
+		pr_err("%s: the snapshot's process list does not start with its root",
+		       proto->name);
+		return -EBADMSG;
+	}
+	t->p = calloc(g->n_procs, sizeof(*t->p));
+	if (!t->p)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->n_procs && !ret; i++) {
+		t->p[i] = *proto;
+		t->p[i].lazy = proto->o->lazy && g->n_procs == 1;
+		t->n++;
+		ret = load_one(&t->p[i], g->procs[i]);
+		for (size_t k = 0; !ret && i && k < i; k++)
+			if (t->p[k].pid == t->p[i].pid)
+				ret = -EBADMSG;
+		if (!ret && i) {
+			bool parent = false;
+
+			for (size_t k = 0; k < i; k++)
+				parent |= t->p[i].pe->has_ppid &&
+					  (uint32_t)t->p[k].pid == t->p[i].pe->ppid;
+			if (!parent) {
+				pr_err("%s: pid %d: its parent is not before it in the snapshot",
+				       proto->name, (int)t->p[i].pid);
+				ret = -EBADMSG;
+			}
 		}
-		if (r->ctl->pidfd >= 0)
-			close(r->ctl->pidfd);
-		free(r->ctl->t);
-		free(r->ctl);
-		r->ctl = NULL;
 	}
-	for (int ms = 0; ms < GONE_WAIT_MS; ms += 5) {
-		struct proc_stat st;
-		if (proc_stat_read(r->pid, 0, &st) || st.state == 'Z' || st.state == 'X')
-			break;
-		usleep(5000);
+	if (!ret && g->n_procs > 1 && proto->o->lazy)
+		pr_info("%s: %zu processes: melting eagerly (lazy melt is for one process "
+			"for now)", proto->name, g->n_procs);
+	return ret;
+}
+
+/* Kill the half-made process; collect what ptrace owes us. */
+static void discard_one(struct rst *r)
+{
+	if (!r->ctl)
+		return;
+	/* Leader last: its exit is reported only after the others'. */
+	for (size_t i = r->ctl->n; i-- > 0;) {
+		int st;
+		if (!r->ctl->t[i].seized)
+			continue;
+		while (waitpid(r->ctl->t[i].tid, &st, __WALL) > 0 && !WIFEXITED(st) &&
+		       !WIFSIGNALED(st))
+			;
 	}
+	if (r->ctl->pidfd >= 0)
+		close(r->ctl->pidfd);
+	free(r->ctl->t);
+	free(r->ctl);
+	r->ctl = NULL;
+}
+
+/* Kill every half-made process (all first, so none runs on alone), collect
+ * what ptrace owes us, wait (bounded) until each pid is gone or only a
+ * zombie to reap. */
+static void discard(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->p[i].pid > 0)
+			kill(t->p[i].pid, SIGKILL);
+	for (size_t i = t->n; i-- > 0;)
+		discard_one(&t->p[i]);
+	for (size_t i = 0; i < t->n; i++)
+		for (int ms = 0; t->p[i].pid > 0 && ms < GONE_WAIT_MS; ms += 5) {
+			struct proc_stat st;
+			if (proc_stat_read(t->p[i].pid, 0, &st) || st.state == 'Z' ||
+			    st.state == 'X')
+				break;
+			usleep(5000);
+		}
+}
+
+/* One seized process, from its pause() to the last step before detach. */
+static int rebuild(struct rst *r)
+{
+	int ret = rst_mm(r);
+
+	if (!ret)
+		ret = rst_threads(r);
+	if (!ret)
+		ret = rst_process_state(r);
+	if (!ret)
+		ret = rst_finish(r);
+	return ret;
+}
+
+static int seize_all(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		int ret = proc_seize(t->p[i].pid, &t->p[i].ctl);
+
+		if (ret) {
+			pr_err("%s: seize new process %d: %s", t->p[i].name, (int)t->p[i].pid,
+			       strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Every process runs again at once: none sees another half made. */
+static int release_all(struct rst_tree *t)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		int r = proc_release(t->p[i].ctl);
+
+		t->p[i].ctl = NULL;
+		if (r && !ret) {
+			pr_err("%s: detach pid %d: %s", t->p[i].name, (int)t->p[i].pid,
+			       strerror(-r));
+			ret = r;
+		}
+	}
+	return ret;
+}
+
+static void tree_free(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		image_free((ProtobufCMessage *)t->p[i].fds);
+		image_free((ProtobufCMessage *)t->p[i].mm);
+		image_free((ProtobufCMessage *)t->p[i].pe);
+		if (t->p[i].uffd >= 0)
+			close(t->p[i].uffd);
+	}
+	rst_tree_free(t);
+	free(t->p);
 }
 
 int restore_group(struct store *s, const char *name, const struct restore_opts *o,
 		  struct restore_result *res)
 {
-	struct rst r = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1 };
+	struct rst proto = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1 };
+	struct rst_tree t = { 0 };
 	Cryo__GroupEntry *g = NULL;
-	uint64_t t0 = rst_now_ns();
+	uint64_t t0 = rst_now_ns(), pages = 0, read_ns = 0, write_ns = 0;
 	int ret;
 
-	ret = store_snap_open(s, name, o->snap, &r.sn);
+	ret = store_snap_open(s, name, o->snap, &proto.sn);
 	if (ret) {
 		pr_err("%s: open snapshot: %s", name, store_strerror(ret));
 		return ret;
 	}
-	ret = image_get_group(r.sn, &g);
+	ret = image_get_group(proto.sn, &g);
 	if (ret) {
 		pr_err("%s: group record: %s", name, store_strerror(ret));
 		goto out;
 	}
-	ret = load(&r, g);
+	ret = load(&t, &proto, g);
 	if (ret)
 		goto out;
-	ret = rst_make_process(&r);
-	if (ret) {
-		r.pid = 0;	/* nothing of ours to kill: it is gone or was never ours */
-		goto out;
-	}
-	ret = proc_seize(r.pid, &r.ctl);
-	if (ret) {
-		pr_err("%s: seize new process %d: %s", name, (int)r.pid, strerror(-ret));
-		goto fail;
-	}
-	ret = rst_mm(&r);
+	ret = rst_make_tree(&t);
+	if (ret)
+		goto out;	/* nothing of ours is left to kill */
+	ret = seize_all(&t);
+	for (size_t i = 0; i < t.n && !ret; i++)
+		ret = rebuild(&t.p[i]);
 	if (!ret)
-		ret = rst_threads(&r);
-	if (!ret)
-		ret = rst_process_state(&r);
-	if (!ret)
-		ret = rst_finish(&r);
+		ret = release_all(&t);
 	if (ret)
 		goto fail;
-	ret = proc_release(r.ctl);
-	r.ctl = NULL;
-	if (ret) {
-		pr_err("%s: detach pid %d: %s", name, (int)r.pid, strerror(-ret));
-		goto fail;
+	for (size_t i = 0; i < t.n; i++) {
+		pages += t.p[i].pages_written;
+		read_ns += t.p[i].read_ns;
+		write_ns += t.p[i].write_ns;
 	}
-	res->pid = r.pid;
+	res->pid = t.p[0].pid;
 	res->total_ns = rst_now_ns() - t0;
-	res->pager_pid = r.pager_pid;
-	pr_info("%s: pid %d runs again (%llu pages written, %.1f ms; reading them %.1f ms, "
-		"writing %.1f ms)", name, (int)r.pid, (unsigned long long)r.pages_written,
-		(double)res->total_ns / 1e6, (double)r.read_ns / 1e6, (double)r.write_ns / 1e6);
+	res->pager_pid = t.p[0].pager_pid;
+	pr_info("%s: pid %d runs again%s (%llu pages written, %.1f ms; reading them %.1f ms, "
+		"writing %.1f ms)", name, (int)t.p[0].pid, t.n > 1 ? ", with its tree" : "",
+		(unsigned long long)pages, (double)res->total_ns / 1e6, (double)read_ns / 1e6,
+		(double)write_ns / 1e6);
 	goto out;
 fail:
-	pr_err("%s: melt of pid %d failed: %s; the half-made process is killed", name,
-	       (int)r.pid, strerror(-ret));
-	discard(&r);
-	if (r.uffd >= 0)
-		close(r.uffd);
+	pr_err("%s: melt of pid %d failed: %s; the half-made process%s killed", name,
+	       (int)t.p[0].pid, strerror(-ret), t.n > 1 ? "es are" : " is");
+	discard(&t);
 out:
-	image_free((ProtobufCMessage *)r.fds);
-	image_free((ProtobufCMessage *)r.mm);
-	image_free((ProtobufCMessage *)r.pe);
+	/* the uffd went to the pager, or is closed here */
+	tree_free(&t);
 	image_free((ProtobufCMessage *)g);
-	store_snap_close(r.sn);
+	store_snap_close(proto.sn);
 	return ret;
 }

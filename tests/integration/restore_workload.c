@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -33,18 +34,24 @@
 
 static const char *dir;
 
+/* Written under a temporary name and renamed, so the test never reads a
+ * file that exists but is still empty (a lazily melted workload may fault
+ * between the create and the write). */
 static void touch(const char *name, const char *text)
 {
-	char p[4096];
+	char p[4096], tmp[4200];
 	int fd;
 
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		return;
 	if (text && write(fd, text, strlen(text)) < 0)
 		(void)0;
 	close(fd);
+	if (rename(tmp, p))
+		unlink(tmp);
 }
 
 static int exists(const char *name)
@@ -962,6 +969,165 @@ static void mode_lazyops(void)
 	exit(0);
 }
 
+/* ---- tree: a process tree with what its processes share ----
+ *
+ *   root ── A   (root's group; reads pipe p1 from root, writes p2 to B)
+ *        ├─ B   (its own process group) ── C (in B's group)
+ *        └─ D   (its own session; pdeath signal SIGUSR1)
+ *
+ * All hold one memfd open file (one offset), inherited from root. Bytes
+ * are in flight in p1 and p2 at the freeze. After melt each child checks
+ * its parent, group, session and what it reads, and exits with 0 or the
+ * number of the check that failed; root collects every exit status (which
+ * also proves they are its children) and writes the result. */
+
+enum { T_PPID = 10, T_PGID, T_SID, T_P1, T_P2, T_OFF, T_PDEATH, T_C, T_WRITE };
+
+#define T_MSG1	"in-flight-from-root"
+#define T_MSG2	"in-flight-from-a"
+
+static int tree_read(int fd, const char *want)
+{
+	char buf[64];
+	size_t n = strlen(want), got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r <= 0)
+			return 0;
+		got += (size_t)r;
+	}
+	return !memcmp(buf, want, n);
+}
+
+static void tree_ready(const char *who)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "ready-%s", who);
+	touch(name, NULL);
+}
+
+static int tree_is(pid_t want_ppid, pid_t want_pgid, pid_t want_sid)
+{
+	if (getppid() != want_ppid)
+		return T_PPID;
+	if (getpgid(0) != want_pgid)
+		return T_PGID;
+	if (getsid(0) != want_sid)
+		return T_SID;
+	return 0;
+}
+
+static void tree_wait_ready(const char *const *who, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "ready-%s", who[i]);
+		while (!exists(name))
+			usleep(2000);
+	}
+}
+
+static void mode_tree(void)
+{
+	static const char *const kids[] = { "a", "b", "c", "d" };
+	pid_t root = getpid(), a, b, d;
+	int p1[2], p2[2], mfd = (int)syscall(SYS_memfd_create, "tree-shared", 0);
+	int st, bad = 0;
+	char why[128] = "";
+
+	if (mfd < 0 || pipe(p1) || pipe(p2))
+		result(0, "setup");
+	if (write(mfd, "R1", 2) != 2)
+		result(0, "memfd write");
+	a = fork();
+	if (a == 0) {
+		int r;
+
+		close(p1[1]);
+		close(p2[0]);
+		if (write(p2[1], T_MSG2, strlen(T_MSG2)) < 0 || write(mfd, "A1", 2) != 2)
+			_exit(T_WRITE);
+		tree_ready("a");
+		wait_go();
+		if ((r = tree_is(root, root, root)))
+			_exit(r);
+		if (!tree_read(p1[0], T_MSG1))
+			_exit(T_P1);
+		/* root wrote "R2" before "next": one offset */
+		if (!tree_read(p1[0], "next") || lseek(mfd, 0, SEEK_CUR) != 6)
+			_exit(T_OFF);
+		_exit(0);
+	}
+	b = fork();
+	if (b == 0) {
+		pid_t c, me = getpid();
+		int r;
+
+		setpgid(0, 0);
+		close(p1[1]);
+		close(p2[1]);
+		c = fork();
+		if (c == 0) {
+			tree_ready("c");
+			wait_go();
+			_exit(tree_is(me, me, root));
+		}
+		tree_ready("b");
+		wait_go();
+		if ((r = tree_is(root, getpid(), root)))
+			_exit(r);
+		if (!tree_read(p2[0], T_MSG2))
+			_exit(T_P2);
+		if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
+			_exit(T_C);
+		_exit(0);
+	}
+	d = fork();
+	if (d == 0) {
+		int sig = 0, r;
+
+		setsid();
+		prctl(PR_SET_PDEATHSIG, SIGUSR1);
+		tree_ready("d");
+		wait_go();
+		if ((r = tree_is(root, getpid(), getpid())))
+			_exit(r);
+		if (prctl(PR_GET_PDEATHSIG, &sig) || sig != SIGUSR1)
+			_exit(T_PDEATH);
+		_exit(0);
+	}
+	close(p1[0]);
+	close(p2[0]);
+	close(p2[1]);
+	if (write(p1[1], T_MSG1, strlen(T_MSG1)) < 0)
+		result(0, "pipe write");
+	tree_wait_ready(kids, 4);
+	touch("ready", NULL);
+	wait_go();
+	if (lseek(mfd, 0, SEEK_CUR) != 4)
+		result(0, "shared offset %lld after melt, want 4", (long long)lseek(mfd, 0, SEEK_CUR));
+	if (write(mfd, "R2", 2) != 2 || write(p1[1], "next", 4) != 4)
+		result(0, "writes after melt");
+	for (int i = 0; i < 3; i++) {
+		pid_t who = i == 0 ? a : i == 1 ? b : d;
+
+		if (waitpid(who, &st, 0) != who) {
+			snprintf(why, sizeof(why), "child %c: not our child after melt", "abd"[i]);
+			bad = 1;
+		} else if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+			snprintf(why, sizeof(why), "child %c: failed check %d", "abd"[i],
+				 WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
+			bad = 1;
+		}
+	}
+	if (bad)
+		result(0, "%s", why);
+	result(1, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3)
@@ -991,5 +1157,7 @@ int main(int argc, char **argv)
 		mode_churn();
 	else if (!strcmp(argv[1], "lazyops"))
 		mode_lazyops();
+	else if (!strcmp(argv[1], "tree"))
+		mode_tree();
 	return 2;
 }

@@ -1,0 +1,267 @@
+/* dump_tree(): a process and every process under it, in one snapshot.
+ *
+ *   txn begin ─▶ seize the root, list its children, seize each, list
+ *     theirs ... (a stopped process cannot fork: the walk ends)
+ *     ─▶ capture each (its own page space: 1, 2, ...) ─▶ shared fds
+ *     ─▶ snap:   release all ─▶ pages, records ─▶ commit
+ *        freeze: pages, records ─▶ commit ─▶ SIGKILL all ─▶ release
+ *   any failure: abort, release every process seized so far.
+ *
+ * Always a full snapshot: incremental snapshots and write tracking are
+ * kept per single process (dump.c) for now. */
+#define LOG_PREFIX "dump: "
+#include "dump/dump_int.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/vec.h"
+#include "proc/procfs.h"
+#include "proc/status.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TREE_MAX	(IMAGE_SPACE_FILES - 1)	/* page spaces 1 .. TREE_MAX */
+
+struct tree {
+	struct dump_ctx *d;		/* d[0] is the root */
+	pid_t *pids;			/* the same order, for fd probes */
+	Cryo__ProcessEntry *pe;
+	Cryo__MmEntry *mm;
+	Cryo__FdsEntry *fe;
+	size_t n, cap;
+	struct fd_dump_ctx fdc;
+};
+
+static int tree_has(const struct tree *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->pids[i] == pid)
+			return 1;
+	return 0;
+}
+
+static int tree_grow(struct tree *t)
+{
+	size_t cap_pids = t->cap;
+	int r = vec_reserve((void **)&t->pids, &cap_pids, t->n + 1, sizeof(*t->pids));
+
+	return r ? r : vec_reserve((void **)&t->d, &t->cap, t->n + 1, sizeof(*t->d));
+}
+
+/* Why a process under the root cannot be captured now. A zombie is most
+ * likely reaped by its parent in a moment: -EAGAIN. */
+static int check_child(pid_t pid, pid_t parent)
+{
+	struct proc_stat st;
+	int r = proc_stat_read(pid, 0, &st);
+
+	if (r == -ENOENT || r == -ESRCH)
+		return -EAGAIN;	/* gone since the listing: list again */
+	if (!r && (st.state == 'Z' || st.state == 'X')) {
+		pr_info("pid %d (a child of %d) has exited and is not reaped yet", (int)pid,
+			(int)parent);
+		return -EAGAIN;
+	}
+	r = dump_check_target(pid);
+	if (!r)
+		r = dump_check_paged_in(pid);
+	return r;
+}
+
+static int add_process(struct tree *t, const char *name, pid_t pid)
+{
+	struct dump_ctx *d;
+	int r;
+
+	if (t->n == TREE_MAX) {
+		pr_err("group %s: more than %u processes", name, TREE_MAX);
+		return -E2BIG;
+	}
+	if (t->n == t->cap && (r = tree_grow(t)))
+		return r;
+	d = &t->d[t->n];
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	d->pid = pid;
+	d->space = (uint32_t)t->n + 1;
+	d->fdc = &t->fdc;
+	d->chunks_tail = &d->chunks;
+	r = proc_seize(pid, &d->ctl);
+	if (r) {
+		pr_err("group %s: cannot stop pid %d: %s", name, (int)pid, strerror(-r));
+		return r;
+	}
+	t->pids[t->n++] = pid;
+	return 0;
+}
+
+/* Seize the root, then breadth first every child of a stopped process. */
+static int seize_tree(struct tree *t, const char *name, pid_t root)
+{
+	int r = dump_check_target(root);
+
+	if (!r)
+		r = dump_check_paged_in(root);
+	if (!r)
+		r = add_process(t, name, root);
+	for (size_t i = 0; !r && i < t->n; i++) {
+		pid_t *kids = NULL;
+		size_t nk = 0;
+
+		r = proc_children(t->pids[i], &kids, &nk);
+		for (size_t k = 0; !r && k < nk; k++) {
+			if (tree_has(t, kids[k]))
+				continue;
+			r = check_child(kids[k], t->pids[i]);
+			if (!r)
+				r = add_process(t, name, kids[k]);
+		}
+		free(kids);
+	}
+	return r;
+}
+
+static void release_all(struct tree *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		int r;
+
+		if (!t->d[i].ctl)
+			continue;
+		r = proc_release(t->d[i].ctl);
+		t->d[i].ctl = NULL;
+		if (r)
+			pr_err("group %s: releasing pid %d: %s", name, (int)t->d[i].pid,
+			       strerror(-r));
+	}
+}
+
+static int alloc_records(struct tree *t)
+{
+	t->pe = calloc(t->n, sizeof(*t->pe));
+	t->mm = calloc(t->n, sizeof(*t->mm));
+	t->fe = calloc(t->n, sizeof(*t->fe));
+	if (!t->pe || !t->mm || !t->fe)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		cryo__process_entry__init(&t->pe[i]);
+		cryo__mm_entry__init(&t->mm[i]);
+		cryo__fds_entry__init(&t->fe[i]);
+		t->d[i].group = t->pids;
+		t->d[i].ngroup = t->n;
+	}
+	return 0;
+}
+
+static int capture_all(struct tree *t, int freeze)
+{
+	int r = alloc_records(t);
+
+	for (size_t i = 0; !r && i < t->n; i++) {
+		t->d[i].txn = t->fdc.txn;
+		t->fdc.pid = t->d[i].pid;
+		t->d[i].defer_pages = !freeze;
+		r = dump_capture(&t->d[i], &t->pe[i], &t->mm[i], &t->fe[i]);
+	}
+	if (!r)
+		r = dump_fds_share(t->d, t->fe, t->n);
+	return r;
+}
+
+static int store_all(struct tree *t, const struct dump_opts *o, uint64_t time_ns,
+		     uint64_t stopped)
+{
+	int r = 0;
+
+	for (size_t i = 0; !r && i < t->n; i++) {
+		r = dump_mm_store(&t->d[i]);
+		if (!r)
+			r = dump_put_records(&t->d[i], &t->pe[i], &t->mm[i], &t->fe[i]);
+	}
+	if (!r)
+		r = dump_put_group(t->d, t->n, o, time_ns, stopped);
+	return r;
+}
+
+/* Freeze: every process is killed before any is collected, so none runs
+ * on after its parent is gone. */
+static void end_all(struct tree *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		kill(t->d[i].pid, SIGKILL);
+	for (size_t i = t->n; i-- > 0;)
+		dump_end_process(&t->d[i]);
+}
+
+static void tree_free(struct tree *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		dump_ctx_free(&t->d[i], t->fe ? &t->fe[i] : &(Cryo__FdsEntry){ 0 });
+	fd_dump_ctx_fini(&t->fdc);
+	free(t->d);
+	free(t->pids);
+	free(t->pe);
+	free(t->mm);
+	free(t->fe);
+}
+
+int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_opts *o,
+	      struct dump_result *res)
+{
+	struct tree t = { .fdc = { .pid = root, .next_space = IMAGE_SPACE_FILES } };
+	int freeze = o && o->freeze, r;
+	uint64_t t0 = mono_ns(), t_stop, stopped = 0, time_ns, snap_no = 0;
+
+	if (res)
+		memset(res, 0, sizeof(*res));
+	r = store_txn_begin(s, name, 0, &t.fdc.txn);
+	if (r) {
+		pr_err("group %s: starting a snapshot: %s", name, store_strerror(r));
+		return r;
+	}
+	r = seize_tree(&t, name, root);
+	t_stop = mono_ns();
+	time_ns = wall_ns();
+	if (!r)
+		r = capture_all(&t, freeze);
+	if (r)
+		goto out;
+	if (!freeze)
+		release_all(&t, name);
+	stopped = mono_ns() - t_stop;
+	r = store_all(&t, o, time_ns, stopped);
+	if (r)
+		goto out;
+	r = store_txn_commit(t.fdc.txn, &snap_no);
+	t.fdc.txn = NULL;
+	if (r) {
+		pr_err("group %s: committing the snapshot: %s", name, store_strerror(r));
+		goto out;
+	}
+	if (freeze) {
+		end_all(&t);
+		stopped = mono_ns() - t_stop;
+	}
+	pr_info("group %s: %zu processes in snapshot %llu", name, t.n,
+		(unsigned long long)snap_no);
+	if (res) {
+		res->snap_no = snap_no;
+		res->pages = t.fdc.content_pages;
+		for (size_t i = 0; i < t.n; i++) {
+			res->pages += t.d[i].pages;
+			res->bytes += t.d[i].bytes;
+		}
+		res->stopped_ns = stopped;
+		res->total_ns = mono_ns() - t0;
+	}
+out:
+	if (t.fdc.txn)
+		store_txn_abort(t.fdc.txn);
+	release_all(&t, name);
+	if (o && o->track)
+		dump_track_disarm(o->track);	/* a tree is not tracked */
+	tree_free(&t);
+	return r;
+}

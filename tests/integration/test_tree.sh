@@ -1,0 +1,115 @@
+#!/bin/bash
+# Process trees with real programs: a shell pipeline
+# `bash -c 'yes | head -c N | wc -c'` frozen mid-stream and melted (every
+# process with its pid under its parent, the pipes between them with the
+# bytes in flight: the count comes out exactly N); the same pipeline
+# snapshotted while it runs, killed with -9 and melted from that snapshot;
+# `make -j2` frozen while both jobs run, finishing after melt; a tree
+# sharing memory (python's mmap over fork) refused with the reason, left
+# running.
+# usage: test_tree.sh CRYO
+. "$(dirname "$0")/../cli/lib.sh"
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+
+N=4000000000
+kids() { pgrep -P "$1" | sort -n | tr '\n' ' '; }
+comms() { for k in $(pgrep -P "$1" | sort -n); do cat "/proc/$k/comm"; done | tr '\n' ' '; }
+# until_n SECONDS CMD...: poll CMD every 0.05 s
+until_n() { local n=$(($1 * 20)); shift; for _ in $(seq $n); do "$@" && return 0; sleep 0.05; done; return 1; }
+has_kids() { [ "$(pgrep -P "$1" | wc -l)" -ge "$2" ]; }
+gone() { [ ! -d "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+pipeline() {
+	setsid bash -c "yes | head -c $N | wc -c > $1" </dev/null >/dev/null 2>&1 &
+	P=$!
+	disown
+	until_n 10 has_kids $P 3 || fail "the pipeline never started its 3 processes"
+	sleep 0.3
+}
+
+check 0 "store init" "$CRYO" store init --size 512M
+
+# ---- freeze mid-stream, melt ----
+pipeline "$T/count1"
+before=$(kids $P)
+check 0 "adopt the pipeline" "$CRYO" adopt "$P" --name pipe1
+check 0 "freeze it mid-stream" "$CRYO" freeze pipe1
+[ -s "$T/count1" ] && fail "the pipeline ended before the freeze: $(cat "$T/count1")"
+until_n 5 gone "$P" || fail "pid $P still there after freeze"
+check 0 "inspect shows 4 processes" bash -c "'$CRYO' inspect pipe1 | grep -c '^process' | grep -qx 4"
+check 0 "melt pipe1" "$CRYO" melt pipe1
+check_out "^melted pipe1: pid $P runs again" "melt names the root's pid"
+after=$(kids $P)
+if [ "$after" = "$before" ] && [ "$(comms $P)" = "yes head wc " ]; then
+	pass "children back with their pids under bash: $after($(comms $P))"
+else
+	fail "children after melt: '$after' ($(comms $P)), before: '$before'"
+fi
+if [ "$(awk '{print $6}' /proc/$P/stat)" = "$P" ] &&
+   [ "$(awk '{print $6}' "/proc/$(pgrep -P $P | head -1)/stat")" = "$P" ]; then
+	pass "bash leads its session, its children are in it"
+else
+	fail "sessions after melt: $(ps -o pid,ppid,pgid,sid,comm -p "$P" --ppid "$P" | tr '\n' ';')"
+fi
+until_n 120 gone "$P" || fail "the pipeline did not finish in 120 s"
+if [ "$(cat "$T/count1" 2>/dev/null)" = "$N" ]; then
+	pass "wc counted exactly $N bytes across the freeze"
+else
+	fail "wc counted '$(cat "$T/count1" 2>/dev/null)', want $N"
+fi
+
+# ---- snapshot while it runs, kill -9, melt ----
+pipeline "$T/count2"
+check 0 "adopt a second pipeline" "$CRYO" adopt "$P" --name pipe2
+check 0 "snap it while it runs" "$CRYO" snap pipe2
+if [ "$(pgrep -P "$P" | wc -l)" = 3 ] && ! gone "$P"; then
+	pass "the tree runs on after the snapshot"
+else
+	fail "after snap: $(ps -o pid,stat,comm -p "$P" --ppid "$P" | tr '\n' ';')"
+fi
+all=$(echo "$P" $(kids $P))
+kill -9 $all
+until_n 5 gone "$P" || fail "kill -9 did not end $P"
+check 0 "melt pipe2 from the snapshot" "$CRYO" melt pipe2
+until_n 120 gone "$P" || fail "the melted pipeline did not finish in 120 s"
+if [ "$(cat "$T/count2" 2>/dev/null)" = "$N" ]; then
+	pass "after kill -9 and melt, wc counted exactly $N bytes"
+else
+	fail "wc counted '$(cat "$T/count2" 2>/dev/null)' after kill -9 and melt, want $N"
+fi
+
+# ---- make -j2 ----
+M=$T/proj
+mkdir -p "$M"
+printf 'all: a b\n\techo built > all\na:\n\tsleep 2; echo A > a\nb:\n\tsleep 2; echo B > b\n' > "$M/Makefile"
+(cd "$M" && setsid make -j2 </dev/null >"$T/make.out" 2>&1 & echo $! > "$T/make.pid"; disown)
+P=$(cat "$T/make.pid")
+has_sleeps() { [ "$(pgrep -f '^sleep 2' | wc -l)" -ge 2 ]; }
+until_n 10 has_sleeps || fail "make never started both jobs"
+check 0 "adopt make -j2" "$CRYO" adopt "$P" --name make
+check 0 "freeze make with both jobs running" "$CRYO" freeze make
+[ -e "$M/a" ] || [ -e "$M/b" ] && fail "a job finished before the freeze"
+until_n 5 gone "$P" || fail "make still there after freeze"
+check 0 "melt make" "$CRYO" melt make
+until_n 30 gone "$P" || fail "make did not finish in 30 s after melt"
+if [ "$(cat "$M/a" "$M/b" "$M/all" 2>/dev/null | tr '\n' ' ')" = "A B built " ]; then
+	pass "make finished both jobs and the target after melt"
+else
+	fail "make after melt: a=$(cat "$M/a" 2>&1) b=$(cat "$M/b" 2>&1) all=$(cat "$M/all" 2>&1); output: $(tr '\n' ';' < "$T/make.out")"
+fi
+# ---- refused, never wrong: memory shared between processes ----
+rm -f "$T/shm.pid"
+setsid python3 -c "import mmap,os,time; m=mmap.mmap(-1,4096); m[0]=1; os.fork() or open('$T/shm.pid','w').write(str(os.getppid())); time.sleep(60)" \
+	</dev/null >/dev/null 2>&1 &
+disown
+until_n 10 test -s "$T/shm.pid" || fail "python never forked"
+P=$(cat "$T/shm.pid")
+check 1 "adopt refuses a tree sharing memory" "$CRYO" adopt "$P" --name shm
+check_err "memory shared with pid .*not supported yet" "the error says why"
+st=$(awk '{print $3}' "/proc/$P/stat") kst=$(awk '{print $3}' "/proc/$(pgrep -P "$P")/stat")
+if [ "$st" = S ] && [ "$kst" = S ] && [ "$(awk '/^TracerPid/ {print $2}' "/proc/$P/status")" = 0 ]; then
+	pass "both processes run on, not stopped or traced"
+else
+	fail "after the refusal: states $st $kst"
+fi
+kill -9 "$P" $(pgrep -P "$P")
+done_testing
