@@ -14,6 +14,10 @@
  * On failure fd is closed. */
 int fd_place(int fd, const Cryo__FdEntry *e, int seek);
 
+/* Move fd to the lowest free number >= min, close-on-exec (closing fd);
+ * the new fd or -errno. */
+int fd_move_above(int fd, int min);
+
 /* Reopen the file open at fd with other access flags (through
  * /proc/self/fd); returns the new fd or -errno. */
 int fd_reopen(int fd, int flags);
@@ -38,6 +42,10 @@ struct fd_pipe_ends {
 	pid_t first_read_pid;
 };
 int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out);
+
+/* 1 if a process of the probe's group (or the probed one) has an fd
+ * whose link reads `link` ("socket:[N]"). */
+int fd_group_holds(const struct fd_probe *p, const char *link);
 
 /* 1 if the link names an anonymous pipe "pipe:[N]" (N into *ino). */
 int fd_link_pipe(const char *link, uint64_t *ino);

@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 extern const struct fd_ops fd_ops_memfd, fd_ops_dev, fd_ops_pipe, fd_ops_ext, fd_ops_reg,
-	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix, fd_ops_tty;
+	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix, fd_ops_tty,
+	fd_ops_unixconn;
 
 /* Match order: the specific before the general (a memfd is also a regular
  * file; a pipe with both ends inside before the pipe to outside). */
@@ -24,6 +25,7 @@ const struct fd_ops *const fd_kinds[] = {
 	&fd_ops_dev,
 	&fd_ops_pipe,
 	&fd_ops_tty,		/* pty slaves, before "ext" takes other terminals */
+	&fd_ops_unixconn,	/* unix connections; on fds 0-2 only inside the group */
 	&fd_ops_ext,
 	&fd_ops_reg,
 	&fd_ops_dir,
@@ -51,6 +53,15 @@ const struct fd_ops *fd_kind_match(const struct fd_probe *p)
 }
 
 /* ---- restore helpers ---- */
+
+int fd_move_above(int fd, int min)
+{
+	int n = fcntl(fd, F_DUPFD_CLOEXEC, min);
+	int err = -errno;
+
+	close(fd);
+	return n < 0 ? err : n;
+}
 
 int fd_place(int fd, const Cryo__FdEntry *e, int seek)
 {
@@ -445,4 +456,42 @@ int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *ou
 	for (size_t i = 0; i < p->ngroup && !r; i++)
 		r = scan_one(p->group[i], want, out);
 	return r;
+}
+
+/* ---- objects held in the group ---- */
+
+static int holds(pid_t pid, const char *want)
+{
+	char dir[64], link[128];
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		ssize_t n;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = '\0';
+		found = !strcmp(link, want);
+	}
+	closedir(d);
+	return found;
+}
+
+int fd_group_holds(const struct fd_probe *p, const char *link)
+{
+	if (!p->ngroup)
+		return holds(p->pid, link);
+	for (size_t i = 0; i < p->ngroup; i++)
+		if (holds(p->group[i], link))
+			return 1;
+	return 0;
 }

@@ -146,15 +146,6 @@ static int pipe_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEn
 	return r;
 }
 
-static int move_above(int fd, int min)
-{
-	int n = fcntl(fd, F_DUPFD_CLOEXEC, min);
-	int err = -errno;
-
-	close(fd);
-	return n < 0 ? err : n;
-}
-
 static int make_pipe(struct fd_restore_ctx *c, struct fd_shared *sh, const Cryo__PipeEnd *pe)
 {
 	int fds[2];
@@ -162,8 +153,8 @@ static int make_pipe(struct fd_restore_ctx *c, struct fd_shared *sh, const Cryo_
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
 	/* Above every fd the image uses, so placing others never hits them. */
-	sh->fd[0] = move_above(fds[0], c->max_fd + 1);
-	sh->fd[1] = move_above(fds[1], c->max_fd + 1);
+	sh->fd[0] = fd_move_above(fds[0], c->max_fd + 1);
+	sh->fd[1] = fd_move_above(fds[1], c->max_fd + 1);
 	if (sh->fd[0] < 0 || sh->fd[1] < 0)
 		return sh->fd[0] < 0 ? sh->fd[0] : sh->fd[1];
 	if (pe->has_size && pe->size && fcntl(sh->fd[1], F_SETPIPE_SZ, (int)pe->size) < 0)

@@ -2,8 +2,8 @@
  * socket comes back when nothing of it is in flight: unbound, bound,
  * listening (pending connections from outside are lost, as if the peer
  * went away), or a connected datagram socket (re-connected to its peer).
- * A stream connection, or bytes queued either way, is refused: restoring
- * it needs both ends (issue 6). */
+ * A TCP connection, or bytes queued either way, is refused; unix
+ * connections are "unixconn" (unixconn.c). */
 #ifndef CRYO_FDS_SOCK_H
 #define CRYO_FDS_SOCK_H
 

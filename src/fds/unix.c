@@ -4,7 +4,7 @@
  * removed first (only if it is a socket: anything else at that path is
  * an error, never deleted), then bound again with its old mode and owner.
  * A relative path is refused: it was relative to a directory the process
- * may have left. Socketpairs and connections are refused (sock.h). */
+ * may have left. Socketpairs and connections are "unixconn". */
 #define LOG_PREFIX "fds/unix: "
 #include "fds/sock.h"
 #include "common/log.h"
@@ -58,7 +58,7 @@ static int unix_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEn
 	if (r)
 		goto out;
 	if (!s.has_addr && !s.has_peer) {
-		pr_err("pid %d fd %d: an unbound unix socket (a socketpair end or a client) "
+		pr_err("pid %d fd %d: an unbound, unconnected unix socket "
 		       "cannot be saved yet", p->pid, p->fd);
 		r = -ENOTSUP;
 		goto out;

@@ -75,28 +75,44 @@ static int unix_rqlen(const struct nlmsghdr *h, uint32_t *backlog)
 	return -EBADMSG;
 }
 
+/* The next message of a reply at *off (untrusted: every length checked):
+ * 1 with *hp set and *off moved past it, 2 the dump is done, 0 the end of
+ * this part, -errno on an error message or a malformed reply. */
+static int reply_next(const void *buf, size_t len, size_t *off, size_t body,
+		      const struct nlmsghdr **hp)
+{
+	const struct nlmsghdr *h = (const void *)((const char *)buf + *off);
+
+	if (*off >= len || len - *off < sizeof(struct nlmsghdr))
+		return 0;
+	if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > len - *off)
+		return -EBADMSG;
+	if (h->nlmsg_type == NLMSG_DONE)
+		return 2;
+	if (h->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = NLMSG_DATA(h);
+
+		if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+			return -EBADMSG;
+		return e->error < 0 ? e->error : -EPROTO;
+	}
+	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(body))
+		return -EBADMSG;
+	*hp = h;
+	*off = NLMSG_ALIGN(h->nlmsg_len) >= len - *off ? len : *off + NLMSG_ALIGN(h->nlmsg_len);
+	return 1;
+}
+
 int proc_sockdiag_scan(const void *buf, size_t len, int family, uint64_t ino,
 		       uint32_t *backlog)
 {
 	size_t body = family == AF_UNIX ? sizeof(struct unix_diag_msg) :
 					  sizeof(struct inet_diag_msg);
+	const struct nlmsghdr *h;
+	size_t off = 0;
+	int r;
 
-	for (size_t off = 0; len - off >= sizeof(struct nlmsghdr);) {
-		const struct nlmsghdr *h = (const void *)((const char *)buf + off);
-
-		if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > len - off)
-			return -EBADMSG;
-		if (h->nlmsg_type == NLMSG_DONE)
-			return 2;
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
-				return -EBADMSG;
-			return e->error < 0 ? e->error : -EPROTO;
-		}
-		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(body))
-			return -EBADMSG;
+	while ((r = reply_next(buf, len, &off, body, &h)) == 1) {
 		if (family == AF_UNIX) {
 			const struct unix_diag_msg *m = NLMSG_DATA(h);
 
@@ -110,11 +126,8 @@ int proc_sockdiag_scan(const void *buf, size_t len, int family, uint64_t ino,
 				return 1;
 			}
 		}
-		if (NLMSG_ALIGN(h->nlmsg_len) >= len - off)
-			break;
-		off += NLMSG_ALIGN(h->nlmsg_len);
 	}
-	return 0;
+	return r;
 }
 
 int proc_sock_backlog(int family, int protocol, uint64_t ino, uint32_t *backlog)
@@ -155,6 +168,103 @@ int proc_sock_backlog(int family, int protocol, uint64_t ino, uint32_t *backlog)
 	}
 out:
 	free(buf);
+	close(nl);
+	return r;
+}
+
+/* ---- one unix socket: peer and shutdown ---- */
+
+static int unix_attrs(const struct nlmsghdr *h, struct proc_unix_info *out)
+{
+	const struct unix_diag_msg *m = NLMSG_DATA(h);
+	size_t left = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	const struct nlattr *a = (const void *)((const char *)m + NLMSG_ALIGN(sizeof(*m)));
+
+	out->state = m->udiag_state;
+	while (left >= sizeof(*a) && a->nla_len >= sizeof(*a) && a->nla_len <= left) {
+		size_t plen = a->nla_len - NLA_HDRLEN;
+		const char *pl = (const char *)a + NLA_HDRLEN;
+
+		if ((a->nla_type & NLA_TYPE_MASK) == UNIX_DIAG_PEER && plen >= sizeof(uint32_t)) {
+			uint32_t v;
+
+			memcpy(&v, pl, sizeof(v));
+			out->peer_ino = v;
+		} else if ((a->nla_type & NLA_TYPE_MASK) == UNIX_DIAG_SHUTDOWN && plen >= 1) {
+			out->shutdown = (uint8_t)pl[0];
+		}
+		if ((size_t)NLA_ALIGN(a->nla_len) >= left)
+			break;
+		left -= (size_t)NLA_ALIGN(a->nla_len);
+		a = (const void *)((const char *)a + NLA_ALIGN(a->nla_len));
+	}
+	return 1;
+}
+
+int proc_unix_info_scan(const void *buf, size_t len, uint64_t ino, struct proc_unix_info *out)
+{
+	const struct nlmsghdr *h;
+	size_t off = 0;
+	int r;
+
+	while ((r = reply_next(buf, len, &off, sizeof(struct unix_diag_msg), &h)) == 1)
+		if (((const struct unix_diag_msg *)NLMSG_DATA(h))->udiag_ino == ino) {
+			memset(out, 0, sizeof(*out));
+			return unix_attrs(h, out);
+		}
+	return r;
+}
+
+int proc_unix_info(uint64_t ino, struct proc_unix_info *out)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req r;
+	} req;
+	char buf[8192];
+	int nl, r;
+
+	if (ino > UINT32_MAX)
+		return -ENOENT;
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return -errno;
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = NLMSG_LENGTH(sizeof(req.r));
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST;	/* one socket, by inode */
+	req.r.sdiag_family = AF_UNIX;
+	req.r.udiag_states = ~0u;
+	req.r.udiag_ino = (uint32_t)ino;
+	req.r.udiag_show = UDIAG_SHOW_PEER;
+	req.r.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (sendto(nl, &req, req.nlh.nlmsg_len, 0, (struct sockaddr *)&kernel,
+		   sizeof(kernel)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = recv(nl, buf, sizeof(buf), 0);
+
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		r = proc_unix_info_scan(buf, (size_t)n, ino, out);
+		if (r == 1) {
+			r = 0;
+			break;
+		}
+		if (r == 2 || n == 0 || r == 0) {
+			r = -ENOENT;
+			break;
+		}
+		if (r < 0)
+			break;
+	}
+out:
 	close(nl);
 	return r;
 }

@@ -19,4 +19,18 @@ int proc_sock_backlog(int family, int protocol, uint64_t ino, uint32_t *backlog)
 int proc_sockdiag_scan(const void *buf, size_t len, int family, uint64_t ino,
 		       uint32_t *backlog);
 
+/* What unix_diag tells of one unix socket: its peer's inode (0: none, or
+ * the peer is gone), its shutdown bits (1 receive, 2 send) and state. */
+struct proc_unix_info {
+	uint64_t peer_ino;
+	uint32_t shutdown;
+	uint32_t state;
+};
+int proc_unix_info(uint64_t ino, struct proc_unix_info *out);
+
+/* Parse the reply to that request in buf[0..len) (untrusted): 1 found
+ * (out filled), 0 not in this part, 2 done, -errno on an error message or
+ * a malformed reply. Exposed for the fuzz target. */
+int proc_unix_info_scan(const void *buf, size_t len, uint64_t ino, struct proc_unix_info *out);
+
 #endif

@@ -969,6 +969,73 @@ static void mode_lazyops(void)
 	exit(0);
 }
 
+/* ---- unixconn: connected unix sockets with messages queued ----
+ * Queued at the freeze: both ways on a stream socketpair, three records on
+ * a seqpacket pair, two datagrams on a dgram pair, bytes then the sender's
+ * shutdown on a stream pair, a peer that closed after writing, and a
+ * connection accepted from a named listener. After melt each is read back
+ * exactly (boundaries kept), and each pair still talks. */
+
+static int uc_recv(int fd, const char *want)
+{
+	char buf[256];
+	size_t n = strlen(want);
+	ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	return r == (ssize_t)n && !memcmp(buf, want, n);
+}
+
+static int uc_talks(int a, int b)
+{
+	return send(a, "ping", 4, 0) == 4 && uc_recv(b, "ping") && send(b, "pong", 4, 0) == 4 &&
+	       uc_recv(a, "pong");
+}
+
+static void mode_unixconn(void)
+{
+	int st[2], sq[2], dg[2], sh[2], gone[2], lsn, cli, acc;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char buf[64];
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/uc.sock", dir);
+	unlink(a.sun_path);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, st) || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sq) ||
+	    socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) || socketpair(AF_UNIX, SOCK_STREAM, 0, sh) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, gone))
+		result(0, "socketpair");
+	lsn = socket(AF_UNIX, SOCK_STREAM, 0);
+	cli = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (bind(lsn, (struct sockaddr *)&a, sizeof(a)) || listen(lsn, 4) ||
+	    connect(cli, (struct sockaddr *)&a, sizeof(a)) || (acc = accept(lsn, NULL, NULL)) < 0)
+		result(0, "named connection");
+	if (send(st[0], "abc", 3, 0) != 3 || send(st[1], "xyz", 3, 0) != 3 ||
+	    send(sq[0], "m1", 2, 0) != 2 || send(sq[0], "mm2", 3, 0) != 3 ||
+	    send(sq[0], "mmm3", 4, 0) != 4 || send(dg[1], "d1", 2, 0) != 2 ||
+	    send(dg[1], "dd2", 3, 0) != 3 || send(sh[0], "bye", 3, 0) != 3 ||
+	    shutdown(sh[0], SHUT_WR) || send(gone[1], "last words", 10, 0) != 10 ||
+	    send(cli, "hello", 5, 0) != 5)
+		result(0, "queueing");
+	close(gone[1]);
+	touch("ready", NULL);
+	wait_go();
+	if (!uc_recv(st[1], "abc") || !uc_recv(st[0], "xyz") || !uc_talks(st[0], st[1]))
+		result(0, "stream pair: queued bytes or talk after melt");
+	if (!uc_recv(sq[1], "m1") || !uc_recv(sq[1], "mm2") || !uc_recv(sq[1], "mmm3") ||
+	    !uc_talks(sq[0], sq[1]))
+		result(0, "seqpacket pair: records after melt");
+	if (!uc_recv(dg[0], "d1") || !uc_recv(dg[0], "dd2") || !uc_talks(dg[0], dg[1]))
+		result(0, "dgram pair: datagrams after melt");
+	if (!uc_recv(sh[1], "bye") || recv(sh[1], buf, sizeof(buf), MSG_DONTWAIT) != 0 ||
+	    send(sh[0], "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE)
+		result(0, "shutdown pair: bytes, then end of file, and no more sending");
+	if (!uc_recv(gone[0], "last words") || recv(gone[0], buf, sizeof(buf), MSG_DONTWAIT) != 0 ||
+	    send(gone[0], "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE)
+		result(0, "departed peer: its last words, then end of file, then EPIPE");
+	if (!uc_recv(acc, "hello") || !uc_talks(cli, acc))
+		result(0, "accepted connection after melt");
+	result(1, NULL);
+}
+
 /* ---- tree: a process tree with what its processes share ----
  *
  *   root ── A   (root's group; reads pipe p1 from root, writes p2 to B)
@@ -976,12 +1043,13 @@ static void mode_lazyops(void)
  *        └─ D   (its own session; pdeath signal SIGUSR1)
  *
  * All hold one memfd open file (one offset), inherited from root. Bytes
- * are in flight in p1 and p2 at the freeze. After melt each child checks
+ * are in flight in p1 and p2 and both ways on a socketpair between root
+ * and A at the freeze. After melt each child checks
  * its parent, group, session and what it reads, and exits with 0 or the
  * number of the check that failed; root collects every exit status (which
  * also proves they are its children) and writes the result. */
 
-enum { T_PPID = 10, T_PGID, T_SID, T_P1, T_P2, T_OFF, T_PDEATH, T_C, T_WRITE };
+enum { T_PPID = 10, T_PGID, T_SID, T_P1, T_P2, T_OFF, T_PDEATH, T_C, T_WRITE, T_SOCK };
 
 #define T_MSG1	"in-flight-from-root"
 #define T_MSG2	"in-flight-from-a"
@@ -1034,11 +1102,11 @@ static void mode_tree(void)
 {
 	static const char *const kids[] = { "a", "b", "c", "d" };
 	pid_t root = getpid(), a, b, d;
-	int p1[2], p2[2], mfd = (int)syscall(SYS_memfd_create, "tree-shared", 0);
+	int p1[2], p2[2], sp[2], mfd = (int)syscall(SYS_memfd_create, "tree-shared", 0);
 	int st, bad = 0;
 	char why[128] = "";
 
-	if (mfd < 0 || pipe(p1) || pipe(p2))
+	if (mfd < 0 || pipe(p1) || pipe(p2) || socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
 		result(0, "setup");
 	if (write(mfd, "R1", 2) != 2)
 		result(0, "memfd write");
@@ -1048,7 +1116,9 @@ static void mode_tree(void)
 
 		close(p1[1]);
 		close(p2[0]);
-		if (write(p2[1], T_MSG2, strlen(T_MSG2)) < 0 || write(mfd, "A1", 2) != 2)
+		close(sp[0]);
+		if (write(p2[1], T_MSG2, strlen(T_MSG2)) < 0 || write(mfd, "A1", 2) != 2 ||
+		    send(sp[1], "to-root", 7, 0) != 7)
 			_exit(T_WRITE);
 		tree_ready("a");
 		wait_go();
@@ -1059,6 +1129,9 @@ static void mode_tree(void)
 		/* root wrote "R2" before "next": one offset */
 		if (!tree_read(p1[0], "next") || lseek(mfd, 0, SEEK_CUR) != 6)
 			_exit(T_OFF);
+		/* a socketpair between root and A, queued both ways */
+		if (!uc_recv(sp[1], "to-a") || send(sp[1], "a-ok", 4, 0) != 4)
+			_exit(T_SOCK);
 		_exit(0);
 	}
 	b = fork();
@@ -1102,7 +1175,8 @@ static void mode_tree(void)
 	close(p1[0]);
 	close(p2[0]);
 	close(p2[1]);
-	if (write(p1[1], T_MSG1, strlen(T_MSG1)) < 0)
+	close(sp[1]);
+	if (write(p1[1], T_MSG1, strlen(T_MSG1)) < 0 || send(sp[0], "to-a", 4, 0) != 4)
 		result(0, "pipe write");
 	tree_wait_ready(kids, 4);
 	touch("ready", NULL);
@@ -1111,6 +1185,8 @@ static void mode_tree(void)
 		result(0, "shared offset %lld after melt, want 4", (long long)lseek(mfd, 0, SEEK_CUR));
 	if (write(mfd, "R2", 2) != 2 || write(p1[1], "next", 4) != 4)
 		result(0, "writes after melt");
+	if (!tree_read(sp[0], "to-root") || !tree_read(sp[0], "a-ok"))
+		result(0, "socketpair to child a after melt");
 	for (int i = 0; i < 3; i++) {
 		pid_t who = i == 0 ? a : i == 1 ? b : d;
 
@@ -1159,5 +1235,7 @@ int main(int argc, char **argv)
 		mode_lazyops();
 	else if (!strcmp(argv[1], "tree"))
 		mode_tree();
+	else if (!strcmp(argv[1], "unixconn"))
+		mode_unixconn();
 	return 2;
 }

@@ -300,9 +300,9 @@ def t_refused():
         r = cryo("adopt", str(w.pid), "--name", "ref-" + kind)
         fdn = w.vals["fd"][0][0]
         # an unknown kind is "not supported yet"; a known kind refusing
-        # (a connected socket) says why, naming the fd
+        # (a message with an fd queued on a socketpair) says why, naming the fd
         check(r.returncode == 1 and (f"cannot capture fd {fdn} ({word}" in r.stderr and
-              "not supported yet" in r.stderr or f"fd {fdn}: a connected" in r.stderr and
+              "not supported yet" in r.stderr or f"fd {fdn}: a queued message carries" in r.stderr and
               "cannot be saved yet" in r.stderr), f"refused {kind}: {r.stderr.strip()}")
         time.sleep(0.05)
         check(untouched(w.pid), f"refused {kind}: running and untraced after the refusal")

@@ -4,7 +4,8 @@
 # process with its pid under its parent, the pipes between them with the
 # bytes in flight: the count comes out exactly N); the same pipeline
 # snapshotted while it runs, killed with -9 and melted from that snapshot;
-# `make -j2` frozen while both jobs run, finishing after melt; a tree
+# `make -j2` frozen while both jobs run, finishing after melt; two python
+# processes talking over a socketpair, frozen mid-conversation; a tree
 # sharing memory (python's mmap over fork) refused with the reason, left
 # running.
 # usage: test_tree.sh CRYO
@@ -67,6 +68,7 @@ else
 	fail "after snap: $(ps -o pid,stat,comm -p "$P" --ppid "$P" | tr '\n' ';')"
 fi
 all=$(echo "$P" $(kids $P))
+kill -STOP $all		# all at once: wc must not see head die and write its count
 kill -9 $all
 until_n 5 gone "$P" || fail "kill -9 did not end $P"
 check 0 "melt pipe2 from the snapshot" "$CRYO" melt pipe2
@@ -81,8 +83,9 @@ fi
 M=$T/proj
 mkdir -p "$M"
 printf 'all: a b\n\techo built > all\na:\n\tsleep 2; echo A > a\nb:\n\tsleep 2; echo B > b\n' > "$M/Makefile"
-(cd "$M" && setsid make -j2 </dev/null >"$T/make.out" 2>&1 & echo $! > "$T/make.pid"; disown)
-P=$(cat "$T/make.pid")
+setsid bash -c "cd '$M' && exec make -j2" </dev/null >"$T/make.out" 2>&1 &
+P=$!
+disown
 has_sleeps() { [ "$(pgrep -f '^sleep 2' | wc -l)" -ge 2 ]; }
 until_n 10 has_sleeps || fail "make never started both jobs"
 check 0 "adopt make -j2" "$CRYO" adopt "$P" --name make
@@ -96,6 +99,25 @@ if [ "$(cat "$M/a" "$M/b" "$M/all" 2>/dev/null | tr '\n' ' ')" = "A B built " ];
 else
 	fail "make after melt: a=$(cat "$M/a" 2>&1) b=$(cat "$M/b" 2>&1) all=$(cat "$M/all" 2>&1); output: $(tr '\n' ';' < "$T/make.out")"
 fi
+# ---- python processes talking over a socketpair ----
+SLOG=$T/sockpair.log
+setsid python3 "$(dirname "$0")/sockpair.py" "$SLOG" </dev/null >/dev/null 2>&1 &
+P=$!
+disown
+lines() { wc -l < "$SLOG" 2>/dev/null || echo 0; }
+more_lines() { [ "$(lines)" -gt "$1" ]; }
+until_n 10 more_lines 2 || fail "the python pair never talked"
+check 0 "adopt the python pair" "$CRYO" adopt "$P" --name pair
+check 0 "freeze it mid-conversation" "$CRYO" freeze pair
+n=$(lines)
+check 0 "melt the pair" "$CRYO" melt pair
+if until_n 20 more_lines $((n + 2)) && ! grep -q FAIL "$SLOG"; then
+	pass "the conversation goes on after melt: $(tail -1 "$SLOG")"
+else
+	fail "after melt: $(tail -3 "$SLOG" | tr '\n' ';')"
+fi
+kill -9 "$P" $(pgrep -P "$P") 2>/dev/null
+
 # ---- refused, never wrong: memory shared between processes ----
 rm -f "$T/shm.pid"
 setsid python3 -c "import mmap,os,time; m=mmap.mmap(-1,4096); m[0]=1; os.fork() or open('$T/shm.pid','w').write(str(os.getppid())); time.sleep(60)" \
