@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/user.h>
+#include <sys/wait.h>
 
 struct insp {
 	struct store_snap *sn;
@@ -401,6 +402,25 @@ static void t_fds(const Cryo__FdsEntry *fe)
 	}
 }
 
+/* A zombie has only its ref: what its parent's wait will read. */
+static void zombie(struct insp *in, const Cryo__ProcRef *z)
+{
+	if (in->j) {
+		json_obj_begin(in->j);
+		json_kv_u64(in->j, "pid", z->pid);
+		json_kv_u64(in->j, "ppid", z->ppid);
+		json_kv_bool(in->j, "zombie", true);
+		json_kv_u64(in->j, "exit_status", (uint32_t)z->exit_status);
+		json_obj_end(in->j);
+		return;
+	}
+	printf("zombie %u ppid %u pgid %u sid %u: ", z->pid, z->ppid, z->pgid, z->sid);
+	if (WIFSIGNALED(z->exit_status))
+		printf("killed by signal %d\n", WTERMSIG(z->exit_status));
+	else
+		printf("exited with %d\n", WEXITSTATUS(z->exit_status));
+}
+
 static int one_proc(struct cli *c, struct insp *in, const Cryo__ProcRef *ref)
 {
 	char key[STORE_KEY_MAX + 1];
@@ -408,6 +428,11 @@ static int one_proc(struct cli *c, struct insp *in, const Cryo__ProcRef *ref)
 	Cryo__MmEntry *mm = NULL;
 	Cryo__FdsEntry *fe = NULL;
 	int err;
+
+	if (ref->has_zombie && ref->zombie) {
+		zombie(in, ref);
+		return 0;
+	}
 
 	image_key(key, sizeof(key), (pid_t)ref->pid, "core");
 	err = image_get(in->sn, key, &cryo__process_entry__descriptor, (ProtobufCMessage **)&pe);

@@ -505,6 +505,8 @@ static bool snapshot_is_users(const char *store_path, const char *name, uid_t ui
 		Cryo__ProcessEntry *pe = NULL;
 		char key[STORE_KEY_MAX + 1];
 
+		if (g->procs[i]->has_zombie && g->procs[i]->zombie)
+			continue;	/* no credentials left to check */
 		image_key(key, sizeof(key), (pid_t)g->procs[i]->pid, "core");
 		ok = !image_get(sn, key, &cryo__process_entry__descriptor, (ProtobufCMessage **)&pe) &&
 		     pe->creds;

@@ -116,12 +116,12 @@ int dump_put_records(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *
 	return image_put(d->txn, key, &fe->base);
 }
 
-int dump_put_group(struct dump_ctx *d, size_t n, const struct dump_opts *o, uint64_t time_ns,
-		   uint64_t stopped_ns)
+int dump_put_group(struct dump_ctx *d, size_t n, Cryo__ProcRef *zombies, size_t nzombies,
+		   const struct dump_opts *o, uint64_t time_ns, uint64_t stopped_ns)
 {
 	Cryo__GroupEntry g = CRYO__GROUP_ENTRY__INIT;
 	Cryo__ProcRef *refs = dump_alloc(&d->a, n * sizeof(*refs));
-	Cryo__ProcRef **prefs = dump_alloc(&d->a, n * sizeof(*prefs));
+	Cryo__ProcRef **prefs = dump_alloc(&d->a, (n + nzombies) * sizeof(*prefs));
 
 	if (!refs || !prefs)
 		return -ENOMEM;
@@ -140,8 +140,10 @@ int dump_put_group(struct dump_ctx *d, size_t n, const struct dump_opts *o, uint
 		}
 		prefs[i] = &refs[i];
 	}
+	for (size_t i = 0; i < nzombies; i++)
+		prefs[n + i] = &zombies[i];	/* after every parent */
 	g.procs = prefs;
-	g.n_procs = n;
+	g.n_procs = n + nzombies;
 	g.time_ns = time_ns;
 	g.cryo_version = CRYO_VERSION;
 	g.has_frozen = 1;
@@ -406,7 +408,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	if (!r)
 		r = dump_put_records(&d, &pe, &mm, &fe);
 	if (!r)
-		r = dump_put_group(&d, 1, o, time_ns, stopped);
+		r = dump_put_group(&d, 1, NULL, 0, o, time_ns, stopped);
 	if (r)
 		goto out;
 	r = store_txn_commit(d.txn, &snap_no);

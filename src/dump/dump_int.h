@@ -164,16 +164,17 @@ int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 		 Cryo__FdsEntry *fe);
 int dump_put_records(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 		     Cryo__FdsEntry *fe);
-/* The group record naming the n processes of d (d[0] is the root). */
-int dump_put_group(struct dump_ctx *d, size_t n, const struct dump_opts *o, uint64_t time_ns,
-		   uint64_t stopped_ns);
+/* The group record naming the n processes of d (d[0] is the root), then
+ * the zombies. */
+int dump_put_group(struct dump_ctx *d, size_t n, Cryo__ProcRef *zombies, size_t nzombies,
+		   const struct dump_opts *o, uint64_t time_ns, uint64_t stopped_ns);
 /* Freeze: SIGKILL the stopped process and collect its threads. */
 void dump_end_process(struct dump_ctx *d);
 void dump_ctx_free(struct dump_ctx *d, Cryo__FdsEntry *fe);
 
 /* dump_tree.c: a process with children, all of its tree in one snapshot
- * (always a full one). -EAGAIN: a process of the tree had exited and was
- * not reaped yet; try again shortly. */
+ * (always a full one), zombies included. -EAGAIN: a process of the tree
+ * went away while it was listed; try again shortly. */
 int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_opts *o,
 	      struct dump_result *res);
 

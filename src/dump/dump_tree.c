@@ -7,7 +7,8 @@
  *        freeze: pages, records ─▶ commit ─▶ SIGKILL all ─▶ release
  *   any failure: abort, release every process seized so far.
  *
- * Always a full snapshot: incremental snapshots and write tracking are
+ * A zombie child is kept as one (no records but its exit status, group
+ * and session). Always a full snapshot: incremental snapshots and write tracking are
  * kept per single process (dump.c) for now. */
 #define LOG_PREFIX "dump: "
 #include "dump/dump_int.h"
@@ -26,6 +27,8 @@
 
 struct tree {
 	struct dump_ctx *d;		/* d[0] is the root */
+	Cryo__ProcRef *zombies;		/* children that exited, not waited for */
+	size_t nzombies, zcap;
 	pid_t *pids;			/* the same order, for fd probes */
 	Cryo__ProcessEntry *pe;
 	Cryo__MmEntry *mm;
@@ -39,6 +42,37 @@ static int tree_has(const struct tree *t, pid_t pid)
 	for (size_t i = 0; i < t->n; i++)
 		if (t->pids[i] == pid)
 			return 1;
+	for (size_t i = 0; i < t->nzombies; i++)
+		if (t->zombies[i].pid == (uint32_t)pid)
+			return 1;
+	return 0;
+}
+
+/* A zombie child: kept with what its parent's wait will read. Its stat
+ * cannot change any more (it is dead; its parent is stopped). */
+static int add_zombie(struct tree *t, const struct proc_stat *st, pid_t pid, pid_t parent)
+{
+	Cryo__ProcRef *z;
+	int r = vec_reserve((void **)&t->zombies, &t->zcap, t->nzombies + 1, sizeof(*z));
+
+	if (r)
+		return r;
+	if (st->nfields < PROC_STAT_EXIT_CODE) {
+		pr_err("pid %d (a child of %d) has exited; this kernel does not say its exit "
+		       "status", (int)pid, (int)parent);
+		return -ENOTSUP;
+	}
+	z = &t->zombies[t->nzombies++];
+	cryo__proc_ref__init(z);
+	z->pid = (uint32_t)pid;
+	z->has_ppid = z->has_zombie = z->has_exit_status = 1;
+	z->ppid = (uint32_t)parent;
+	z->zombie = 1;
+	z->exit_status = (int32_t)st->f[PROC_STAT_EXIT_CODE];
+	z->has_pgid = z->has_sid = z->has_exit_signal = 1;
+	z->pgid = (uint32_t)st->f[PROC_STAT_PGRP];
+	z->sid = (uint32_t)st->f[PROC_STAT_SESSION];
+	z->exit_signal = (uint32_t)st->f[PROC_STAT_EXIT_SIGNAL];
 	return 0;
 }
 
@@ -50,20 +84,21 @@ static int tree_grow(struct tree *t)
 	return r ? r : vec_reserve((void **)&t->d, &t->cap, t->n + 1, sizeof(*t->d));
 }
 
-/* Why a process under the root cannot be captured now. A zombie is most
- * likely reaped by its parent in a moment: -EAGAIN. */
-static int check_child(pid_t pid, pid_t parent)
+/* Why a process under the root cannot be captured now; 1 for a zombie
+ * (kept as one), 0 for a process to seize. */
+static int check_child(struct tree *t, pid_t pid, pid_t parent)
 {
 	struct proc_stat st;
 	int r = proc_stat_read(pid, 0, &st);
 
 	if (r == -ENOENT || r == -ESRCH)
 		return -EAGAIN;	/* gone since the listing: list again */
-	if (!r && (st.state == 'Z' || st.state == 'X')) {
-		pr_info("pid %d (a child of %d) has exited and is not reaped yet", (int)pid,
-			(int)parent);
-		return -EAGAIN;
+	if (!r && st.state == 'Z') {
+		r = add_zombie(t, &st, pid, parent);
+		return r ? r : 1;
 	}
+	if (!r && st.state == 'X')
+		return -EAGAIN;	/* being reaped right now */
 	r = dump_check_target(pid);
 	if (!r)
 		r = dump_check_paged_in(pid);
@@ -114,9 +149,11 @@ static int seize_tree(struct tree *t, const char *name, pid_t root)
 		for (size_t k = 0; !r && k < nk; k++) {
 			if (tree_has(t, kids[k]))
 				continue;
-			r = check_child(kids[k], t->pids[i]);
+			r = check_child(t, kids[k], t->pids[i]);
 			if (!r)
 				r = add_process(t, name, kids[k]);
+			else if (r == 1)
+				r = 0;
 		}
 		free(kids);
 	}
@@ -181,7 +218,7 @@ static int store_all(struct tree *t, const struct dump_opts *o, uint64_t time_ns
 			r = dump_put_records(&t->d[i], &t->pe[i], &t->mm[i], &t->fe[i]);
 	}
 	if (!r)
-		r = dump_put_group(t->d, t->n, o, time_ns, stopped);
+		r = dump_put_group(t->d, t->n, t->zombies, t->nzombies, o, time_ns, stopped);
 	return r;
 }
 
@@ -205,6 +242,7 @@ static void tree_free(struct tree *t)
 	free(t->pe);
 	free(t->mm);
 	free(t->fe);
+	free(t->zombies);
 }
 
 int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_opts *o,
@@ -244,8 +282,8 @@ int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_o
 		end_all(&t);
 		stopped = mono_ns() - t_stop;
 	}
-	pr_info("group %s: %zu processes in snapshot %llu", name, t.n,
-		(unsigned long long)snap_no);
+	pr_info("group %s: %zu processes (and %zu zombies) in snapshot %llu", name, t.n,
+		t.nzombies, (unsigned long long)snap_no);
 	if (res) {
 		res->snap_no = snap_no;
 		res->pages = t.fdc.content_pages;

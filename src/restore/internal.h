@@ -47,6 +47,10 @@ struct rst {
 	int lazy_target_fd;		/* the process's own copy */
 	pid_t pager_pid;
 	bool lazy;			/* o->lazy, unless the group is a tree */
+	/* a zombie: made only to exit again with its status; pe is ours
+	 * (pid, ppid, pgid, sid, exit_signal), no mm or fds */
+	bool zombie;
+	int exit_status;
 };
 
 /* Where one fd of one process comes from at melt (make.c). */

@@ -279,6 +279,42 @@ static void child_session(struct rst_tree *t, size_t pi, int sfd)
 static __attribute__((noreturn)) void child_main(struct rst_tree *t, size_t pi, int sfd,
 						 int sync_fd);
 
+/* A zombie: its session and group, then the same exit. A core dump is not
+ * made again (the status loses its core bit). */
+static __attribute__((noreturn)) void zombie_main(struct rst_tree *t, size_t pi, int sfd)
+{
+	int st = t->p[pi].exit_status;
+
+	child_session(t, pi, sfd);
+	if (WIFSIGNALED(st)) {
+		struct rlimit none = { 0, 0 };
+		sigset_t one;
+
+		setrlimit(RLIMIT_CORE, &none);
+		signal(WTERMSIG(st), SIG_DFL);
+		sigemptyset(&one);
+		sigaddset(&one, WTERMSIG(st));
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		kill(getpid(), WTERMSIG(st));
+	}
+	_exit(WEXITSTATUS(st));
+}
+
+/* Wait until zombie child z has exited (not reaping it). Its exit signal
+ * is not for this process: SIGCHLD is discarded (default action), another
+ * is ignored while it comes. */
+static int wait_zombie(pid_t z, int exit_signal)
+{
+	siginfo_t si;
+	int r;
+
+	while ((r = waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT | __WALL)) < 0 && errno == EINTR)
+		;
+	if (exit_signal != SIGCHLD && exit_signal > 0 && exit_signal < NSIG)
+		signal(exit_signal, SIG_DFL);
+	return r < 0 ? -errno : 0;
+}
+
 /* Fork child ci of this process with its pid; wait until it and all under
  * it have their sessions and groups (so a later sibling can join them). */
 static int fork_child(struct rst_tree *t, size_t ci, int sfd, int parent_sync)
@@ -296,11 +332,15 @@ static int fork_child(struct rst_tree *t, size_t ci, int sfd, int parent_sync)
 
 	if (pipe2(sync, O_CLOEXEC))
 		return -errno;
+	if (t->p[ci].zombie && (int)ca.exit_signal != SIGCHLD && ca.exit_signal < NSIG)
+		signal((int)ca.exit_signal, SIG_IGN);
 	p = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (p == 0) {
 		close(sync[0]);
 		if (parent_sync >= 0)
 			close(parent_sync);	/* only its own parent waits on it */
+		if (t->p[ci].zombie)
+			zombie_main(t, ci, sfd);
 		child_main(t, ci, sfd, sync[1]);
 	}
 	close(sync[1]);
@@ -311,6 +351,14 @@ static int fork_child(struct rst_tree *t, size_t ci, int sfd, int parent_sync)
 		say(sfd, 'E', "clone3 with pid %d: %s", (int)tid,
 		    err == EEXIST ? "the pid is in use" : strerror(err));
 		return -err;
+	}
+	if (t->p[ci].zombie) {
+		int r = wait_zombie((pid_t)p, (int)ca.exit_signal);
+
+		close(sync[0]);
+		if (r)
+			say(sfd, 'E', "zombie %d: %s", (int)tid, strerror(-r));
+		return r;
 	}
 	while (read(sync[0], &c, 1) < 0 && errno == EINTR)
 		;
@@ -547,7 +595,11 @@ static int read_report(struct rst_tree *t, int fd)
 	bool failed = false;
 	ssize_t n;
 
-	while (ready < t->n && !failed) {
+	size_t live = 0;
+
+	for (size_t i = 0; i < t->n; i++)
+		live += !t->p[i].zombie;
+	while (ready < live && !failed) {
 		char *nl;
 
 		n = read(fd, buf + len, STATUS_MAX - len);
@@ -576,7 +628,7 @@ static int read_report(struct rst_tree *t, int fd)
 		if (len == STATUS_MAX)
 			len = 0;	/* a line longer than any we write: drop it */
 	}
-	return ready == t->n && !failed ? 0 : -EIO;
+	return ready == live && !failed ? 0 : -EIO;
 }
 
 /* Fork the helper that clone3s the root with its pid; its exit status

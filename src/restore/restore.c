@@ -25,11 +25,37 @@ uint64_t rst_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* A zombie has no records: what its parent will wait for is in its ref. */
+static int load_zombie(struct rst *r, const Cryo__ProcRef *ref)
+{
+	Cryo__ProcessEntry *pe = malloc(sizeof(*pe));
+
+	if (!pe)
+		return -ENOMEM;
+	cryo__process_entry__init(pe);
+	pe->pid = ref->pid;
+	pe->has_ppid = ref->has_ppid;
+	pe->ppid = ref->ppid;
+	pe->has_pgid = ref->has_pgid;
+	pe->pgid = ref->pgid;
+	pe->has_sid = ref->has_sid;
+	pe->sid = ref->sid;
+	pe->has_exit_signal = ref->has_exit_signal;
+	pe->exit_signal = ref->exit_signal;
+	r->pe = pe;
+	r->pid = (pid_t)ref->pid;
+	r->zombie = true;
+	r->exit_status = ref->exit_status;
+	return 0;
+}
+
 static int load_one(struct rst *r, const Cryo__ProcRef *ref)
 {
 	char key[STORE_KEY_MAX + 1];
 	int ret;
 
+	if (ref->has_zombie && ref->zombie)
+		return load_zombie(r, ref);
 	r->pid = (pid_t)ref->pid;
 	r->space = ref->space;
 	image_key(key, sizeof(key), r->pid, "core");
@@ -63,7 +89,8 @@ static int load(struct rst_tree *t, const struct rst *proto, Cryo__GroupEntry *g
 		       IMAGE_VERSION);
 		return -EPROTO;
 	}
-	if (!g->n_procs || g->procs[0]->pid != g->root_pid) {
+	if (!g->n_procs || g->procs[0]->pid != g->root_pid ||
+	    (g->procs[0]->has_zombie && g->procs[0]->zombie)) {
 		pr_err("%s: the snapshot's process list does not start with its root",
 		       proto->name);
 		return -EBADMSG;
@@ -125,12 +152,12 @@ static void discard_one(struct rst *r)
 static void discard(struct rst_tree *t)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->p[i].pid > 0)
+		if (t->p[i].pid > 0 && !t->p[i].zombie)
 			kill(t->p[i].pid, SIGKILL);
 	for (size_t i = t->n; i-- > 0;)
 		discard_one(&t->p[i]);
 	for (size_t i = 0; i < t->n; i++)
-		for (int ms = 0; t->p[i].pid > 0 && ms < GONE_WAIT_MS; ms += 5) {
+		for (int ms = 0; t->p[i].pid > 0 && !t->p[i].zombie && ms < GONE_WAIT_MS; ms += 5) {
 			struct proc_stat st;
 			if (proc_stat_read(t->p[i].pid, 0, &st) || st.state == 'Z' ||
 			    st.state == 'X')
@@ -156,7 +183,7 @@ static int rebuild(struct rst *r)
 static int seize_all(struct rst_tree *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
-		int ret = proc_seize(t->p[i].pid, &t->p[i].ctl);
+		int ret = t->p[i].zombie ? 0 : proc_seize(t->p[i].pid, &t->p[i].ctl);
 
 		if (ret) {
 			pr_err("%s: seize new process %d: %s", t->p[i].name, (int)t->p[i].pid,
@@ -173,7 +200,7 @@ static int release_all(struct rst_tree *t)
 	int ret = 0;
 
 	for (size_t i = 0; i < t->n; i++) {
-		int r = proc_release(t->p[i].ctl);
+		int r = t->p[i].zombie ? 0 : proc_release(t->p[i].ctl);
 
 		t->p[i].ctl = NULL;
 		if (r && !ret) {
@@ -190,7 +217,10 @@ static void tree_free(struct rst_tree *t)
 	for (size_t i = 0; i < t->n; i++) {
 		image_free((ProtobufCMessage *)t->p[i].fds);
 		image_free((ProtobufCMessage *)t->p[i].mm);
-		image_free((ProtobufCMessage *)t->p[i].pe);
+		if (t->p[i].zombie)
+			free(t->p[i].pe);	/* ours, made by load_zombie */
+		else
+			image_free((ProtobufCMessage *)t->p[i].pe);
 		if (t->p[i].uffd >= 0)
 			close(t->p[i].uffd);
 	}
@@ -225,7 +255,8 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 		goto out;	/* nothing of ours is left to kill */
 	ret = seize_all(&t);
 	for (size_t i = 0; i < t.n && !ret; i++)
-		ret = rebuild(&t.p[i]);
+		if (!t.p[i].zombie)
+			ret = rebuild(&t.p[i]);
 	if (!ret)
 		ret = release_all(&t);
 	if (ret)

@@ -1040,7 +1040,9 @@ static void mode_unixconn(void)
  *
  *   root ── A   (root's group; reads pipe p1 from root, writes p2 to B)
  *        ├─ B   (its own process group) ── C (in B's group)
- *        └─ D   (its own session; pdeath signal SIGUSR1)
+ *        ├─ D   (its own session; pdeath signal SIGUSR1)
+ *        ├─ Z1  (a zombie: exited with 7, not waited for)
+ *        └─ Z2  (a zombie: killed by SIGTERM)
  *
  * All hold one memfd open file (one offset), inherited from root. Bytes
  * are in flight in p1 and p2 and both ways on a socketpair between root
@@ -1101,7 +1103,8 @@ static void tree_wait_ready(const char *const *who, size_t n)
 static void mode_tree(void)
 {
 	static const char *const kids[] = { "a", "b", "c", "d" };
-	pid_t root = getpid(), a, b, d;
+	pid_t root = getpid(), a, b, d, z1, z2;
+	siginfo_t si;
 	int p1[2], p2[2], sp[2], mfd = (int)syscall(SYS_memfd_create, "tree-shared", 0);
 	int st, bad = 0;
 	char why[128] = "";
@@ -1172,6 +1175,18 @@ static void mode_tree(void)
 			_exit(T_PDEATH);
 		_exit(0);
 	}
+	z1 = fork();
+	if (z1 == 0)
+		_exit(7);
+	z2 = fork();
+	if (z2 == 0) {
+		signal(SIGTERM, SIG_DFL);
+		raise(SIGTERM);
+		_exit(1);
+	}
+	if (waitid(P_PID, (id_t)z1, &si, WEXITED | WNOWAIT) ||
+	    waitid(P_PID, (id_t)z2, &si, WEXITED | WNOWAIT))
+		result(0, "zombies");
 	close(p1[0]);
 	close(p2[0]);
 	close(p2[1]);
@@ -1201,6 +1216,10 @@ static void mode_tree(void)
 	}
 	if (bad)
 		result(0, "%s", why);
+	if (waitpid(z1, &st, 0) != z1 || !WIFEXITED(st) || WEXITSTATUS(st) != 7)
+		result(0, "zombie z1: not ours, or not exited with 7 (status %#x)", st);
+	if (waitpid(z2, &st, 0) != z2 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGTERM)
+		result(0, "zombie z2: not ours, or not killed by SIGTERM (status %#x)", st);
 	result(1, NULL);
 }
 

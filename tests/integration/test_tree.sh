@@ -5,7 +5,8 @@
 # bytes in flight: the count comes out exactly N); the same pipeline
 # snapshotted while it runs, killed with -9 and melted from that snapshot;
 # `make -j2` frozen while both jobs run, finishing after melt; two python
-# processes talking over a socketpair, frozen mid-conversation; a tree
+# processes talking over a socketpair, frozen mid-conversation; a zombie
+# child whose status its parent waits for after melt; a tree
 # sharing memory (python's mmap over fork) refused with the reason, left
 # running.
 # usage: test_tree.sh CRYO
@@ -117,6 +118,35 @@ else
 	fail "after melt: $(tail -3 "$SLOG" | tr '\n' ';')"
 fi
 kill -9 "$P" $(pgrep -P "$P") 2>/dev/null
+
+# ---- a zombie: python's child exited, not waited for ----
+Z=$T/zres
+setsid python3 -c "
+import os, sys, time
+z = os.fork()
+if z == 0:
+    os._exit(3)
+open(sys.argv[1] + '.pid', 'w').write(str(os.getpid()))
+while not os.path.exists(sys.argv[1] + '.go'):
+    time.sleep(0.05)
+p, st = os.waitpid(z, 0)
+ok = p == z and os.WIFEXITED(st) and os.WEXITSTATUS(st) == 3
+open(sys.argv[1], 'w').write('PASS' if ok else 'FAIL pid %d status %d' % (p, st))
+" "$Z" </dev/null >/dev/null 2>&1 &
+disown
+until_n 10 test -s "$Z.pid" || fail "python never started"
+P=$(cat "$Z.pid")
+check 0 "adopt python with a zombie child" "$CRYO" adopt "$P" --name zomb
+check 0 "freeze it" "$CRYO" freeze zomb
+check 0 "inspect shows the zombie and its status" bash -c "'$CRYO' inspect zomb | grep -q '^zombie .*exited with 3'"
+check 0 "melt it" "$CRYO" melt zomb
+touch "$Z.go"
+until_n 10 test -s "$Z"
+if [ "$(cat "$Z" 2>/dev/null)" = PASS ]; then
+	pass "after melt, python's wait finds its zombie child's status 3"
+else
+	fail "python's wait after melt: $(cat "$Z" 2>/dev/null)"
+fi
 
 # ---- refused, never wrong: memory shared between processes ----
 rm -f "$T/shm.pid"
