@@ -56,6 +56,14 @@ struct pg_proc {
 	bool collected;
 };
 
+/* A fault whose copy met an mm change (UFFDIO_COPY: EAGAIN while an event
+ * such as a fork is not read yet): served again once events are read. */
+struct pending {
+	struct pg_proc *pp;
+	uint64_t addr;
+};
+#define RETRY_MAX	1024
+
 struct pager {
 	struct store_snap *sn;
 	pthread_mutex_t *lock;
@@ -70,6 +78,8 @@ struct pager {
 	size_t nlat;
 	uint8_t *buf;			/* RUN_MAX pages */
 	bool forked;			/* a new uffd arrived during this drain */
+	struct pending retry[RETRY_MAX];	/* faults to serve again */
+	size_t nretry;
 	uint64_t last_fault_ns;		/* when a fault was last served */
 	struct pager_stats st;
 };
@@ -573,13 +583,7 @@ static int serve_fault(struct pager *p, struct pg_proc *pp, uint64_t addr, uint6
 
 /* ---- events ---- */
 
-struct pending {
-	struct pg_proc *pp;
-	uint64_t addr;
-};
-
-static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg *m,
-		      struct pending *retry, size_t *nretry)
+static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg *m)
 {
 	int r = 0;
 
@@ -587,8 +591,8 @@ static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg
 	case UFFD_EVENT_PAGEFAULT:
 		pr_debug("fault %#llx", (unsigned long long)m->arg.pagefault.address);
 		r = serve_fault(p, pp, m->arg.pagefault.address, mono_ns());
-		if (r == -EAGAIN && *nretry < 1024) {
-			retry[(*nretry)++] = (struct pending){ pp, m->arg.pagefault.address };
+		if (r == -EAGAIN && p->nretry < RETRY_MAX) {
+			p->retry[p->nretry++] = (struct pending){ pp, m->arg.pagefault.address };
 			r = 0;
 		}
 		break;
@@ -622,8 +626,7 @@ static int drain(struct pager *p, int timeout_ms)
 {
 	size_t n = p->nprocs;
 	struct pollfd *pfd = calloc(n ? n : 1, sizeof(*pfd));
-	struct pending retry[1024];
-	size_t nretry = 0;
+	size_t kept = 0;
 	int r = 0;
 
 	if (!pfd)
@@ -653,21 +656,27 @@ static int drain(struct pager *p, int timeout_ms)
 				break;
 			}
 			for (size_t j = 0; !r && j < (size_t)got / sizeof(m[0]); j++)
-				r = handle_msg(p, pp, &m[j], retry, &nretry);
+				r = handle_msg(p, pp, &m[j]);
 			if (r || p->forked || (size_t)got < sizeof(m))
 				break;
 		}
 	}
-	/* faults whose copy raced an mm change: the events are read now */
-	for (size_t i = 0; !r && i < nretry; i++) {
-		int rr;
-		while ((rr = serve_fault(p, retry[i].pp, retry[i].addr, mono_ns())) == -EAGAIN)
-			;
-		if (rr == -ESRCH)
-			retry[i].pp->gone = true;
+	/* Faults whose copy raced an mm change: once each. One still waiting
+	 * for an event not read yet (a fork that cut this drain short, or
+	 * one queued behind) stays for the next drain: spinning on it here
+	 * would wait for ourselves (the fork waits for us to read its event). */
+	for (size_t i = 0; !r && i < p->nretry; i++) {
+		struct pending q = p->retry[i];
+		int rr = q.pp->gone ? 0 : serve_fault(p, q.pp, q.addr, mono_ns());
+
+		if (rr == -EAGAIN)
+			p->retry[kept++] = q;
+		else if (rr == -ESRCH)
+			q.pp->gone = true;
 		else
 			r = rr;
 	}
+	p->nretry = r ? p->nretry : kept;
 	free(pfd);
 	return r;
 }
@@ -838,7 +847,7 @@ int pager_run(struct pager *p, int timeout_ms, int prefetch)
 			return -ETIMEDOUT;
 		/* short polls: a process may have forked a new uffd in */
 		bool walking = uncollected(p);
-		int wait = prefetch || walking ? 0 : 100;
+		int wait = prefetch || walking || p->nretry ? 0 : 100;
 		r = drain(p, wait);
 		if (r)
 			return r;
