@@ -20,6 +20,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -969,6 +971,52 @@ static void mode_lazyops(void)
 	exit(0);
 }
 
+/* ---- fdkinds: timerfd and signalfd ----
+ * A one-shot timerfd 3 s out, a periodic one (50 ms) never read, and a
+ * signalfd for SIGUSR1/SIGUSR2 with SIGUSR2 pending at the freeze. After
+ * melt: the one-shot still has time left (no more than it had) and no
+ * interval; the periodic one has expirations to read and its interval; the
+ * signalfd reads the pending SIGUSR2, then a SIGUSR1 sent after melt. */
+
+static void mode_fdkinds(void)
+{
+	struct itimerspec once = { .it_value = { 3, 0 } }, per = { { 0, 50000000 }, { 0, 50000000 } };
+	struct itimerspec now;
+	struct signalfd_siginfo si;
+	uint64_t ticks = 0;
+	sigset_t m;
+	int t1, t2, sfd;
+
+	t1 = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	t2 = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	sigemptyset(&m);
+	sigaddset(&m, SIGUSR1);
+	sigaddset(&m, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &m, NULL);
+	sfd = signalfd(-1, &m, SFD_NONBLOCK);
+	if (t1 < 0 || t2 < 0 || sfd < 0 || timerfd_settime(t1, 0, &once, NULL) ||
+	    timerfd_settime(t2, 0, &per, NULL) || raise(SIGUSR2))
+		result(0, "setup");
+	usleep(200000);		/* a few expirations of t2 unread */
+	touch("ready", NULL);
+	wait_go();
+	if (timerfd_gettime(t1, &now) || (!now.it_value.tv_sec && !now.it_value.tv_nsec) ||
+	    now.it_value.tv_sec >= 3 || now.it_interval.tv_sec || now.it_interval.tv_nsec)
+		result(0, "one-shot timerfd after melt: %ld.%09ld left, interval %ld.%09ld",
+		       (long)now.it_value.tv_sec, now.it_value.tv_nsec,
+		       (long)now.it_interval.tv_sec, now.it_interval.tv_nsec);
+	if (read(t2, &ticks, sizeof(ticks)) != sizeof(ticks) || ticks < 1 ||
+	    timerfd_gettime(t2, &now) || now.it_interval.tv_nsec != 50000000)
+		result(0, "periodic timerfd after melt: %llu expirations",
+		       (unsigned long long)ticks);
+	if (read(sfd, &si, sizeof(si)) != sizeof(si) || si.ssi_signo != SIGUSR2)
+		result(0, "signalfd after melt: the pending SIGUSR2 is not there");
+	kill(getpid(), SIGUSR1);
+	if (read(sfd, &si, sizeof(si)) != sizeof(si) || si.ssi_signo != SIGUSR1)
+		result(0, "signalfd after melt: SIGUSR1 sent after melt not read");
+	result(1, NULL);
+}
+
 /* ---- unixconn: connected unix sockets with messages queued ----
  * Queued at the freeze: both ways on a stream socketpair, three records on
  * a seqpacket pair, two datagrams on a dgram pair, bytes then the sender's
@@ -1256,5 +1304,7 @@ int main(int argc, char **argv)
 		mode_tree();
 	else if (!strcmp(argv[1], "unixconn"))
 		mode_unixconn();
+	else if (!strcmp(argv[1], "fdkinds"))
+		mode_fdkinds();
 	return 2;
 }

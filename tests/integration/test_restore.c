@@ -838,7 +838,7 @@ static const struct scenario {
 int main(int argc, char **argv)
 {
 	static const char *modes[] = { "mem", "regs", "threads", "signals", "itimer", "sleepwl",
-				       "files", "read", "sockets", "unixconn", "tree" };
+				       "files", "read", "sockets", "unixconn", "fdkinds", "tree" };
 	struct store_create_opts co = { .size = 2ull << 30 };
 	char spath[300];
 
