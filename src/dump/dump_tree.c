@@ -105,6 +105,17 @@ static int check_child(struct tree *t, pid_t pid, pid_t parent)
 	return r;
 }
 
+/* Gone, a zombie, or on its way out (PF_EXITING: stat's flags). */
+static int exiting(pid_t pid)
+{
+	struct proc_stat st;
+
+	if (proc_stat_read(pid, 0, &st))
+		return 1;
+	return st.state == 'Z' || st.state == 'X' ||
+	       (st.f[PROC_STAT_FLAGS] & 0x4 /* PF_EXITING */);
+}
+
 static int add_process(struct tree *t, const char *name, pid_t pid)
 {
 	struct dump_ctx *d;
@@ -124,6 +135,11 @@ static int add_process(struct tree *t, const char *name, pid_t pid)
 	d->fdc = &t->fdc;
 	d->chunks_tail = &d->chunks;
 	r = proc_seize(pid, &d->ctl);
+	if (r && t->n && exiting(pid)) {
+		/* a child exiting as we came (ptrace refuses it): list again */
+		pr_info("group %s: pid %d exited while it was being stopped", name, (int)pid);
+		return -EAGAIN;
+	}
 	if (r) {
 		pr_err("group %s: cannot stop pid %d: %s", name, (int)pid, strerror(-r));
 		return r;
