@@ -180,6 +180,9 @@ int pt_lookup(struct store *s, const struct fmt_entry *root, uint64_t vpn,
 /* readbulk.c: store_snap_read_pages under a root. */
 int bulk_read_pages(struct store *s, const struct fmt_entry *root, uint64_t first, size_t n,
 		    void *buf, uint8_t *kinds);
+/* readbulk.c: store_snap_plan under a root. */
+int bulk_plan(struct store *s, const struct fmt_entry *root, uint64_t first, size_t n,
+	      struct store_plan **out);
 
 /* The leaves (FMT_KIND_ZERO or FMT_KIND_PAGE entries) in [first, last], in
  * vpn order; e is valid during the call only. */

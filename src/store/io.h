@@ -27,6 +27,10 @@ struct store_io_ops {
 	/* Grow or set the size (files; store_create uses it). */
 	int (*resize)(struct store_io *io, uint64_t size);
 	void (*close)(struct store_io *io);
+	/* Optional (NULL: nothing): start reading [off, off + len) into the
+	 * page cache in the background, so a pread of it later waits less
+	 * (posix_fadvise WILLNEED). Only a hint: it reads nothing back. */
+	void (*readahead)(struct store_io *io, uint64_t off, uint64_t len);
 };
 
 struct store_io {
@@ -61,6 +65,12 @@ static inline int io_sync(struct store_io *io)
 {
 	int r = fault_fire(FP_STORE_SYNC_EIO);
 	return r ? r : io->ops->sync(io);
+}
+
+static inline void io_readahead(struct store_io *io, uint64_t off, uint64_t len)
+{
+	if (io->ops->readahead)
+		io->ops->readahead(io, off, len);
 }
 
 static inline uint64_t io_size(struct store_io *io)

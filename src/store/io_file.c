@@ -80,6 +80,14 @@ static int file_resize(struct store_io *io, uint64_t size)
 	return ftruncate(f->fd, (off_t)size) ? -errno : 0;
 }
 
+static void file_readahead(struct store_io *io, uint64_t off, uint64_t len)
+{
+	struct io_file *f = (struct io_file *)io;
+
+	/* a hint: if the kernel cannot, the later pread reads it anyway */
+	(void)posix_fadvise(f->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
 static void file_close(struct store_io *io)
 {
 	struct io_file *f = (struct io_file *)io;
@@ -94,6 +102,7 @@ static const struct store_io_ops file_ops = {
 	.size = file_size,
 	.resize = file_resize,
 	.close = file_close,
+	.readahead = file_readahead,
 };
 
 /* One writer at a time per store, across processes (a cryo command and

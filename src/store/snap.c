@@ -104,6 +104,11 @@ int store_snap_read_pages(struct store_snap *sn, uint64_t first, size_t n, void 
 	return bulk_read_pages(sn->s, &sn->d.root, first, n, buf, kinds);
 }
 
+int store_snap_plan(struct store_snap *sn, uint64_t first, size_t n, struct store_plan **out)
+{
+	return bulk_plan(sn->s, &sn->d.root, first, n, out);
+}
+
 int store_snap_walk(struct store_snap *sn, uint64_t first, uint64_t last, store_page_fn fn, void *arg)
 {
 	if (last > STORE_VPN_MAX)

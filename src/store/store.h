@@ -121,6 +121,23 @@ int store_snap_read_page(struct store_snap *sn, uint64_t vpn, void *buf);
 int store_snap_read_pages(struct store_snap *sn, uint64_t first, size_t n, void *buf,
 			  uint8_t *kinds);
 
+/* The same read in two steps, for a reader with more than one thread
+ * (the pager serves faults beside its prefetch). store_snap_plan walks
+ * the index for the n pages from first (n >= 1) and checks where their
+ * items are, as any call on the handle (one thread at a time);
+ * store_plan_fetch then reads, checks and decodes them into buf (n pages)
+ * and kinds (n) exactly as store_snap_read_pages, and store_plan_readahead
+ * asks the kernel to start reading them into the page cache so that a
+ * fetch soon after waits less (only a hint). Those two only read the
+ * store's file: they may run on any thread beside other calls on the
+ * handle, several at once. A plan is valid until store_plan_free and
+ * while the store is open; it is the caller's. */
+struct store_plan;
+int store_snap_plan(struct store_snap *sn, uint64_t first, size_t n, struct store_plan **out);
+int store_plan_fetch(const struct store_plan *pl, void *buf, uint8_t *kinds);
+void store_plan_readahead(const struct store_plan *pl);
+void store_plan_free(struct store_plan *pl);
+
 /* Call fn for every present page in [first, last], in vpn order, without
  * reading page data. fn returns 0 to go on, anything else stops the walk
  * and is returned. */

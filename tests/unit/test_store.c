@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +378,22 @@ static void eio_poisons_until_reopen(void **state)
 	write_snap(f->s, "x", STORE_SNAP_NEWEST, 0, 1, 2, &no);
 }
 
+/* Find needle (n bytes) in the store file and write an 'X' at offset at
+ * from it: a broken stored item. */
+static void break_item(const char *path, const void *needle, size_t n, size_t at)
+{
+	int fd = open(path, O_RDWR);
+	off_t size = lseek(fd, 0, SEEK_END);
+	uint8_t *img = malloc((size_t)size);
+
+	assert_int_equal(pread(fd, img, (size_t)size, 0), size);
+	uint8_t *hit = memmem(img, (size_t)size, needle, n);
+	assert_non_null(hit);
+	assert_int_equal(pwrite(fd, "X", 1, hit - img + (off_t)at), 1);
+	close(fd);
+	free(img);
+}
+
 static void corrupt_page_fails_only_its_reads(void **state)
 {
 	struct fx *f = *state;
@@ -390,16 +407,8 @@ static void corrupt_page_fails_only_its_reads(void **state)
 	store_close(f->s);
 	f->s = NULL;
 	/* find the text of page 7 gen 2 in the file and break it */
-	int fd = open(f->path, O_RDWR);
-	off_t size = lseek(fd, 0, SEEK_END);
-	uint8_t *img = malloc((size_t)size);
-	assert_int_equal(pread(fd, img, (size_t)size, 0), size);
 	int n = snprintf(hay, sizeof(hay), "page 7 gen 2 ");
-	uint8_t *hit = memmem(img, (size_t)size, hay, (size_t)n);
-	assert_non_null(hit);
-	assert_int_equal(pwrite(fd, "X", 1, hit - img + 2), 1);
-	close(fd);
-	free(img);
+	break_item(f->path, hay, (size_t)n, 2);
 	reopen(f);
 	assert_int_equal(store_snap_open(f->s, "v", 2, &sn), 0);
 	assert_int_equal(store_snap_read_page(sn, 7, buf), -EBADMSG);
@@ -467,6 +476,106 @@ static void bulk_read_matches_page_reads(void **state)
 		store_snap_close(sn);
 	}
 	free(bulk);
+}
+
+struct fetch_job {
+	const struct store_plan *pl;
+	uint8_t *buf, *kinds;
+	int r;
+};
+
+static void *fetch_thread(void *arg)
+{
+	struct fetch_job *j = arg;
+
+	j->r = store_plan_fetch(j->pl, j->buf, j->kinds);
+	return NULL;
+}
+
+/* Raw pages back to back in the log (memory that does not compress) are
+ * read straight into place: the same bytes as page reads, a broken one
+ * still found (I7). A plan fetched on another thread while this one reads
+ * and plans other pages gives the same bytes too. */
+static void raw_runs_read_in_place(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 600, BAD = 200 };
+	uint8_t *bulk = malloc((size_t)N * STORE_PAGE_SIZE), *other = malloc(64 * STORE_PAGE_SIZE);
+	uint8_t kinds[N], okinds[64], page[STORE_PAGE_SIZE];
+	struct store_txn *t;
+	struct store_snap *sn;
+	struct store_plan *pl, *pl2;
+	uint64_t no;
+
+	assert_non_null(bulk);
+	assert_non_null(other);
+	assert_int_equal(store_txn_begin(f->s, "raw", 0, &t), 0);
+	for (uint64_t v = 0; v < N; v++) {
+		if (v == 400)
+			continue;	/* a hole */
+		if (v == 300) {
+			assert_int_equal(store_txn_put_zero(t, v), 0);
+			continue;
+		}
+		if (v % 100 == 50)
+			page_fill(page, v, 1);	/* compresses: cuts the run */
+		else
+			rand_fill(page, v, 1);
+		assert_int_equal(store_txn_put_page(t, v, page), 0);
+	}
+	assert_int_equal(store_txn_commit(t, &no), 0);
+	reopen(f);
+	assert_int_equal(store_snap_open(f->s, "raw", no, &sn), 0);
+	memset(bulk, 0xee, (size_t)N * STORE_PAGE_SIZE);
+	assert_int_equal(store_snap_read_pages(sn, 0, N, bulk, kinds), 0);
+	for (uint64_t v = 0; v < N; v++) {
+		memset(page, 0xee, sizeof(page));
+		assert_int_equal(store_snap_read_page(sn, v, page), kinds[v]);
+		assert_memory_equal(bulk + v * STORE_PAGE_SIZE, page, STORE_PAGE_SIZE);
+	}
+	assert_int_equal(kinds[300], STORE_PAGE_ZERO);
+	assert_int_equal(kinds[400], STORE_PAGE_NONE);
+
+	/* a fetch on another thread beside plans and reads on this one */
+	struct fetch_job j = { NULL, bulk, kinds, -1 };
+	pthread_t th;
+
+	assert_int_equal(store_snap_plan(sn, 10, 500, &pl), 0);
+	store_plan_readahead(pl);
+	j.pl = pl;
+	memset(bulk, 0xee, (size_t)N * STORE_PAGE_SIZE);
+	assert_int_equal(pthread_create(&th, NULL, fetch_thread, &j), 0);
+	for (int k = 0; k < 20; k++) {
+		assert_int_equal(store_snap_plan(sn, 520, 64, &pl2), 0);
+		assert_int_equal(store_plan_fetch(pl2, other, okinds), 0);
+		store_plan_free(pl2);
+		assert_int_equal(store_snap_read_page(sn, 530 + k, page), STORE_PAGE_DATA);
+		assert_memory_equal(other + (10 + k) * STORE_PAGE_SIZE, page, STORE_PAGE_SIZE);
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(j.r, 0);
+	for (uint64_t i = 0; i < 500; i++) {
+		memset(page, 0xee, sizeof(page));
+		assert_int_equal(store_snap_read_page(sn, 10 + i, page), kinds[i]);
+		assert_memory_equal(bulk + i * STORE_PAGE_SIZE, page, STORE_PAGE_SIZE);
+	}
+	store_plan_free(pl);
+	store_snap_close(sn);
+	store_close(f->s);
+	f->s = NULL;
+
+	/* break a raw page in the middle of a run */
+	rand_fill(page, BAD, 1);
+	break_item(f->path, page, 64, 2000);
+	reopen(f);
+	assert_int_equal(store_snap_open(f->s, "raw", no, &sn), 0);
+	assert_int_equal(store_snap_read_pages(sn, 0, N, bulk, kinds), -EBADMSG);
+	assert_int_equal(store_snap_read_pages(sn, BAD - 40, 60, bulk, kinds), -EBADMSG);
+	assert_int_equal(store_snap_read_pages(sn, BAD + 1, 60, bulk, kinds), 0);
+	assert_int_equal(store_snap_read_page(sn, BAD, page), -EBADMSG);
+	store_snap_close(sn);
+	free(bulk);
+	free(other);
 }
 
 /* One writer per store across handles (and processes): a second open,
@@ -549,6 +658,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(eio_poisons_until_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_page_fails_only_its_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(bulk_read_matches_page_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(raw_runs_read_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_writer_at_a_time, setup, teardown),
 		cmocka_unit_test(bad_files_are_clear_errors),
 		cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),
