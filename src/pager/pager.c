@@ -1,5 +1,31 @@
 /* The pager: userfaultfd MISSING faults served from a snapshot, events of
- * the process followed, the rest prefetched, then the ranges let go. */
+ * the process followed, the rest prefetched, then the ranges let go.
+ *
+ * Three threads while prefetching (pager_run's, and two it starts and
+ * ends before it returns):
+ *
+ *   faults (the caller's thread) walks the index first, then polls the
+ *   uffds, reads every message, follows the events and serves each fault
+ *   at once with a read of its own page: a fault waits for its read, not
+ *   for a run of the prefetch;
+ *   the planner picks the runs (hinted pages first, then vpn order, which
+ *   for a full snapshot is the log's), plans them and asks the disk for
+ *   AHEAD of them beyond the one being copied (store_plan_readahead);
+ *   the prefetch reads the planned runs in order and copies each a slice
+ *   at a time.
+ *
+ * The ranges are changed only by the faults thread (it reads the events),
+ * under mu; it looks them up without mu. The prefetch thread looks up
+ * where a slice goes and copies it under mu, so a copy never uses ranges
+ * older than the events read so far (a copy racing an event not read yet
+ * is refused by the kernel: -EAGAIN). What is in (done[], nwanted), gone
+ * and the stats are atomics: a fault never waits for mu, so never for a
+ * copy of the prefetch. The index is walked (collect_some) by the faults
+ * thread before the others start. The queue of planned runs, stop and
+ * the threads' error are under mu (with qcv). The store handle is guarded
+ * by smu (and the owner's lock): index walks and plans take it; reading
+ * page data (store_plan_fetch) does not, so neither thread waits for the
+ * other's disk. Lock order: mu, then smu. */
 #define LOG_PREFIX "pager: "
 #include "pager/pager.h"
 #include "common/clock.h"
@@ -12,19 +38,20 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #define PAGE		4096ull
-#define RUN_MAX		256		/* pages per prefetch copy: one bulk read */
-#define RUN_BUSY	16		/* ... while the process faults: a fault
-					 * waits for the run at hand */
-#define BUSY_NS		50000000ull	/* a fault this recent: busy */
+#define RUN_MAX		128		/* pages per prefetch run: one plan, one read */
+#define SLICE		32		/* pages copied per hold of mu */
+#define AHEAD		4		/* runs read ahead of the one copied */
 #define TOUCHED_MAX	65536
 #define COLLECT_CHUNK	16384		/* index entries walked between faults */
 #define LAT_MAX		(1u << 20)
+#define POLL_MS		100		/* faults thread: longest wait in poll */
 #define UFFD_FEATURES	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
 			 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
 
@@ -38,16 +65,19 @@ struct pg_range {
 struct pg_proc {
 	int uffd;
 	uint32_t space;
-	struct pg_range *r;		/* by start */
+	struct pg_range *r;		/* by start; written by the faults thread */
 	size_t nr, rcap;
-	uint64_t *data;			/* image vpns of stored pages, ascending */
-	uint8_t *done;			/* per data[]: in, or no longer wanted */
+	uint64_t *data;			/* image vpns of stored pages, ascending;
+					 * fixed once collected */
+	uint8_t *done;			/* per data[]: in, or no longer wanted (mu) */
 	size_t ndata, nwanted, cursor, data_cap;
-	bool gone;
+	size_t plan_next;		/* prefetch thread: data[] planned up to here */
+	bool gone;			/* mu */
 	/* data[] is collected from the index a chunk at a time, between
 	 * faults, so the first faults are served at once (attach returns
 	 * before the walk); until it is, done[] does not exist and the
-	 * ranges alone say what is wanted (a dropped range is zero). */
+	 * ranges alone say what is wanted (a dropped range is zero). The
+	 * faults thread's, under mu. */
 	struct pager_range *todo;	/* the attach ranges, image addresses */
 	size_t ntodo, todo_pos;
 	uint64_t *early;		/* vpns faulted in before it was collected */
@@ -64,25 +94,100 @@ struct pending {
 };
 #define RETRY_MAX	1024
 
+/* A run of the prefetch: data[i, i + n) of pp (consecutive image pages),
+ * planned and asked of the disk. */
+struct run {
+	struct pg_proc *pp;
+	size_t i, n;
+	struct store_plan *pl;
+};
+
 struct pager {
 	struct store_snap *sn;
-	pthread_mutex_t *lock;
-	struct pg_proc **procs;
+	pthread_mutex_t *lock;		/* the owner's, around store calls */
+	pthread_mutex_t mu;		/* shared state: see the top */
+	pthread_mutex_t smu;		/* the store handle between our threads */
+	struct pg_proc **procs;		/* grows under mu (fork) */
 	size_t nprocs;
-	uint64_t *hint;
+	struct pager_stats st;		/* mu */
+	/* the prefetch and planner threads */
+	pthread_t thr, planner;
+	bool thr_on;			/* faults thread: started, not joined */
+	bool stop, thr_done, busy;	/* mu; busy: the prefetch holds a run */
+	int thr_err;			/* mu */
+	pthread_cond_t qcv;		/* with mu: the queue or stop changed */
+	int evfd;			/* written when the prefetch thread ends */
+	struct run q[AHEAD + 1];	/* planned runs, oldest first (mu) */
+	size_t nq;
+	uint8_t *buf;			/* RUN_MAX pages: the run being copied */
+	uint64_t *hint;			/* the order to prefetch in first */
 	size_t nhint, hint_pos;
 	uint32_t hint_space;
+	/* the faults thread */
+	uint8_t *fbuf;			/* one page */
 	uint64_t *touched;
 	size_t ntouched;
 	uint64_t *lat;
 	size_t nlat;
-	uint8_t *buf;			/* RUN_MAX pages */
 	bool forked;			/* a new uffd arrived during this drain */
 	struct pending retry[RETRY_MAX];	/* faults to serve again */
 	size_t nretry;
-	uint64_t last_fault_ns;		/* when a fault was last served */
-	struct pager_stats st;
 };
+
+static void lock(struct pager *p)
+{
+	pthread_mutex_lock(&p->mu);
+}
+
+static void unlock(struct pager *p)
+{
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void store_lock(struct pager *p)
+{
+	pthread_mutex_lock(&p->smu);
+	if (p->lock)
+		pthread_mutex_lock(p->lock);
+}
+
+static void store_unlock(struct pager *p)
+{
+	if (p->lock)
+		pthread_mutex_unlock(p->lock);
+	pthread_mutex_unlock(&p->smu);
+}
+
+/* What is in (done[], nwanted), gone and the stats change in both threads
+ * without mu: a fault must not wait for a copy of the prefetch. A page's
+ * done goes 0 to 1 once, and nwanted counts those still 0. */
+static bool is_done(const struct pg_proc *pp, size_t i)
+{
+	return __atomic_load_n(&pp->done[i], __ATOMIC_RELAXED);
+}
+
+static void set_done(struct pg_proc *pp, size_t i)
+{
+	if (!__atomic_exchange_n(&pp->done[i], 1, __ATOMIC_RELAXED))
+		__atomic_fetch_sub(&pp->nwanted, 1, __ATOMIC_RELAXED);
+}
+
+static size_t nwanted(const struct pg_proc *pp)
+{
+	return __atomic_load_n(&pp->nwanted, __ATOMIC_RELAXED);
+}
+
+static bool is_gone(const struct pg_proc *pp)
+{
+	return __atomic_load_n(&pp->gone, __ATOMIC_RELAXED);
+}
+
+static void set_gone(struct pg_proc *pp)
+{
+	__atomic_store_n(&pp->gone, true, __ATOMIC_RELAXED);
+}
+
+#define ST_ADD(p, field, n)	__atomic_fetch_add(&(p)->st.field, (n), __ATOMIC_RELAXED)
 
 /* ---- userfaultfd set-up ---- */
 
@@ -189,10 +294,8 @@ static void mark_done(struct pg_proc *pp, uint64_t vpn)
 		return;
 	}
 	ssize_t i = data_index(pp, vpn);
-	if (i >= 0 && !pp->done[i]) {
-		pp->done[i] = 1;
-		pp->nwanted--;
-	}
+	if (i >= 0)
+		set_done(pp, (size_t)i);
 }
 
 /* The stored pages under [start, end) are no longer wanted. */
@@ -278,6 +381,7 @@ static void proc_free(struct pg_proc *pp)
 	free(pp);
 }
 
+/* Under mu: the prefetch thread walks procs[]. */
 static int add_proc(struct pager *p, struct pg_proc *pp)
 {
 	struct pg_proc **n = realloc(p->procs, (p->nprocs + 1) * sizeof(*n));
@@ -285,7 +389,7 @@ static int add_proc(struct pager *p, struct pg_proc *pp)
 		return -ENOMEM;
 	p->procs = n;
 	p->procs[p->nprocs++] = pp;
-	p->st.processes++;
+	ST_ADD(p, processes, 1);
 	return 0;
 }
 
@@ -315,8 +419,8 @@ static int u64_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Walk the next chunk of the index; once all is walked, data[] is sorted
- * and done[] made: from then on prefetch knows what is wanted. */
+/* Under mu. Walk the next chunk of the index; once all is walked, data[]
+ * is sorted and done[] made: from then on prefetch knows what is wanted. */
 static int collect_some(struct pager *p, struct pg_proc *pp)
 {
 	if (pp->todo_pos < pp->ntodo) {
@@ -325,12 +429,10 @@ static int collect_some(struct pager *p, struct pg_proc *pp)
 		uint64_t last = pp->todo_next + COLLECT_CHUNK < end ? pp->todo_next + COLLECT_CHUNK : end;
 		int r;
 
-		if (p->lock)
-			pthread_mutex_lock(p->lock);
+		store_lock(p);
 		r = store_snap_walk(p->sn, STORE_KEY(pp->space, pp->todo_next),
 				    STORE_KEY(pp->space, last - 1), collect_cb, pp);
-		if (p->lock)
-			pthread_mutex_unlock(p->lock);
+		store_unlock(p);
 		if (r)
 			return r;
 		pp->todo_next = last;
@@ -357,10 +459,8 @@ static int collect_some(struct pager *p, struct pg_proc *pp)
 	pp->early = NULL;
 	pp->nearly = pp->early_cap = 0;
 	for (size_t k = 0; k < pp->ndata; k++)
-		if (!pp->done[k] && !addr_of(pp, pp->data[k])) {
-			pp->done[k] = 1;
-			pp->nwanted--;
-		}
+		if (!addr_of(pp, pp->data[k]))
+			set_done(pp, k);
 	return 0;
 }
 
@@ -398,7 +498,9 @@ int pager_attach(struct pager *p, int uffd, uint32_t space, const struct pager_r
 	pp->ntodo = n;
 	pp->todo_next = n ? r[0].src / PAGE : 0;
 	qsort(pp->r, pp->nr, sizeof(*pp->r), range_cmp);
+	lock(p);
 	ret = add_proc(p, pp);
+	unlock(p);
 	if (ret)
 		goto fail;
 	return 0;
@@ -407,8 +509,8 @@ fail:
 	return ret;
 }
 
-/* A forked child starts with what its parent has: same ranges, same
- * pages in or not. */
+/* Under mu. A forked child starts with what its parent has: same ranges,
+ * same pages in or not. */
 static int on_fork(struct pager *p, struct pg_proc *parent, int uffd)
 {
 	struct pg_proc *pp;
@@ -427,6 +529,7 @@ static int on_fork(struct pager *p, struct pg_proc *parent, int uffd)
 	pp->uffd = uffd;
 	pp->todo = NULL;
 	pp->early = NULL;
+	pp->plan_next = pp->cursor;
 	pp->r = malloc((parent->nr + 1) * sizeof(*pp->r));
 	pp->data = malloc((parent->ndata + 1) * sizeof(*pp->data));
 	pp->data_cap = parent->ndata + 1;
@@ -443,16 +546,6 @@ static int on_fork(struct pager *p, struct pg_proc *parent, int uffd)
 }
 
 /* ---- copying ---- */
-
-static int read_page(struct pager *p, uint32_t space, uint64_t vpn, void *buf)
-{
-	if (p->lock)
-		pthread_mutex_lock(p->lock);
-	int r = store_snap_read_page(p->sn, STORE_KEY(space, vpn), buf);
-	if (p->lock)
-		pthread_mutex_unlock(p->lock);
-	return r;
-}
 
 static int uffd_wake(int uffd, uint64_t addr, uint64_t len)
 {
@@ -526,10 +619,42 @@ static void note_latency(struct pager *p, uint64_t ns)
 		p->lat[p->nlat++] = ns;
 }
 
+/* One page of the snapshot into fbuf: its kind, or -errno. The index walk
+ * under smu, the disk read outside it (the prefetch plans meanwhile). */
+static int read_page(struct pager *p, uint32_t space, uint64_t vpn, void *buf)
+{
+	struct store_plan *pl;
+	uint8_t kind;
+	int r;
+
+	store_lock(p);
+	r = store_snap_plan(p->sn, STORE_KEY(space, vpn), 1, &pl);
+	store_unlock(p);
+	if (!r)
+		r = store_plan_fetch(pl, buf, &kind);
+	store_plan_free(pl);
+	return r ? r : kind;
+}
+
+static void note_touched(struct pager *p, struct pg_proc *pp, uint64_t vpn)
+{
+	if (p->ntouched >= TOUCHED_MAX || pp != p->procs[0])
+		return;
+	if (!p->touched)
+		p->touched = malloc(TOUCHED_MAX * sizeof(*p->touched));
+	if (p->touched)
+		p->touched[p->ntouched++] = vpn;
+}
+
+/* Faults thread. The ranges are its own (it reads the events), so it
+ * looks them up and copies without mu: no copy of the prefetch can land
+ * in between that the kernel would not refuse or that is not the same
+ * bytes (EEXIST). */
 static int serve_fault(struct pager *p, struct pg_proc *pp, uint64_t addr, uint64_t t0)
 {
 	struct pg_range *g = range_at(pp, addr & ~(PAGE - 1));
-	uint64_t page = addr & ~(PAGE - 1);
+	uint64_t page = addr & ~(PAGE - 1), vpn = 0;
+	bool data = false, zero = false;
 	int r;
 
 	if (!g) {
@@ -538,10 +663,10 @@ static int serve_fault(struct pager *p, struct pg_proc *pp, uint64_t addr, uint6
 		r = zero_in(pp, page);
 	} else if (g->zero) {
 		r = zero_in(pp, page);
-		p->st.zero_faults++;
+		zero = true;
 	} else {
-		uint64_t vpn = (g->src + (page - g->start)) / PAGE;
-		int kind = read_page(p, pp->space, vpn, p->buf);
+		vpn = (g->src + (page - g->start)) / PAGE;
+		int kind = read_page(p, pp->space, vpn, p->fbuf);
 		if (kind < 0) {
 			/* never zeros in place of data: the fault keeps
 			 * waiting, the error is the caller's to act on */
@@ -551,21 +676,14 @@ static int serve_fault(struct pager *p, struct pg_proc *pp, uint64_t addr, uint6
 		}
 		if (kind == STORE_PAGE_DATA) {
 			uint64_t in;
-			r = copy_in(pp, page, p->buf, PAGE, &in);
-			if (!r) {
-				mark_done(pp, vpn);
-				p->st.pages_copied++;
-			}
+			r = copy_in(pp, page, p->fbuf, PAGE, &in);
+			data = !r;
 		} else {
 			r = zero_in(pp, page);
-			p->st.zero_faults++;
+			zero = true;
 		}
-		if (!r && p->ntouched < TOUCHED_MAX && pp == p->procs[0]) {
-			if (!p->touched)
-				p->touched = malloc(TOUCHED_MAX * sizeof(*p->touched));
-			if (p->touched)
-				p->touched[p->ntouched++] = vpn;
-		}
+		if (!r)
+			note_touched(p, pp, vpn);
 	}
 	if (r == -ENOENT) {
 		/* no longer a mapping of ours (the fault raced an unmap or
@@ -574,40 +692,51 @@ static int serve_fault(struct pager *p, struct pg_proc *pp, uint64_t addr, uint6
 		return 0;
 	}
 	if (!r) {
-		p->st.faults++;
-		p->last_fault_ns = mono_ns();
-		note_latency(p, p->last_fault_ns - t0);
+		if (data) {
+			mark_done(pp, vpn);
+			ST_ADD(p, pages_copied, 1);
+		}
+		ST_ADD(p, zero_faults, zero);
+		ST_ADD(p, faults, 1);
+		note_latency(p, mono_ns() - t0);
 	}
 	return r;
 }
 
 /* ---- events ---- */
 
+
 static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg *m)
 {
 	int r = 0;
 
-	switch (m->event) {
-	case UFFD_EVENT_PAGEFAULT:
+	if (m->event == UFFD_EVENT_PAGEFAULT) {
 		pr_debug("fault %#llx", (unsigned long long)m->arg.pagefault.address);
 		r = serve_fault(p, pp, m->arg.pagefault.address, mono_ns());
 		if (r == -EAGAIN && p->nretry < RETRY_MAX) {
 			p->retry[p->nretry++] = (struct pending){ pp, m->arg.pagefault.address };
 			r = 0;
 		}
-		break;
+		if (r == -ESRCH) {
+			set_gone(pp);
+			r = 0;
+		}
+		return r;
+	}
+	lock(p);
+	switch (m->event) {
 	case UFFD_EVENT_FORK:
-		p->st.events++;
+		ST_ADD(p, events, 1);
 		r = on_fork(p, pp, (int)m->arg.fork.ufd);
 		p->forked = true;	/* the poll set must grow: end this drain */
 		break;
 	case UFFD_EVENT_REMAP:
-		p->st.events++;
+		ST_ADD(p, events, 1);
 		r = on_remap(pp, m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
 		break;
 	case UFFD_EVENT_REMOVE:
 	case UFFD_EVENT_UNMAP:
-		p->st.events++;
+		ST_ADD(p, events, 1);
 		r = on_remove(pp, m->arg.remove.start, m->arg.remove.end,
 			      m->event == UFFD_EVENT_UNMAP);
 		break;
@@ -615,34 +744,42 @@ static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg
 		break;
 	}
 	if (r == -ESRCH) {
-		pp->gone = true;
+		set_gone(pp);
 		r = 0;
 	}
+	unlock(p);
 	return r;
 }
 
-/* Read and handle every message waiting on every uffd. */
+/* Faults thread: read and handle every message waiting on every uffd (and
+ * note the prefetch thread's end). */
 static int drain(struct pager *p, int timeout_ms)
 {
 	size_t n = p->nprocs;
-	struct pollfd *pfd = calloc(n ? n : 1, sizeof(*pfd));
+	struct pollfd *pfd = calloc(n + 1, sizeof(*pfd));
 	size_t kept = 0;
 	int r = 0;
 
 	if (!pfd)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		pfd[i].fd = p->procs[i]->gone ? -1 : p->procs[i]->uffd;
+		pfd[i].fd = is_gone(p->procs[i]) ? -1 : p->procs[i]->uffd;
 		pfd[i].events = POLLIN;
 	}
-	int k = poll(pfd, n, timeout_ms);
+	pfd[n].fd = p->thr_on ? p->evfd : -1;
+	pfd[n].events = POLLIN;
+	int k = poll(pfd, n + 1, timeout_ms);
 	if (k < 0 && errno != EINTR)
 		r = -errno;
+	if (k > 0 && (pfd[n].revents & POLLIN)) {
+		uint64_t v;
+		(void)!read(p->evfd, &v, sizeof(v));
+	}
 	p->forked = false;
 	for (size_t i = 0; k > 0 && !r && !p->forked && i < n; i++) {
 		struct pg_proc *pp = p->procs[i];
 		if (pfd[i].revents & (POLLERR | POLLHUP)) {
-				pp->gone = true;
+			set_gone(pp);
 			continue;
 		}
 		if (!(pfd[i].revents & POLLIN))
@@ -652,7 +789,7 @@ static int drain(struct pager *p, int timeout_ms)
 			ssize_t got = read(pp->uffd, m, sizeof(m));
 			if (got < 0) {
 				if (errno != EAGAIN && errno != EINTR)
-					pp->gone = true;
+					set_gone(pp);
 				break;
 			}
 			for (size_t j = 0; !r && j < (size_t)got / sizeof(m[0]); j++)
@@ -667,12 +804,12 @@ static int drain(struct pager *p, int timeout_ms)
 	 * would wait for ourselves (the fork waits for us to read its event). */
 	for (size_t i = 0; !r && i < p->nretry; i++) {
 		struct pending q = p->retry[i];
-		int rr = q.pp->gone ? 0 : serve_fault(p, q.pp, q.addr, mono_ns());
+		int rr = is_gone(q.pp) ? 0 : serve_fault(p, q.pp, q.addr, mono_ns());
 
 		if (rr == -EAGAIN)
 			p->retry[kept++] = q;
 		else if (rr == -ESRCH)
-			q.pp->gone = true;
+			set_gone(q.pp);
 		else
 			r = rr;
 	}
@@ -681,131 +818,360 @@ static int drain(struct pager *p, int timeout_ms)
 	return r;
 }
 
-/* ---- prefetch ---- */
+/* ---- prefetch: its own thread ---- */
 
-/* Where image vpn lives in the process now, or 0 if it is not mapped (or
+/* The range that holds image vpn now, or NULL if it is not mapped (or
  * dropped: a zero range). */
-static uint64_t addr_of(const struct pg_proc *pp, uint64_t vpn)
+static const struct pg_range *range_of(const struct pg_proc *pp, uint64_t vpn)
 {
 	uint64_t src = vpn * PAGE;
 	for (size_t i = 0; i < pp->nr; i++) {
 		const struct pg_range *g = &pp->r[i];
 		if (!g->zero && src >= g->src && src < g->src + (g->end - g->start))
-			return g->start + (src - g->src);
+			return g;
 	}
-	return 0;
-}
-
-/* Copy one run of consecutive wanted pages starting at data[i]. */
-static int prefetch_at(struct pager *p, struct pg_proc *pp, size_t i)
-{
-	uint64_t addr = addr_of(pp, pp->data[i]);
-	size_t n = 0;
-	int r;
-
-	if (!addr) {
-		pp->done[i] = 1;	/* not mapped any more */
-		pp->nwanted--;
-		return 0;
-	}
-	uint8_t kinds[RUN_MAX];
-	/* long runs read fast; short ones keep a faulting process waiting
-	 * less (p99 3.6 ms at 256 pages from a cold cache) */
-	size_t max = mono_ns() - p->last_fault_ns < BUSY_NS ? RUN_BUSY : RUN_MAX;
-
-	while (i + n < pp->ndata && n < max && !pp->done[i + n] &&
-	       pp->data[i + n] == pp->data[i] + n && addr_of(pp, pp->data[i + n]) == addr + n * PAGE)
-		n++;
-	if (!n)
-		return 0;
-	/* one bulk read: neighbours in the log come with one pread */
-	if (p->lock)
-		pthread_mutex_lock(p->lock);
-	r = store_snap_read_pages(p->sn, STORE_KEY(pp->space, pp->data[i]), n, p->buf, kinds);
-	if (p->lock)
-		pthread_mutex_unlock(p->lock);
-	if (r < 0)
-		return r;
-	for (size_t k = 0; k < n; k++)
-		if (kinds[k] != STORE_PAGE_DATA)
-			return -EBADMSG;	/* the index changed under us */
-	uint64_t in;
-	r = copy_in(pp, addr, p->buf, n * PAGE, &in);
-	for (size_t k = 0; k < in / PAGE; k++) {
-		pp->done[i + k] = 1;
-		pp->nwanted--;
-	}
-	p->st.pages_copied += in / PAGE;
-	p->st.pages_prefetched += in / PAGE;
-	if (r == -ENOENT) {
-		/* not in a mapping of ours any more: nothing to bring in */
-		size_t k = i + in / PAGE;
-		if (!pp->done[k]) {
-			pp->done[k] = 1;
-			pp->nwanted--;
-		}
-		return 0;
-	}
-	if (r == -ESRCH) {
-		pp->gone = true;
-		return 0;
-	}
-	return r;
-}
-
-static struct pg_proc *first_uncollected(const struct pager *p)
-{
-	for (size_t k = 0; k < p->nprocs; k++)
-		if (!p->procs[k]->gone && !p->procs[k]->collected)
-			return p->procs[k];
 	return NULL;
 }
 
-static bool uncollected(const struct pager *p)
+/* Where image vpn lives in the process now, or 0 if it is not mapped (or
+ * dropped). */
+static uint64_t addr_of(const struct pg_proc *pp, uint64_t vpn)
 {
-	return first_uncollected(p) != NULL;
+	const struct pg_range *g = range_of(pp, vpn);
+	return g ? g->start + (vpn * PAGE - g->src) : 0;
 }
 
-static int collect_next(struct pager *p)
+/* The first image vpn after range g. */
+static uint64_t range_src_end(const struct pg_range *g)
 {
-	struct pg_proc *pp = first_uncollected(p);
-	return pp ? collect_some(p, pp) : 0;
+	return (g->src + (g->end - g->start)) / PAGE;
 }
 
-/* Bring in one run: hinted pages first, then the rest in order (once
- * the index is walked: until then, walk a chunk of it). */
-static int prefetch_some(struct pager *p)
+/* Under mu. The run from data[i]: consecutive image pages of one range,
+ * up to RUN_MAX, through pages in already (a fault took them: one longer
+ * read is cheaper than two), not ending on one. 0: data[i] is not mapped. */
+static size_t run_len(const struct pg_proc *pp, size_t i)
 {
-	if (uncollected(p))
-		return collect_next(p);
+	const struct pg_range *g = range_of(pp, pp->data[i]);
+	size_t n = 0;
+
+	if (!g)
+		return 0;
+	uint64_t end = range_src_end(g);
+	while (i + n < pp->ndata && n < RUN_MAX && pp->data[i + n] == pp->data[i] + n &&
+	       pp->data[i + n] < end)
+		n++;
+	while (n > 1 && is_done(pp, i + n - 1))
+		n--;
+	return n;
+}
+
+/* Under mu: the next run to plan, hinted pages first, then each process's
+ * pages in order. false: every wanted page is planned. */
+static bool next_run(struct pager *p, struct run *rn)
+{
 	while (p->hint_pos < p->nhint) {
 		uint64_t vpn = p->hint[p->hint_pos++];
 		for (size_t k = 0; k < p->nprocs; k++) {
 			struct pg_proc *pp = p->procs[k];
-			ssize_t i = pp->space == p->hint_space ? data_index(pp, vpn) : -1;
-			if (!pp->gone && i >= 0 && !pp->done[i])
-				return prefetch_at(p, pp, (size_t)i);
+			ssize_t i = pp->space == p->hint_space && pp->collected ? data_index(pp, vpn) : -1;
+			size_t n;
+
+			if (is_gone(pp) || i < 0 || is_done(pp, (size_t)i))
+				continue;
+			n = run_len(pp, (size_t)i);
+			if (!n) {
+				set_done(pp, (size_t)i);	/* not mapped any more */
+				continue;
+			}
+			*rn = (struct run){ pp, (size_t)i, n, NULL };
+			return true;
 		}
 	}
 	for (size_t k = 0; k < p->nprocs; k++) {
 		struct pg_proc *pp = p->procs[k];
-		if (pp->gone || !pp->nwanted)
+
+		if (is_gone(pp) || !pp->collected)
 			continue;
-		while (pp->cursor < pp->ndata && pp->done[pp->cursor])
+		while (pp->cursor < pp->ndata && is_done(pp, pp->cursor))
 			pp->cursor++;
-		if (pp->cursor < pp->ndata)
-			return prefetch_at(p, pp, pp->cursor);
+		if (pp->plan_next < pp->cursor)
+			pp->plan_next = pp->cursor;
+		while (pp->plan_next < pp->ndata) {
+			size_t i = pp->plan_next, n;
+
+			if (is_done(pp, i)) {
+				pp->plan_next++;
+				continue;
+			}
+			n = run_len(pp, i);
+			if (!n) {
+				set_done(pp, i);
+				pp->plan_next++;
+				continue;
+			}
+			pp->plan_next = i + n;
+			*rn = (struct run){ pp, i, n, NULL };
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Under mu: plan again from what is in (a run given up, a restart). */
+static void replan(struct pager *p)
+{
+	for (size_t k = 0; k < p->nprocs; k++)
+		p->procs[k]->plan_next = p->procs[k]->cursor;
+}
+
+static void nap_us(long us)
+{
+	struct timespec ts = { 0, us * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+/* Copy the pages of the run (read into p->buf) that are still wanted, a
+ * slice at a time under mu: where each slice goes is looked up at the
+ * moment it is copied, after every event read so far. */
+static int copy_run(struct pager *p, const struct run *rn)
+{
+	struct pg_proc *pp = rn->pp;
+	size_t i = rn->i, k = 0;
+
+	while (k < rn->n) {
+		int r = 0;
+
+		lock(p);
+		if (p->stop || is_gone(pp)) {
+			unlock(p);
+			return 0;	/* what is left stays wanted */
+		}
+		while (k < rn->n && is_done(pp, i + k))
+			k++;
+		const struct pg_range *g = k < rn->n ? range_of(pp, pp->data[i + k]) : NULL;
+		if (k < rn->n && !g) {
+			set_done(pp, i + k++);	/* not mapped any more */
+		} else if (g) {
+			uint64_t addr = g->start + (pp->data[i + k] * PAGE - g->src);
+			uint64_t end = range_src_end(g), in;
+			size_t m = 0;
+
+			while (k + m < rn->n && m < SLICE && !is_done(pp, i + k + m) &&
+			       pp->data[i + k + m] < end)
+				m++;
+			r = copy_in(pp, addr, p->buf + k * PAGE, m * PAGE, &in);
+			for (size_t q = 0; q < in / PAGE; q++)
+				set_done(pp, i + k + q);
+			ST_ADD(p, pages_copied, in / PAGE);
+			ST_ADD(p, pages_prefetched, in / PAGE);
+			k += in / PAGE;
+			if (r == -ENOENT) {
+				/* not in a mapping of ours any more */
+				set_done(pp, i + k++);
+				r = 0;
+			} else if (r == -ESRCH) {
+				set_gone(pp);
+				r = 0;
+			}
+		}
+		unlock(p);
+		if (r == -EAGAIN) {
+			nap_us(50);	/* an event waits to be read by the faults thread */
+			continue;
+		}
+		if (r)
+			return r;
 	}
 	return 0;
 }
 
+static int run_one(struct pager *p, struct run *rn)
+{
+	uint8_t kinds[RUN_MAX];
+	int r = store_plan_fetch(rn->pl, p->buf, kinds);
+
+	store_plan_free(rn->pl);
+	rn->pl = NULL;
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < rn->n; k++)
+		if (kinds[k] != STORE_PAGE_DATA)
+			return -EBADMSG;	/* the index changed under us */
+	return copy_run(p, rn);
+}
+
+static uint64_t wanted(const struct pager *p);
+static struct pg_proc *first_uncollected(const struct pager *p);
+
+static void cond_wait_ms(struct pager *p, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += ms * 1000000;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	pthread_cond_timedwait(&p->qcv, &p->mu, &ts);
+}
+
+/* Under mu: an error of either thread ends both. */
+static void fail_threads(struct pager *p, int err)
+{
+	if (!p->thr_err)
+		p->thr_err = err;
+	p->stop = true;
+	pthread_cond_broadcast(&p->qcv);
+}
+
+/* The planner thread: keeps AHEAD runs planned and asked of the disk
+ * beyond the one the prefetch thread copies, so the disk reads them
+ * meanwhile. Not more: a fault's read waits behind what is asked here.
+ * A thread of its own because asking the kernel to read (page cache
+ * pages, requests) costs about a third of the prefetch's CPU: it runs
+ * beside the copying. */
+static void *planner_main(void *arg)
+{
+	struct pager *p = arg;
+
+	lock(p);
+	while (!p->stop) {
+		struct run rn;
+		int r;
+
+		if (p->nq > AHEAD) {
+			cond_wait_ms(p, 10);
+			continue;
+		}
+		if (!next_run(p, &rn)) {
+			/* all planned: wait for the queue to drain, then plan
+			 * again from what is in (a run given up, pages wanted
+			 * still) */
+			if (!p->nq && !p->busy && wanted(p))
+				replan(p);
+			cond_wait_ms(p, 10);
+			continue;
+		}
+		unlock(p);
+		store_lock(p);
+		r = store_snap_plan(p->sn, STORE_KEY(rn.pp->space, rn.pp->data[rn.i]), rn.n, &rn.pl);
+		store_unlock(p);
+		if (!r)
+			store_plan_readahead(rn.pl);
+		lock(p);
+		if (r) {
+			fail_threads(p, r);
+			break;
+		}
+		p->q[p->nq++] = rn;
+		pthread_cond_broadcast(&p->qcv);
+	}
+	unlock(p);
+	return NULL;
+}
+
+/* The prefetch thread (started once the index is walked): read and copy
+ * the planned runs in order until nothing is wanted or it is asked to
+ * stop. */
+static void *prefetch_main(void *arg)
+{
+	struct pager *p = arg;
+	uint64_t one = 1;
+
+	lock(p);
+	while (!p->stop && wanted(p)) {
+		if (!p->nq) {
+			cond_wait_ms(p, 10);	/* faults also bring pages in */
+			continue;
+		}
+		struct run rn = p->q[0];
+		memmove(p->q, p->q + 1, --p->nq * sizeof(*p->q));
+		p->busy = true;
+		pthread_cond_broadcast(&p->qcv);
+		unlock(p);
+		int r = run_one(p, &rn);
+		lock(p);
+		p->busy = false;
+		if (r)
+			fail_threads(p, r);
+	}
+	p->thr_done = true;
+	p->stop = true;		/* the planner too */
+	pthread_cond_broadcast(&p->qcv);
+	unlock(p);
+	(void)!write(p->evfd, &one, sizeof(one));
+	return NULL;
+}
+
+/* Under mu. */
+static struct pg_proc *first_uncollected(const struct pager *p)
+{
+	for (size_t k = 0; k < p->nprocs; k++)
+		if (!is_gone(p->procs[k]) && !p->procs[k]->collected)
+			return p->procs[k];
+	return NULL;
+}
+
+/* Under mu. */
 static uint64_t wanted(const struct pager *p)
 {
 	uint64_t n = 0;
 	for (size_t k = 0; k < p->nprocs; k++)
-		if (!p->procs[k]->gone)
-			n += p->procs[k]->nwanted + !p->procs[k]->collected;
+		if (!is_gone(p->procs[k]))
+			n += nwanted(p->procs[k]) + !p->procs[k]->collected;
 	return n;
+}
+
+/* Start the prefetch and planner threads. */
+static int thread_start(struct pager *p)
+{
+	int r;
+
+	lock(p);
+	p->stop = false;
+	p->thr_done = false;
+	p->busy = false;
+	p->thr_err = 0;
+	replan(p);
+	unlock(p);
+	r = pthread_create(&p->thr, NULL, prefetch_main, p);
+	if (r)
+		return -r;
+	r = pthread_create(&p->planner, NULL, planner_main, p);
+	if (r) {
+		lock(p);
+		fail_threads(p, -r);
+		unlock(p);
+		pthread_join(p->thr, NULL);
+		return -r;
+	}
+	p->thr_on = true;
+	return 0;
+}
+
+/* Stop both threads (if they run) and wait for them: their error. The
+ * runs planned and not copied are dropped (their pages stay wanted). */
+static int thread_stop(struct pager *p)
+{
+	int r;
+
+	if (!p->thr_on)
+		return 0;
+	lock(p);
+	p->stop = true;
+	pthread_cond_broadcast(&p->qcv);
+	unlock(p);
+	pthread_join(p->thr, NULL);
+	pthread_join(p->planner, NULL);
+	p->thr_on = false;
+	for (size_t k = 0; k < p->nq; k++)
+		store_plan_free(p->q[k].pl);
+	p->nq = 0;
+	r = p->thr_err;
+	p->thr_err = 0;
+	p->stop = false;
+	p->thr_done = false;
+	return r;
 }
 
 /* Everything stored is in: unregister, so faults in holes are the
@@ -826,39 +1192,73 @@ static void let_go(struct pager *p)
 	}
 }
 
+/* The faults thread's wait in poll: long while the prefetch thread works
+ * (it wakes us when it ends), none while there is work here. */
+static int poll_wait(const struct pager *p, bool walking, uint64_t deadline)
+{
+	uint64_t now = mono_ns(), left = deadline > now ? (deadline - now) / 1000000 + 1 : 0;
+	int wait = POLL_MS;
+
+	if (p->nretry)
+		wait = p->thr_on ? 1 : 0;
+	else if (walking)
+		wait = 0;
+	return (uint64_t)wait < left ? wait : (int)left;
+}
+
 int pager_run(struct pager *p, int timeout_ms, int prefetch)
 {
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : mono_ns() + (uint64_t)timeout_ms * 1000000ull;
-	int r;
+	int r = 0, r2;
 
 	for (;;) {
-		if (!wanted(p)) {
+		lock(p);
+		uint64_t w = wanted(p);
+		bool ended = p->thr_done, walking = first_uncollected(p) != NULL;
+		unlock(p);
+		if (p->thr_on && (ended || !w)) {
+			r = thread_stop(p);
+			if (r)
+				break;
+		}
+		if (!w) {
 			/* serve what raced in, then let go */
 			r = drain(p, 0);
 			if (r)
-				return r;
-			if (!wanted(p)) {
+				break;
+			lock(p);
+			w = wanted(p);
+			unlock(p);
+			if (!w) {
 				let_go(p);
 				return 0;
 			}
+			continue;
 		}
-		uint64_t now = mono_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		/* short polls: a process may have forked a new uffd in */
-		bool walking = uncollected(p);
-		int wait = prefetch || walking || p->nretry ? 0 : 100;
-		r = drain(p, wait);
-		if (r)
-			return r;
-		if (prefetch || walking) {
-			r = prefetch || !walking ? prefetch_some(p) : collect_next(p);
-			if (r == -EAGAIN)
-				continue;	/* events first, then again */
+		if (mono_ns() >= deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (prefetch && !p->thr_on && !walking) {
+			r = thread_start(p);
 			if (r)
-				return r;
+				break;
+		}
+		r = drain(p, poll_wait(p, walking, deadline));
+		if (r)
+			break;
+		if (walking) {
+			/* the index is walked here, a chunk between faults */
+			lock(p);
+			struct pg_proc *pp = first_uncollected(p);
+			r = pp ? collect_some(p, pp) : 0;
+			unlock(p);
+			if (r)
+				break;
 		}
 	}
+	r2 = thread_stop(p);
+	return r2 && (!r || r == -ETIMEDOUT) ? r2 : r;
 }
 
 /* ---- the rest ---- */
@@ -871,11 +1271,26 @@ int pager_new(struct store_snap *sn, pthread_mutex_t *store_lock, struct pager *
 		return -ENOMEM;
 	p->sn = sn;
 	p->lock = store_lock;
+	p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->buf = aligned_alloc(PAGE, RUN_MAX * PAGE);
-	if (!p->buf) {
+	p->fbuf = aligned_alloc(PAGE, PAGE);
+	if (p->evfd < 0 || !p->buf || !p->fbuf) {
+		int e = p->evfd < 0 ? -errno : -ENOMEM;
+		if (p->evfd >= 0)
+			close(p->evfd);
+		free(p->buf);
+		free(p->fbuf);
 		free(p);
-		return -ENOMEM;
+		return e;
 	}
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->qcv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->smu, NULL);
 	*out = p;
 	return 0;
 }
@@ -884,6 +1299,7 @@ void pager_free(struct pager *p)
 {
 	if (!p)
 		return;
+	(void)thread_stop(p);
 	for (size_t k = 0; k < p->nprocs; k++)
 		proc_free(p->procs[k]);
 	free(p->procs);
@@ -891,6 +1307,11 @@ void pager_free(struct pager *p)
 	free(p->touched);
 	free(p->lat);
 	free(p->buf);
+	free(p->fbuf);
+	close(p->evfd);
+	pthread_cond_destroy(&p->qcv);
+	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->smu);
 	free(p);
 }
 
@@ -900,11 +1321,13 @@ int pager_hint(struct pager *p, uint32_t space, const uint64_t *vpns, size_t n)
 	if (!h)
 		return -ENOMEM;
 	memcpy(h, vpns, n * sizeof(*h));
+	lock(p);
 	free(p->hint);
 	p->hint = h;
 	p->nhint = n;
 	p->hint_pos = 0;
 	p->hint_space = space;
+	unlock(p);
 	return 0;
 }
 
@@ -916,8 +1339,12 @@ const uint64_t *pager_touched(const struct pager *p, size_t *n)
 
 void pager_get_stats(const struct pager *p, struct pager_stats *st)
 {
+	struct pager *q = (struct pager *)p;	/* mu only */
+
+	lock(q);
 	*st = p->st;
 	st->pages_wanted = wanted(p);
+	unlock(q);
 	if (p->nlat) {
 		uint64_t *s = malloc(p->nlat * sizeof(*s));
 		if (s) {

@@ -19,8 +19,12 @@
  * waits for the fork event to be read, and the pager allocates to read it.
  * It belongs in cryod, beside the processes it serves.
  *
- * One thread runs a pager. The store handle is shared with its owner:
- * every store call is made under *store_lock (may be NULL). */
+ * pager_run is called from one thread at a time; while it prefetches it
+ * runs two threads of its own (planner, prefetch) and ends them before it
+ * returns. The store handle is shared with its owner: every call that
+ * walks its index is made under *store_lock (may be NULL); page data is
+ * read (store_plan_fetch: preads of the store's file) without it, beside
+ * the owner's calls. */
 #ifndef CRYO_PAGER_PAGER_H
 #define CRYO_PAGER_PAGER_H
 
@@ -69,7 +73,8 @@ int pager_uffd_register(int uffd, uint64_t start, uint64_t end);
 int pager_attach(struct pager *p, int uffd, uint32_t space, const struct pager_range *r, size_t n);
 
 /* Pages the pager should bring in first (image vpns of space), e.g. the
- * order the process touched them after its previous melt. */
+ * order the process touched them after its previous melt. Not while
+ * pager_run runs. */
 int pager_hint(struct pager *p, uint32_t space, const uint64_t *vpns, size_t n);
 
 /* Serve faults and prefetch until every stored page of every attached

@@ -2,6 +2,7 @@
  * (needs userfaultfd with fork events: root or CAP_SYS_PTRACE). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
@@ -229,6 +230,130 @@ static void dontneed_munmap_mremap(void **state)
 	f->mem = NULL;
 }
 
+/* Events while the prefetch thread copies: a range dropped (DONTNEED)
+ * reads zeros whether the prefetch got there before or after the drop,
+ * never the snapshot's bytes; a moved range keeps its contents; an
+ * unmapped one is not copied anywhere. The memory is large enough that
+ * the events fall in the middle of the prefetch. */
+#define BIG	8192
+#define CHUNK	128
+struct big_run {
+	struct pager *p;
+	int result;
+};
+
+static void *run_big(void *arg)
+{
+	struct big_run *b = arg;
+	b->result = pager_run(b->p, 20000, 1);
+	return NULL;
+}
+
+static int big_check(const uint8_t *p, uint64_t i)
+{
+	uint8_t want[4096];
+	page_fill(want, i);
+	return memcmp(p, want, sizeof(want)) == 0;
+}
+
+static bool resident(const uint8_t *page)
+{
+	unsigned char v = 0;
+
+	assert_int_equal(mincore((void *)page, 4096, &v), 0);
+	return v & 1;
+}
+
+static void act_on_chunk(uint8_t *mem, size_t c, uint8_t **moved)
+{
+	uint8_t *base = mem + c * CHUNK * 4096;
+
+	assert_int_equal(madvise(base + 32 * 4096, 16 * 4096, MADV_DONTNEED), 0);
+	assert_int_equal(munmap(base + 96 * 4096, 8 * 4096), 0);
+	if (c % 4 == 0) {
+		moved[c] = mremap(base + 64 * 4096, 16 * 4096, 16 * 4096, MREMAP_MAYMOVE);
+		assert_true(moved[c] != MAP_FAILED);
+	}
+}
+
+static void events_during_prefetch(void **state)
+{
+	struct fx *f = *state;
+	struct store_snap *sn;
+	struct store_txn *t;
+	struct pager *p;
+	struct pager_range r;
+	struct big_run b;
+	pthread_t thr;
+	uint8_t page[4096], zero[4096] = { 0 };
+	uint8_t *moved[BIG / CHUNK] = { NULL };
+	uint64_t no;
+	int uffd;
+
+	assert_int_equal(store_txn_begin(f->s, "big", 0, &t), 0);
+	for (uint64_t i = 0; i < BIG; i++) {
+		page_fill(page, i);
+		assert_int_equal(store_txn_put_page(t, STORE_KEY(SPACE, SRC / 4096 + i), page), 0);
+	}
+	assert_int_equal(store_txn_commit(t, &no), 0);
+	assert_int_equal(store_snap_open(f->s, "big", no, &sn), 0);
+	assert_int_equal(pager_new(sn, NULL, &p), 0);
+	uint8_t *mem = mmap(NULL, BIG * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(mem != MAP_FAILED);
+	assert_int_equal(pager_uffd_create(&uffd), 0);
+	assert_int_equal(pager_uffd_register(uffd, (uint64_t)(uintptr_t)mem,
+					     (uint64_t)(uintptr_t)mem + BIG * 4096), 0);
+	r = (struct pager_range){ (uint64_t)(uintptr_t)mem, (uint64_t)(uintptr_t)mem + BIG * 4096, SRC };
+	assert_int_equal(pager_attach(p, uffd, SPACE, &r, 1), 0);
+	b = (struct big_run){ p, -1 };
+	assert_int_equal(pthread_create(&thr, NULL, run_big, &b), 0);
+	/* in each chunk: pages 32..47 dropped, 96..103 unmapped; in every
+	 * fourth, 64..79 moved away. Each chunk just as the prefetch gets to
+	 * it (mincore: its first page is in, the ones after not yet), so the
+	 * events and the prefetch's copies of the same pages cross. */
+	bool acted[BIG / CHUNK] = { false };
+	size_t left = BIG / CHUNK;
+	int during = 0;
+
+	for (int spin = 0; left && spin < 2000000; spin++) {
+		size_t c = 0;
+
+		while (c < BIG / CHUNK && (acted[c] || !resident(mem + c * CHUNK * 4096)))
+			c++;
+		if (c == BIG / CHUNK)
+			continue;
+		act_on_chunk(mem, c, moved);
+		acted[c] = true;
+		during += !resident(mem + (c * CHUNK + CHUNK - 1) * 4096);
+		left--;
+	}
+	for (size_t c = 0; c < BIG / CHUNK; c++)
+		if (!acted[c])
+			act_on_chunk(mem, c, moved);	/* the prefetch was faster */
+	print_message("%d of %d chunks changed while the prefetch was in them\n", during,
+		      BIG / CHUNK);
+	assert_int_equal(pthread_join(thr, NULL), 0);
+	assert_int_equal(b.result, 0);
+	for (uint64_t i = 0; i < BIG; i++) {
+		size_t c = i / CHUNK, k = i % CHUNK;
+
+		if (k >= 32 && k < 48)
+			assert_memory_equal(mem + i * 4096, zero, 4096);
+		else if (k >= 96 && k < 104)
+			continue;
+		else if (k >= 64 && k < 80 && moved[c])
+			assert_true(big_check(moved[c] + (k - 64) * 4096, i));
+		else
+			assert_true(big_check(mem + i * 4096, i));
+	}
+	pager_free(p);
+	store_snap_close(sn);
+	for (size_t c = 0; c < BIG / CHUNK; c++)
+		if (moved[c])
+			munmap(moved[c], 16 * 4096);
+	munmap(mem, BIG * 4096);
+}
+
 /* The pager runs in another process, as in cryod: a pager thread in the
  * forking process would deadlock on glibc's malloc locks, which fork()
  * holds while the kernel waits for the pager to read the fork event. */
@@ -333,6 +458,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(prefetch_brings_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(threads_fault_the_same_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(dontneed_munmap_mremap, setup, teardown),
+		cmocka_unit_test_setup_teardown(events_during_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(fork_child_is_served, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
