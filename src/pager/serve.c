@@ -28,6 +28,7 @@
 #define TOUCHED_READ_MAX	65536
 #define SEIZE_TRIES		500	/* x 20 ms: a snapshot may hold the process */
 #define KCMP_FILE		0
+#define RELEASE_WAIT_MS		2000	/* prefetch waits this long at most for the restore */
 
 /* ---- state files ---- */
 
@@ -244,13 +245,37 @@ static void unregister_rest(int uffd, pid_t pid)
 	fclose(f);
 }
 
+/* While the restore still holds the process (traced, its state being
+ * written), serve its faults only (and walk the index): the restore's
+ * last steps and then the process's first instructions get the CPU and
+ * the disk, not the prefetch. 0 when it runs (or after RELEASE_WAIT_MS:
+ * something else traces it), 1 if all is in already. */
+static int wait_released(struct pager *p, pid_t pid)
+{
+	uint64_t t0 = mono_ns();
+
+	for (;;) {
+		struct proc_status st;
+		int r;
+
+		if (proc_status_read(pid, 0, &st) || !st.tracer_pid ||
+		    mono_ns() - t0 > RELEASE_WAIT_MS * 1000000ull)
+			return 0;
+		r = pager_run(p, 1, 0);
+		if (r != -ETIMEDOUT)
+			return r ? r : 1;
+	}
+}
+
 /* Serve until all is in; slow (fault point pager.slow) prefetches in
  * short bursts between waits, so tests can act while pages are out. */
-static int serve(struct pager *p)
+static int serve(struct pager *p, pid_t pid)
 {
 	bool slow = fault_fire(FP_PAGER_SLOW) != 0;
-	int r;
+	int r = wait_released(p, pid);
 
+	if (r)
+		return r > 0 ? 0 : r;
 	if (!slow)
 		return pager_run(p, -1, 1);
 	do {
@@ -288,7 +313,7 @@ static __attribute__((noreturn)) void pager_main(const struct pager_job *j, int 
 	}
 	pr_debug("%s: attached after %.1f ms: %d", j->name, (double)(mono_ns() - t0) / 1e6, r);
 	if (!r)
-		r = serve(p);
+		r = serve(p, j->pid);
 	pr_debug("%s: served after %.1f ms: %d", j->name, (double)(mono_ns() - t0) / 1e6, r);
 	if (r) {
 		/* The process's faults wait on its own copy of the uffd:
