@@ -8,24 +8,25 @@
  *   uffds, reads every message, follows the events and serves each fault
  *   at once with a read of its own page: a fault waits for its read, not
  *   for a run of the prefetch;
- *   the planner picks the runs (hinted pages first, then vpn order, which
- *   for a full snapshot is the log's), plans them and asks the disk for
- *   AHEAD of them beyond the one being copied (store_plan_readahead);
- *   the prefetch reads the planned runs in order and copies each a slice
- *   at a time.
+ *   the reader picks runs (hinted pages first, then vpn order, which for
+ *   a full snapshot is the log's), plans them, asks the disk for AHEAD of
+ *   them (store_plan_readahead) and reads the oldest into a free buffer;
+ *   the copier copies each run read, a slice at a time. Reading (pread,
+ *   checksums) and copying (UFFDIO_COPY) cost about the same: on two
+ *   cores they go side by side.
  *
  * The ranges are changed only by the faults thread (it reads the events),
- * under mu; it looks them up without mu. The prefetch thread looks up
- * where a slice goes and copies it under mu, so a copy never uses ranges
- * older than the events read so far (a copy racing an event not read yet
- * is refused by the kernel: -EAGAIN). What is in (done[], nwanted), gone
- * and the stats are atomics: a fault never waits for mu, so never for a
- * copy of the prefetch. The index is walked (collect_some) by the faults
- * thread before the others start. The queue of planned runs, stop and
- * the threads' error are under mu (with qcv). The store handle is guarded
- * by smu (and the owner's lock): index walks and plans take it; reading
- * page data (store_plan_fetch) does not, so neither thread waits for the
- * other's disk. Lock order: mu, then smu. */
+ * under mu; it looks them up without mu. The copier looks up where a
+ * slice goes and copies it under mu, so a copy never uses ranges older
+ * than the events read so far (a copy racing an event not read yet is
+ * refused by the kernel: -EAGAIN). What is in (done[], nwanted), gone and
+ * the stats are atomics: a fault never waits for mu, so never for a copy
+ * of the prefetch. The index is walked (collect_some) by the faults
+ * thread before the others start. The queues of runs, the free buffers,
+ * stop and the threads' error are under mu (with qcv). The store handle
+ * is guarded by smu (and the owner's lock): index walks and plans take
+ * it; reading page data (store_plan_fetch) does not, so no thread waits
+ * for another's disk. Lock order: mu, then smu. */
 #define LOG_PREFIX "pager: "
 #include "pager/pager.h"
 #include "common/clock.h"
@@ -47,7 +48,9 @@
 #define PAGE		4096ull
 #define RUN_MAX		128		/* pages per prefetch run: one plan, one read */
 #define SLICE		32		/* pages copied per hold of mu */
-#define AHEAD		4		/* runs read ahead of the one copied */
+#define AHEAD		4		/* runs asked of the disk ahead of the one read */
+#define NBUF		3		/* runs read and waiting for their copy, or
+					 * being copied */
 #define TOUCHED_MAX	65536
 #define COLLECT_CHUNK	16384		/* index entries walked between faults */
 #define LAT_MAX		(1u << 20)
@@ -69,10 +72,10 @@ struct pg_proc {
 	size_t nr, rcap;
 	uint64_t *data;			/* image vpns of stored pages, ascending;
 					 * fixed once collected */
-	uint8_t *done;			/* per data[]: in, or no longer wanted (mu) */
+	uint8_t *done;			/* per data[]: in, or no longer wanted (atomic) */
 	size_t ndata, nwanted, cursor, data_cap;
-	size_t plan_next;		/* prefetch thread: data[] planned up to here */
-	bool gone;			/* mu */
+	size_t plan_next;		/* reader: data[] planned up to here (mu) */
+	bool gone;			/* atomic */
 	/* data[] is collected from the index a chunk at a time, between
 	 * faults, so the first faults are served at once (attach returns
 	 * before the walk); until it is, done[] does not exist and the
@@ -95,11 +98,12 @@ struct pending {
 #define RETRY_MAX	1024
 
 /* A run of the prefetch: data[i, i + n) of pp (consecutive image pages),
- * planned and asked of the disk. */
+ * planned and asked of the disk (pl), then read into buf. */
 struct run {
 	struct pg_proc *pp;
 	size_t i, n;
 	struct store_plan *pl;
+	uint8_t *buf;
 };
 
 struct pager {
@@ -109,17 +113,21 @@ struct pager {
 	pthread_mutex_t smu;		/* the store handle between our threads */
 	struct pg_proc **procs;		/* grows under mu (fork) */
 	size_t nprocs;
-	struct pager_stats st;		/* mu */
-	/* the prefetch and planner threads */
-	pthread_t thr, planner;
+	struct pager_stats st;		/* atomic adds; read under mu */
+	/* the reader and copier threads */
+	pthread_t copier, reader;
 	bool thr_on;			/* faults thread: started, not joined */
-	bool stop, thr_done, busy;	/* mu; busy: the prefetch holds a run */
+	bool stop, thr_done, busy;	/* mu; busy: the copier holds a run */
 	int thr_err;			/* mu */
-	pthread_cond_t qcv;		/* with mu: the queue or stop changed */
-	int evfd;			/* written when the prefetch thread ends */
-	struct run q[AHEAD + 1];	/* planned runs, oldest first (mu) */
+	pthread_cond_t qcv;		/* with mu: a queue or stop changed */
+	int evfd;			/* written when the copier ends */
+	struct run q[AHEAD];		/* planned, asked of the disk (mu) */
 	size_t nq;
-	uint8_t *buf;			/* RUN_MAX pages: the run being copied */
+	struct run ready[NBUF];		/* read, for the copier (mu) */
+	size_t nready;
+	uint8_t *bufmem[NBUF];		/* RUN_MAX pages each */
+	uint8_t *bufs[NBUF];		/* free ones (mu) */
+	size_t nfree;
 	uint64_t *hint;			/* the order to prefetch in first */
 	size_t nhint, hint_pos;
 	uint32_t hint_space;
@@ -381,7 +389,7 @@ static void proc_free(struct pg_proc *pp)
 	free(pp);
 }
 
-/* Under mu: the prefetch thread walks procs[]. */
+/* Under mu: the reader and copier walk procs[]. */
 static int add_proc(struct pager *p, struct pg_proc *pp)
 {
 	struct pg_proc **n = realloc(p->procs, (p->nprocs + 1) * sizeof(*n));
@@ -752,7 +760,7 @@ static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg
 }
 
 /* Faults thread: read and handle every message waiting on every uffd (and
- * note the prefetch thread's end). */
+ * note the copier's end). */
 static int drain(struct pager *p, int timeout_ms)
 {
 	size_t n = p->nprocs;
@@ -931,7 +939,7 @@ static void nap_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-/* Copy the pages of the run (read into p->buf) that are still wanted, a
+/* Copy the pages of the run (read into rn->buf) that are still wanted, a
  * slice at a time under mu: where each slice goes is looked up at the
  * moment it is copied, after every event read so far. */
 static int copy_run(struct pager *p, const struct run *rn)
@@ -960,7 +968,7 @@ static int copy_run(struct pager *p, const struct run *rn)
 			while (k + m < rn->n && m < SLICE && !is_done(pp, i + k + m) &&
 			       pp->data[i + k + m] < end)
 				m++;
-			r = copy_in(pp, addr, p->buf + k * PAGE, m * PAGE, &in);
+			r = copy_in(pp, addr, rn->buf + k * PAGE, m * PAGE, &in);
 			for (size_t q = 0; q < in / PAGE; q++)
 				set_done(pp, i + k + q);
 			ST_ADD(p, pages_copied, in / PAGE);
@@ -986,10 +994,10 @@ static int copy_run(struct pager *p, const struct run *rn)
 	return 0;
 }
 
-static int run_one(struct pager *p, struct run *rn)
+static int fetch_run(struct run *rn)
 {
 	uint8_t kinds[RUN_MAX];
-	int r = store_plan_fetch(rn->pl, p->buf, kinds);
+	int r = store_plan_fetch(rn->pl, rn->buf, kinds);
 
 	store_plan_free(rn->pl);
 	rn->pl = NULL;
@@ -998,7 +1006,7 @@ static int run_one(struct pager *p, struct run *rn)
 	for (size_t k = 0; k < rn->n; k++)
 		if (kinds[k] != STORE_PAGE_DATA)
 			return -EBADMSG;	/* the index changed under us */
-	return copy_run(p, rn);
+	return 0;
 }
 
 static uint64_t wanted(const struct pager *p);
@@ -1024,79 +1032,96 @@ static void fail_threads(struct pager *p, int err)
 	pthread_cond_broadcast(&p->qcv);
 }
 
-/* The planner thread: keeps AHEAD runs planned and asked of the disk
- * beyond the one the prefetch thread copies, so the disk reads them
- * meanwhile. Not more: a fault's read waits behind what is asked here.
- * A thread of its own because asking the kernel to read (page cache
- * pages, requests) costs about a third of the prefetch's CPU: it runs
- * beside the copying. */
-static void *planner_main(void *arg)
+/* Under mu: the first of n queued runs out. */
+static struct run run_pop(struct run *q, size_t *n)
+{
+	struct run rn = q[0];
+
+	memmove(q, q + 1, --*n * sizeof(*q));
+	return rn;
+}
+
+/* The reader thread: plans runs and asks the disk for AHEAD of them
+ * (store_plan_readahead), reads the oldest into a free buffer for the
+ * copier, and so on; the disk reads ahead while the copier copies. Not
+ * further ahead: a fault's read waits behind what is asked here. */
+static void *reader_main(void *arg)
 {
 	struct pager *p = arg;
+	struct run rn;
+	int r;
 
 	lock(p);
 	while (!p->stop) {
-		struct run rn;
-		int r;
-
-		if (p->nq > AHEAD) {
-			cond_wait_ms(p, 10);
+		if (p->nq < AHEAD && next_run(p, &rn)) {
+			unlock(p);
+			store_lock(p);
+			r = store_snap_plan(p->sn, STORE_KEY(rn.pp->space, rn.pp->data[rn.i]), rn.n,
+					    &rn.pl);
+			store_unlock(p);
+			if (!r)
+				store_plan_readahead(rn.pl);
+			lock(p);
+			if (r) {
+				fail_threads(p, r);
+				break;
+			}
+			p->q[p->nq++] = rn;
 			continue;
 		}
-		if (!next_run(p, &rn)) {
-			/* all planned: wait for the queue to drain, then plan
-			 * again from what is in (a run given up, pages wanted
-			 * still) */
-			if (!p->nq && !p->busy && wanted(p))
-				replan(p);
-			cond_wait_ms(p, 10);
+		if (p->nq && p->nfree) {
+			rn = run_pop(p->q, &p->nq);
+			rn.buf = p->bufs[--p->nfree];
+			unlock(p);
+			r = fetch_run(&rn);
+			lock(p);
+			if (r) {
+				p->bufs[p->nfree++] = rn.buf;
+				fail_threads(p, r);
+				break;
+			}
+			p->ready[p->nready++] = rn;
+			pthread_cond_broadcast(&p->qcv);
 			continue;
 		}
-		unlock(p);
-		store_lock(p);
-		r = store_snap_plan(p->sn, STORE_KEY(rn.pp->space, rn.pp->data[rn.i]), rn.n, &rn.pl);
-		store_unlock(p);
-		if (!r)
-			store_plan_readahead(rn.pl);
-		lock(p);
-		if (r) {
-			fail_threads(p, r);
-			break;
-		}
-		p->q[p->nq++] = rn;
-		pthread_cond_broadcast(&p->qcv);
+		/* all planned and read, pages still wanted: a run was given
+		 * up (its process changed under it); plan again from what is
+		 * in once nothing is on its way */
+		if (!p->nq && !p->nready && !p->busy && wanted(p))
+			replan(p);
+		cond_wait_ms(p, 10);
 	}
 	unlock(p);
 	return NULL;
 }
 
-/* The prefetch thread (started once the index is walked): read and copy
- * the planned runs in order until nothing is wanted or it is asked to
- * stop. */
-static void *prefetch_main(void *arg)
+/* The copier thread (started, with the reader, once the index is
+ * walked): copies the runs read, in order, until nothing is wanted or it
+ * is asked to stop. */
+static void *copier_main(void *arg)
 {
 	struct pager *p = arg;
 	uint64_t one = 1;
 
 	lock(p);
 	while (!p->stop && wanted(p)) {
-		if (!p->nq) {
+		if (!p->nready) {
 			cond_wait_ms(p, 10);	/* faults also bring pages in */
 			continue;
 		}
-		struct run rn = p->q[0];
-		memmove(p->q, p->q + 1, --p->nq * sizeof(*p->q));
+		struct run rn = run_pop(p->ready, &p->nready);
 		p->busy = true;
-		pthread_cond_broadcast(&p->qcv);
 		unlock(p);
-		int r = run_one(p, &rn);
+		int r = copy_run(p, &rn);
 		lock(p);
 		p->busy = false;
+		p->bufs[p->nfree++] = rn.buf;
+		pthread_cond_broadcast(&p->qcv);
 		if (r)
 			fail_threads(p, r);
 	}
 	p->thr_done = true;
-	p->stop = true;		/* the planner too */
+	p->stop = true;		/* the reader too */
 	pthread_cond_broadcast(&p->qcv);
 	unlock(p);
 	(void)!write(p->evfd, &one, sizeof(one));
@@ -1122,7 +1147,7 @@ static uint64_t wanted(const struct pager *p)
 	return n;
 }
 
-/* Start the prefetch and planner threads. */
+/* Start the reader and copier threads. */
 static int thread_start(struct pager *p)
 {
 	int r;
@@ -1134,15 +1159,15 @@ static int thread_start(struct pager *p)
 	p->thr_err = 0;
 	replan(p);
 	unlock(p);
-	r = pthread_create(&p->thr, NULL, prefetch_main, p);
+	r = pthread_create(&p->copier, NULL, copier_main, p);
 	if (r)
 		return -r;
-	r = pthread_create(&p->planner, NULL, planner_main, p);
+	r = pthread_create(&p->reader, NULL, reader_main, p);
 	if (r) {
 		lock(p);
 		fail_threads(p, -r);
 		unlock(p);
-		pthread_join(p->thr, NULL);
+		pthread_join(p->copier, NULL);
 		return -r;
 	}
 	p->thr_on = true;
@@ -1150,7 +1175,8 @@ static int thread_start(struct pager *p)
 }
 
 /* Stop both threads (if they run) and wait for them: their error. The
- * runs planned and not copied are dropped (their pages stay wanted). */
+ * runs planned or read and not copied are dropped (their pages stay
+ * wanted). */
 static int thread_stop(struct pager *p)
 {
 	int r;
@@ -1161,12 +1187,16 @@ static int thread_stop(struct pager *p)
 	p->stop = true;
 	pthread_cond_broadcast(&p->qcv);
 	unlock(p);
-	pthread_join(p->thr, NULL);
-	pthread_join(p->planner, NULL);
+	pthread_join(p->copier, NULL);
+	pthread_join(p->reader, NULL);
 	p->thr_on = false;
 	for (size_t k = 0; k < p->nq; k++)
 		store_plan_free(p->q[k].pl);
 	p->nq = 0;
+	p->nready = 0;
+	for (size_t k = 0; k < NBUF; k++)
+		p->bufs[k] = p->bufmem[k];
+	p->nfree = NBUF;
 	r = p->thr_err;
 	p->thr_err = 0;
 	p->stop = false;
@@ -1192,7 +1222,7 @@ static void let_go(struct pager *p)
 	}
 }
 
-/* The faults thread's wait in poll: long while the prefetch thread works
+/* The faults thread's wait in poll: long while the copier works
  * (it wakes us when it ends), none while there is work here. */
 static int poll_wait(const struct pager *p, bool walking, uint64_t deadline)
 {
@@ -1263,28 +1293,39 @@ int pager_run(struct pager *p, int timeout_ms, int prefetch)
 
 /* ---- the rest ---- */
 
+static void pager_bufs_free(struct pager *p)
+{
+	for (size_t k = 0; k < NBUF; k++)
+		free(p->bufmem[k]);
+	free(p->fbuf);
+}
+
 int pager_new(struct store_snap *sn, pthread_mutex_t *store_lock, struct pager **out)
 {
 	struct pager *p = calloc(1, sizeof(*p));
+	pthread_condattr_t ca;
+	bool ok;
 
 	if (!p)
 		return -ENOMEM;
 	p->sn = sn;
 	p->lock = store_lock;
-	p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	p->buf = aligned_alloc(PAGE, RUN_MAX * PAGE);
 	p->fbuf = aligned_alloc(PAGE, PAGE);
-	if (p->evfd < 0 || !p->buf || !p->fbuf) {
+	ok = p->fbuf != NULL;
+	for (size_t k = 0; k < NBUF; k++) {
+		p->bufs[k] = p->bufmem[k] = aligned_alloc(PAGE, RUN_MAX * PAGE);
+		ok &= p->bufmem[k] != NULL;
+	}
+	p->nfree = NBUF;
+	p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->evfd < 0 || !ok) {
 		int e = p->evfd < 0 ? -errno : -ENOMEM;
 		if (p->evfd >= 0)
 			close(p->evfd);
-		free(p->buf);
-		free(p->fbuf);
+		pager_bufs_free(p);
 		free(p);
 		return e;
 	}
-	pthread_condattr_t ca;
-
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->qcv, &ca);
@@ -1306,8 +1347,7 @@ void pager_free(struct pager *p)
 	free(p->hint);
 	free(p->touched);
 	free(p->lat);
-	free(p->buf);
-	free(p->fbuf);
+	pager_bufs_free(p);
 	close(p->evfd);
 	pthread_cond_destroy(&p->qcv);
 	pthread_mutex_destroy(&p->mu);

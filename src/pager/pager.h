@@ -20,7 +20,7 @@
  * It belongs in cryod, beside the processes it serves.
  *
  * pager_run is called from one thread at a time; while it prefetches it
- * runs two threads of its own (planner, prefetch) and ends them before it
+ * runs two threads of its own (reader, copier) and ends them before it
  * returns. The store handle is shared with its owner: every call that
  * walks its index is made under *store_lock (may be NULL); page data is
  * read (store_plan_fetch: preads of the store's file) without it, beside
