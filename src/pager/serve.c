@@ -29,6 +29,7 @@
 #define SEIZE_TRIES		500	/* x 20 ms: a snapshot may hold the process */
 #define KCMP_FILE		0
 #define RELEASE_WAIT_MS		2000	/* prefetch waits this long at most for the restore */
+#define SLOW_BURST_MS		5	/* pager.slow: prefetch this long per 20 ms */
 
 /* ---- state files ---- */
 
@@ -268,7 +269,10 @@ static int wait_released(struct pager *p, pid_t pid)
 }
 
 /* Serve until all is in; slow (fault point pager.slow) prefetches in
- * short bursts between waits, so tests can act while pages are out. */
+ * short bursts between waits, so tests can act while pages are out. A
+ * burst is SLOW_BURST_MS: the prefetch's threads start each time and
+ * first plan and ask the disk for a few runs, so a shorter one brings
+ * almost nothing in (192 MiB took over a minute at 1 ms). */
 static int serve(struct pager *p, pid_t pid)
 {
 	bool slow = fault_fire(FP_PAGER_SLOW) != 0;
@@ -281,7 +285,7 @@ static int serve(struct pager *p, pid_t pid)
 	do {
 		r = pager_run(p, 20, 0);
 		if (r == -ETIMEDOUT)
-			r = pager_run(p, 1, 1);
+			r = pager_run(p, SLOW_BURST_MS, 1);
 	} while (r == -ETIMEDOUT);
 	return r;
 }
