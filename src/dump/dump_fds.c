@@ -37,7 +37,8 @@ static int one_fd(struct dump_ctx *d, const struct proc_fd *pf, Cryo__FdEntry *e
 {
 	struct proc_fdinfo fi;
 	struct fd_probe p = { .pid = d->pid, .fd = pf->fd, .link = pf->target, .local = -1,
-			       .group = d->group, .ngroup = d->ngroup };
+			       .group = d->group, .ngroup = d->ngroup,
+			       .links = &d->fdc->links };
 	const struct fd_ops *k;
 	char path[64];
 	int r;
