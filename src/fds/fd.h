@@ -136,9 +136,13 @@ void fd_dump_ctx_fini(struct fd_dump_ctx *c);
 int fd_contents_load(struct store_snap *sn, uint32_t space, uint64_t size, int fd);
 
 /* Identity of a file at capture, and the check at melt: -ESTALE with
- * "PATH changed since the snapshot" logged when dev/ino/size/mtime differ. */
+ * "PATH changed since the snapshot" logged when dev/ino/size/mtime differ.
+ * appended_ok: the same file grown since is fine (a log the process only
+ * appends to: what it wrote after the snapshot stays, its next write goes
+ * to the end anyway). */
 void fd_file_id(const struct stat *st, Cryo__FileId *id);
-int fd_file_id_check(const char *path, const Cryo__FileId *id, const struct stat *now);
+int fd_file_id_check(const char *path, const Cryo__FileId *id, const struct stat *now,
+		     bool appended_ok);
 
 /* Close the scratch fds restore kept for shared objects (pipe ends never
  * placed) and free the table; call once every fd is made. */

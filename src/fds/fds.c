@@ -191,7 +191,8 @@ void fd_file_id(const struct stat *st, Cryo__FileId *id)
 	id->mode = st->st_mode;
 }
 
-int fd_file_id_check(const char *path, const Cryo__FileId *id, const struct stat *now)
+int fd_file_id_check(const char *path, const Cryo__FileId *id, const struct stat *now,
+		     bool appended_ok)
 {
 	Cryo__FileId cur;
 	const char *what = NULL;
@@ -201,8 +202,10 @@ int fd_file_id_check(const char *path, const Cryo__FileId *id, const struct stat
 	fd_file_id(now, &cur);
 	if (cur.dev != id->dev || cur.ino != id->ino)
 		what = "another file is at its path";
+	else if (appended_ok && cur.size >= id->size)
+		return 0;
 	else if (cur.size != id->size)
-		what = "its size differs";
+		what = appended_ok ? "it is shorter" : "its size differs";
 	else if (cur.mtime_ns != id->mtime_ns)
 		what = "its modification time differs";
 	if (!what)

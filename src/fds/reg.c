@@ -142,7 +142,10 @@ static int reg_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
 		close(fd);
 		goto out;
 	}
-	r = fd_file_id_check(rf->path, rf->id, &st);
+	/* A log opened O_APPEND for writing only: growth is not a change
+	 * the process can notice (it writes at the end, never reads it) */
+	r = fd_file_id_check(rf->path, rf->id, &st,
+			     (e->flags & O_APPEND) && (e->flags & O_ACCMODE) == O_WRONLY);
 	if (r) {
 		close(fd);
 		goto out;

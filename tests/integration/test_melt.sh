@@ -26,7 +26,12 @@ else
 	fail "pid $PID is not a running sleep after melt"
 fi
 ppid=$(awk '/^PPid:/ {print $2}' /proc/$PID/status)
-tracer=$(awk '/^TracerPid:/ {print $2}' /proc/$PID/status)
+# the pager stops it briefly once all is in (to close the process's uffd)
+for _ in $(seq 50); do
+	tracer=$(awk '/^TracerPid:/ {print $2}' /proc/$PID/status)
+	[ "$tracer" = 0 ] && break
+	sleep 0.1
+done
 if [ "$ppid" != $$ ] && [ "$tracer" = 0 ]; then
 	pass "not our child (ppid $ppid), not traced"
 else
@@ -62,4 +67,26 @@ check 0 "melt --snapshot 1 --json after a kill" bash -c "kill -9 $PID; sleep 0.0
 check_json "melt --json"
 kill -9 "$PID" 2>/dev/null
 check 2 "melt without a name" "$CRYO" melt
+
+# a log the program appends to: grown since the snapshot is not a change
+# it could notice; a file it reads and writes is
+LOGF=$T/app.log
+setsid bash -c "exec 3>>'$LOGF' 4<>'$T/data'; while :; do echo tick >&3; sleep 0.05; done" \
+	</dev/null >/dev/null 2>&1 &
+A=$!
+until [ -s "$LOGF" ]; do sleep 0.05; done
+check 0 "adopt a program appending to a log" "$CRYO" adopt "$A" --name appender
+n=$(wc -l < "$LOGF")
+until [ "$(wc -l < "$LOGF")" -gt $((n + 5)) ]; do sleep 0.05; done
+kill -9 "$A"
+sleep 0.1
+check 0 "melt it after the log grew" "$CRYO" melt appender
+n=$(wc -l < "$LOGF")
+sleep 0.5
+[ "$(wc -l < "$LOGF")" -gt "$n" ] && pass "it appends to its log again" || fail "the log does not grow after melt"
+kill -9 "$A"
+sleep 0.1
+echo changed >> "$T/data"
+check 1 "melt refused: a file it reads and writes changed" "$CRYO" melt appender
+check_err "data changed since the snapshot \\(its size differs\\)" "the error says which file and how"
 done_testing
