@@ -111,6 +111,11 @@ struct fd_ops {
 	 * files of one object in one process: held by several processes, they
 	 * are made by the group's root before it forks the others. */
 	uint64_t (*object)(const Cryo__FdEntry *e);
+	/* Optional: make the terminal open at fd the caller's controlling
+	 * terminal if e's was. Called in a session leader without one, once
+	 * per open file: before it forks its children for a file the root
+	 * made (they inherit the terminal), else once its fds are placed. */
+	int (*ctty)(struct fd_restore_ctx *c, const Cryo__FdEntry *e, int fd);
 	/* One line for `cryo inspect`. */
 	void (*describe)(const Cryo__FdEntry *e, char *buf, size_t n);
 };

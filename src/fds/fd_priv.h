@@ -47,6 +47,24 @@ int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *ou
  * whose link reads `link` ("socket:[N]"). */
 int fd_group_holds(const struct fd_probe *p, const char *link);
 
+/* ---- pseudo-terminals (tty.c, ptmx.c) ---- */
+
+/* The id of pty N as an object and in fd_restore_ctx.shared: apart from
+ * pipe inodes, which are below 2^32. */
+#define FD_PTY_ID(index)	((0x707479ull << 40) | (uint64_t)(index))
+
+struct termios;
+/* The settings of the terminal at fd into t (t->cc points into tio). */
+int fd_tty_settings(int fd, Cryo__Tty *t, struct termios *tio);
+/* t's settings onto the terminal at fd (failures are warnings). */
+void fd_tty_apply(int fd, const Cryo__Tty *t);
+/* 1 if a process of the probe's group holds the master of pty N. */
+int fd_group_pty_master(const struct fd_probe *p, uint32_t index);
+/* A new fd on the slave of the pair that stands for pty N in this melt,
+ * with flags (O_NOCTTY is added); the master is made first if no fd of it
+ * is made yet. Returns the fd or -errno. */
+int fd_pty_open_slave(struct fd_restore_ctx *c, uint32_t index, int flags);
+
 /* 1 if the link names an anonymous pipe "pipe:[N]" (N into *ino). */
 int fd_link_pipe(const char *link, uint64_t *ino);
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 extern const struct fd_ops fd_ops_memfd, fd_ops_dev, fd_ops_pipe, fd_ops_ext, fd_ops_reg,
-	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix, fd_ops_tty,
+	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix, fd_ops_tty, fd_ops_ptmx,
 	fd_ops_unixconn, fd_ops_timerfd, fd_ops_signalfd;
 
 /* Match order: the specific before the general (a memfd is also a regular
@@ -26,6 +26,7 @@ const struct fd_ops *const fd_kinds[] = {
 	&fd_ops_dev,
 	&fd_ops_pipe,
 	&fd_ops_tty,		/* pty slaves, before "ext" takes other terminals */
+	&fd_ops_ptmx,		/* pty masters the group holds, likewise */
 	&fd_ops_unixconn,	/* unix connections; on fds 0-2 only inside the group */
 	&fd_ops_ext,
 	&fd_ops_reg,
@@ -535,6 +536,33 @@ int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *ou
 	}
 	fd_links_free(&tmp);
 	return r;
+}
+
+int fd_group_pty_master(const struct fd_probe *p, uint32_t index)
+{
+	static const char *const masters[] = { "/dev/ptmx", "/dev/pts/ptmx" };
+	struct fd_links tmp = { 0 };
+	int found = 0;
+
+	for (size_t m = 0; m < 2 && !found; m++) {
+		const struct fd_link *f;
+		size_t n;
+
+		if (links_find(p, &tmp, masters[m], &f, &n))
+			break;
+		for (size_t i = 0; i < n && !found; i++) {
+			struct proc_fdinfo fi;
+			const char *v;
+
+			if (proc_fdinfo_read(f[i].pid, f[i].fd, &fi))
+				continue;
+			v = proc_fdinfo_get(&fi, "tty-index");
+			found = v && strtoul(v, NULL, 10) == index;
+			proc_fdinfo_free(&fi);
+		}
+	}
+	fd_links_free(&tmp);
+	return found;
 }
 
 int fd_group_holds(const struct fd_probe *p, const char *link)

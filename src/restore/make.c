@@ -206,6 +206,15 @@ static int child_fds(struct rst_tree *t, size_t pi, int *sfd)
 		}
 	}
 	syscall(SYS_close_range, (unsigned)base + 1, ~0u, 0u);
+	/* A terminal made here (not by the root) becomes the controlling one
+	 * now; one from a slot already did, before the forks. */
+	for (size_t i = 0; i < n && getsid(0) == getpid(); i++) {
+		const Cryo__FdEntry *e = r->fds->fds[i];
+		const struct fd_ops *k = fd_kind_by_name(e->kind);
+
+		if (k->ctty && fp[i].slot < 0 && fp[i].dup_of < 0)
+			(void)k->ctty(&c, e, (int)e->fd);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const Cryo__FdEntry *e = r->fds->fds[i];
 		const struct fd_ops *k = fd_kind_by_name(e->kind);
@@ -222,6 +231,27 @@ static int child_fds(struct rst_tree *t, size_t pi, int *sfd)
 out:
 	free(c.shared);
 	return ret;
+}
+
+/* A session leader takes its controlling terminal, if the root made it
+ * (a slot), before it forks its children: they inherit it then, as they
+ * did when they were forked the first time. */
+static void child_ctty(struct rst_tree *t, size_t pi)
+{
+	struct rst *r = &t->p[pi];
+	struct fd_restore_ctx c = { .snap = r->sn, .policy = &r->o->fds };
+	const struct rst_fdplan *fp = t->fp[pi];
+	size_t n = r->fds ? r->fds->n_fds : 0;
+
+	if (getsid(0) != getpid())
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const Cryo__FdEntry *e = r->fds->fds[i];
+		const struct fd_ops *k = fd_kind_by_name(e->kind);
+
+		if (k && k->ctty && fp[i].slot >= 0)
+			(void)k->ctty(&c, e, t->slot_fd[fp[i].slot]);
+	}
 }
 
 static void child_rlimits(struct rst *r, int sfd)
@@ -384,6 +414,7 @@ static __attribute__((noreturn)) void child_main(struct rst_tree *t, size_t pi, 
 	child_session(t, pi, sfd);
 	if (pi == 0 && make_slots(t, sfd))
 		_exit(1);
+	child_ctty(t, pi);
 	for (size_t ci = 1; ci < t->n; ci++)
 		if (t->p[ci].pe->has_ppid && t->p[ci].pe->ppid == (uint32_t)r->pid &&
 		    fork_child(t, ci, sfd, sync_fd))

@@ -3,7 +3,9 @@
 # would: bash with a job in the foreground (cat) frozen and melted — the
 # job is still the terminal's foreground and reads what is typed; vim in
 # the middle of an edit frozen and melted — its screen comes back on
-# attach, the edit goes on and is written.
+# attach, the edit goes on and is written; python talking to bash through
+# a pty it opened itself (pty.fork) frozen and melted three times and
+# killed and melted: the pair is made again and the talk goes on.
 # usage: test_editor.sh CRYO
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -93,4 +95,44 @@ second line, after the melt" ]; then
 else
 	fail "the file: $(cat "$F" 2>&1 | tr '\n' '|')"
 fi
+
+# ---- a pty the group opened itself: python talks to bash through its master ----
+PL=$T/ptyconv.log
+setsid python3 "$(dirname "$0")/ptyconv.py" "$PL" </dev/null >/dev/null 2>&1 &
+PY=$!
+disown
+KILL="$PY"
+passes() { local n; n=$(grep -c '^PASS' "$PL" 2>/dev/null); echo "${n:-0}"; }
+more_passes() { [ "$(passes)" -gt "$1" ]; }
+until_ok 10 more_passes 2 || fail "python and bash never talked: $(tail -3 "$PL" 2>&1 | tr '\n' '|')"
+SH=$(pgrep -P "$PY" bash)
+KILL="$PY $SH"
+check 0 "adopt python with bash on its pty" "$CRYO" adopt "$PY" --name pty
+check_out "snapshot 1" "the first snapshot"
+check 0 "inspect: the master and bash's controlling terminal" bash -c \
+	"'$CRYO' inspect pty | grep -q 'ptmx.*master of /dev/pts/' && '$CRYO' inspect pty | grep -q \"tty.*controlling.*the group's own pty\""
+for round in 1 2 3; do
+	check 0 "freeze it ($round)" "$CRYO" freeze pty
+	until_ok 5 gone "$PY" || fail "python still there after freeze $round"
+	n=$(passes)
+	check 0 "melt it ($round)" "$CRYO" melt pty
+	if until_ok 10 more_passes $((n + 3)); then
+		pass "round $round: the conversation goes on through the new pty ($(tail -1 "$PL"))"
+	else
+		fail "round $round after melt: $(tail -3 "$PL" | tr '\n' '|')"
+	fi
+done
+[ "$(stat_field "$SH" 7)" != 0 ] && [ "$(stat_field "$SH" 8)" = "$SH" ] &&
+	pass "bash has the new pty as its controlling terminal, in the foreground" ||
+	fail "bash after melt: tty_nr $(stat_field "$SH" 7) tpgid $(stat_field "$SH" 8)"
+check 0 "snap it" "$CRYO" snap pty
+kill -STOP "$PY" "$SH"
+kill -9 "$PY" "$SH"
+until_ok 5 gone "$PY" || fail "kill -9 did not end python"
+n=$(passes)
+check 0 "melt it from the snapshot after kill -9" "$CRYO" melt pty
+until_ok 10 more_passes $((n + 3)) && pass "after kill -9 and melt it talks again" ||
+	fail "after kill -9 and melt: $(tail -3 "$PL" | tr '\n' '|')"
+grep -q '^FAIL' "$PL" && fail "a wrong answer: $(grep -m1 '^FAIL' "$PL")" || pass "no wrong answer in $(passes) rounds ($(grep -c '^LOST' "$PL") lost in flight)"
+kill -9 "$PY" "$SH" 2>/dev/null
 done_testing
