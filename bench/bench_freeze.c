@@ -18,7 +18,9 @@
  * Limits: memcpy (one core) for the time stopped reading memory, disk
  * write+fdatasync of the same bytes for durable. Not a test: it prints.
  *
- * usage (root): bench_freeze [--dir DIR] [--json RESULTS] [--scale F] */
+ * usage (root): bench_freeze [--dir DIR] [--json RESULTS] [--scale F]
+ * BENCH_FREEZE_MIB=4096 runs that one size only (experiments: the stop of
+ * a tracked snapshot of 4 GiB without the two smaller ones first). */
 #define LOG_PREFIX "bench: "
 #include "bench_util.h"
 #include "common/log.h"
@@ -214,6 +216,8 @@ int main(int argc, char **argv)
 	static const uint64_t sizes[] = { 256, 1024, 4096 };
 	struct bu_results res;
 	struct bu_args args;
+	const char *one = getenv("BENCH_FREEZE_MIB");
+	uint64_t only = one ? strtoull(one, NULL, 10) : 0;
 	double mem, disk;
 	int rc = 0;
 
@@ -234,6 +238,11 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		uint64_t mib = (uint64_t)(sizes[i] * args.scale);
 
+		if (only) {
+			if (i)
+				break;
+			mib = only;
+		}
 		if (!mib)
 			continue;
 		/* the child's memory, the snap's copy and the page cache */
