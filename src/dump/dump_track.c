@@ -57,6 +57,8 @@
 #define PRE_BATCH	(4u << 20)	/* bytes read per process_vm_readv */
 #define PRE_RANGES	256u		/* ranges per read */
 #define PRE_RANGE_MAX	(1u << 20)	/* proc_mem_readv's bound per range */
+#define PRE_ROUNDS	4u		/* pre-copy rounds at most */
+#define PRE_SMALL	512u		/* pages written in a round: stop there */
 
 struct dump_track {
 	struct proc_dirty *dirty;	/* NULL: not armed */
@@ -161,7 +163,6 @@ static int pre_flush(struct dump_ctx *d, struct pre_batch *b)
 			if (r)
 				return r;
 			p += PAGE;
-			d->precopied++;
 		}
 		r = dump_runs_push(&d->pre, b->r[i].addr / PAGE,
 				   (b->r[i].addr + b->r[i].len) / PAGE);
@@ -231,38 +232,66 @@ static int pre_read(struct dump_ctx *d, const struct proc_maps *m, const struct 
 	return r;
 }
 
+/* One round: smaps, register what is new (read whole at the stop, T4),
+ * scan, read what was written. *written: pages read this round. */
+static int precopy_round(struct dump_ctx *d, struct proc_maps *m, uint64_t *written)
+{
+	struct proc_dirty_found f = { 0 };
+	struct proc_range *added = NULL;
+	size_t nadded = 0;
+	int r;
+
+	*written = 0;
+	proc_maps_free(m);
+	r = proc_maps_read(d->pid, true, m);
+	if (!r)
+		r = proc_dirty_register_maps(d->track->dirty, m, &added, &nadded,
+					     PROC_DIRTY_RUNNING);
+	for (size_t i = 0; i < nadded && !r; i++)
+		r = dump_runs_push(&d->pending, added[i].start / PAGE, added[i].end / PAGE);
+	if (!r)
+		r = proc_dirty_scan_found(d->track->dirty, 0, UINT64_MAX, PROC_DIRTY_PRIVATE, &f);
+	for (size_t i = 0; i < f.nfresh && !r; i++)	/* new too */
+		r = dump_runs_push(&d->pending, f.fresh[i].start / PAGE, f.fresh[i].end / PAGE);
+	for (size_t i = 0; i < f.nwritten; i++)
+		*written += (f.written[i].end - f.written[i].start) / PAGE;
+	if (!r)
+		r = pre_read(d, m, f.written, f.nwritten);
+	/* what is registered now (the kernel's "uw"), for dump_track_maps */
+	for (size_t i = 0; i < nadded && !r; i++)
+		for (size_t k = 0; k < m->n; k++)
+			if (m->v[k].start >= added[i].start && m->v[k].end <= added[i].end)
+				m->v[k].vmflags |= PROC_VMF(UW);
+	free(added);
+	proc_dirty_found_free(&f);
+	return r;
+}
+
+/* Rounds until what one round found written is small enough to read at
+ * the stop quickly, or stops shrinking (a process writing faster than we
+ * read), or PRE_ROUNDS: each round walks the page tables once more. The
+ * last round's smaps is the one the stop compares its mappings with. */
 int dump_track_precopy(struct dump_ctx *d)
 {
 	struct proc_maps m = { 0 };
-	struct proc_range *added = NULL, *w = NULL;
-	size_t nadded = 0, nw = 0;
-	int r = proc_maps_read(d->pid, true, &m);
+	uint64_t written, prev = UINT64_MAX;
+	int r = 0;
 
-	if (r)
-		goto out;
-	r = proc_dirty_register_maps(d->track->dirty, &m, &added, &nadded, PROC_DIRTY_RUNNING);
-	if (r)
-		goto out;
-	for (size_t i = 0; i < nadded && !r; i++)	/* T4, at the stop */
-		r = dump_runs_push(&d->pending, added[i].start / PAGE, added[i].end / PAGE);
-	if (!r)
-		r = proc_dirty_scan(d->track->dirty, 0, UINT64_MAX, &w, &nw);
-	if (!r)
-		r = pre_read(d, &m, w, nw);
-	/* what is registered now (the kernel's "uw"), for dump_track_maps */
-	for (size_t i = 0; i < nadded && !r; i++)
-		for (size_t k = 0; k < m.n; k++)
-			if (m.v[k].start >= added[i].start && m.v[k].end <= added[i].end)
-				m.v[k].vmflags |= PROC_VMF(UW);
-out:
-	if (r)
+	for (unsigned round = 0; round < PRE_ROUNDS && !r; round++) {
+		r = precopy_round(d, &m, &written);
+		if (!r)
+			pr_debug("group %s: pre-copy round %u: %" PRIu64 " pages written", d->name,
+				 round + 1, written);
+		if (written <= PRE_SMALL || written > prev / 2)
+			break;
+		prev = written;
+	}
+	if (r) {
 		pr_err("group %s: pre-copy of pid %d: %s", d->name, (int)d->pid, store_strerror(r));
-	free(added);
-	free(w);
-	if (!r)
-		d->pre_maps = m;
-	else
 		proc_maps_free(&m);
+	} else {
+		d->pre_maps = m;
+	}
 	return r;
 }
 
@@ -301,29 +330,65 @@ slow:
 	return -EAGAIN;
 }
 
+/* Push ranges (addresses) as vpn runs. */
+static int push_ranges(struct dump_runs *c, const struct proc_range *v, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n && !r; i++)
+		r = dump_runs_push(c, v[i].start / PAGE, v[i].end / PAGE);
+	return r;
+}
+
+/* Stopped. One scan of every registered range says what was written since
+ * the pre-copy (read now) and what is not resident (T3: dropped); ranges
+ * new since the pre-copy, or whose pre-copy read failed, are read whole
+ * and their residency is walked (dump_mm_pages). */
 int dump_track_select(struct dump_ctx *d)
 {
-	struct proc_range *added = NULL, *w = NULL;
-	size_t nadded = 0, nw = 0;
-	int r = proc_dirty_register_maps(d->track->dirty, &d->maps, &added, &nadded, 0);
+	struct proc_dirty *pd = d->track->dirty;
+	struct proc_dirty_found f = { 0 };
+	struct proc_range *added = NULL;
+	struct dump_runs reg = { 0 }, fresh = { 0 };
+	size_t nadded = 0;
+	int r = proc_dirty_register_maps(pd, &d->maps, &added, &nadded, 0);
 
+	dump_mark(d, "select: register");
 	if (!r)
-		r = proc_dirty_scan(d->track->dirty, 0, UINT64_MAX, &w, &nw);
-	for (size_t i = 0; i < nadded && !r; i++)
-		r = dump_runs_push(&d->sel, added[i].start / PAGE, added[i].end / PAGE);
-	for (size_t i = 0; i < nw && !r; i++)
-		r = dump_runs_push(&d->sel, w[i].start / PAGE, w[i].end / PAGE);
+		r = proc_dirty_scan_found(pd, 0, UINT64_MAX, PROC_DIRTY_GONE | PROC_DIRTY_PRIVATE, &f);
+	dump_mark(d, "select: scan");
+	if (!r)
+		r = push_ranges(&fresh, added, nadded);
+	if (!r)
+		r = push_ranges(&fresh, f.fresh, f.nfresh);
 	for (size_t i = 0; i < d->pending.n && !r; i++)
-		r = dump_runs_push(&d->sel, d->pending.r[i].first, d->pending.r[i].end);
+		r = dump_runs_push(&fresh, d->pending.r[i].first, d->pending.r[i].end);
+	if (!r)
+		r = push_ranges(&reg, pd->r, pd->n);
+	if (!r)
+		r = push_ranges(&d->gone, f.gone, f.ngone);
+	if (!r) {
+		dump_runs_normalize(&fresh);
+		dump_runs_normalize(&reg);
+		dump_runs_normalize(&d->gone);
+		r = dump_runs_subtract(&reg, &fresh, &d->known);
+	}
+	/* read: what was written, and all that is new */
+	if (!r)
+		r = push_ranges(&d->sel, f.written, f.nwritten);
+	for (size_t i = 0; i < fresh.n && !r; i++)
+		r = dump_runs_push(&d->sel, fresh.r[i].first, fresh.r[i].end);
 	if (!r) {
 		dump_runs_normalize(&d->sel);
-		d->sel_at = 0;
+		d->sel_at = d->known_at = 0;
 	} else {
 		pr_err("group %s: written pages of pid %d: %s", d->name, (int)d->pid,
 		       store_strerror(r));
 	}
 	free(added);
-	free(w);
+	proc_dirty_found_free(&f);
+	dump_runs_free(&reg);
+	dump_runs_free(&fresh);
 	return r;
 }
 
@@ -373,6 +438,9 @@ int dump_track_finish(struct dump_ctx *d)
 	int r = 0;
 
 	dump_runs_normalize(&d->pre);
+	d->precopied = 0;	/* pages, each once however many rounds read it */
+	for (size_t i = 0; i < d->pre.n; i++)
+		d->precopied += d->pre.r[i].end - d->pre.r[i].first;
 	for (size_t i = 0; i < d->pre.n && !r; i++) {
 		uint64_t a = d->pre.r[i].first, end = d->pre.r[i].end;
 
@@ -397,5 +465,7 @@ void dump_track_ctx_free(struct dump_ctx *d)
 	dump_runs_free(&d->sel);
 	dump_runs_free(&d->pre);
 	dump_runs_free(&d->pending);
+	dump_runs_free(&d->known);
+	dump_runs_free(&d->gone);
 	proc_maps_free(&d->pre_maps);
 }

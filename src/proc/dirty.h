@@ -45,6 +45,7 @@ struct proc_dirty {
 	int uffd;                 /* ours, taken from the target */
 	int pagemap_fd;           /* /proc/PID/pagemap for PAGEMAP_SCAN */
 	uint64_t features;        /* UFFD features the API granted */
+	bool holes_reported;      /* the quick scan reports every page without a PTE */
 	size_t n, cap;
 	struct proc_range *r;     /* registered ranges, sorted */
 };
@@ -73,6 +74,30 @@ int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
  * is registered and reported whole. *runs malloc'd, caller frees. */
 int proc_dirty_scan(struct proc_dirty *d, uint64_t start, uint64_t end,
 		    struct proc_range **runs, size_t *n);
+
+/* What one scan found in [start, end) of the registered ranges, each list
+ * ascending, malloc'd (proc_dirty_found_free):
+ *   written  populated pages written since the last scan, protected again
+ *   gone     (PROC_DIRTY_GONE) pages that hold none of the process's own
+ *            memory now: no PTE (never populated, dropped, page table
+ *            freed), or (PROC_DIRTY_PRIVATE) a file's page not copied yet.
+ *            Meant for a stopped process: exact at that instant.
+ *   fresh    ranges found not registered (mapped anew where an identical
+ *            mapping was): registered now, all of their pages are new;
+ *            they are in neither list.
+ * A page in none of the lists is as it was at the last scan: populated
+ * (present or swapped) and not written, or a file's page it was then. */
+struct proc_dirty_found {
+	struct proc_range *written, *gone, *fresh;
+	size_t nwritten, ngone, nfresh;
+};
+#define PROC_DIRTY_GONE    2u
+/* Every range scanned is a private mapping: a page of the file it maps is
+ * not the process's until written (copied); it is not reported written. */
+#define PROC_DIRTY_PRIVATE 4u
+int proc_dirty_scan_found(struct proc_dirty *d, uint64_t start, uint64_t end, unsigned flags,
+			  struct proc_dirty_found *f);
+void proc_dirty_found_free(struct proc_dirty_found *f);
 
 /* Fallback: hash each page of [start, start + npages pages). A page that
  * is neither present nor swapped (pagemap) is not read and hashes to 0. */
