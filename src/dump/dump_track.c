@@ -221,7 +221,11 @@ static int pre_read(struct dump_ctx *d, const struct proc_maps *m, const struct 
 			uint64_t s = w[i].start > m->v[k].start ? w[i].start : m->v[k].start;
 			uint64_t e = w[i].end < m->v[k].end ? w[i].end : m->v[k].end;
 
-			if (precopy_wanted(&m->v[k]))
+			/* process_vm_readv cannot read what the process may not
+			 * (PROT_NONE, exec-only): /proc/PID/mem at the stop can */
+			if (precopy_wanted(&m->v[k]) && !(m->v[k].prot & PROC_PROT_READ))
+				r = dump_runs_push(&d->pending, s / PAGE, e / PAGE);
+			else if (precopy_wanted(&m->v[k]))
 				r = pre_add(d, b, s, e);
 		}
 	}

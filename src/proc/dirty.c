@@ -267,19 +267,22 @@ int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
 	return register_range(d, start, end, 0);
 }
 
-/* Which mappings are worth tracking: writable memory whose content is the
- * process's own. Kernel special mappings ([vvar], [vsyscall], ...) and
- * device/PFN maps cannot be registered. */
+/* Which mappings are worth tracking: private memory, whatever its
+ * protection now. A mapping read-only at every snapshot may still be
+ * written in between (mprotect to writable, write, back: a JIT's W^X
+ * code): registered, its pages keep their WP bit through mprotect and
+ * the write is seen; unregistered, it would never be read again. Kernel
+ * special mappings ([vvar], [vsyscall], ...) and device/PFN maps cannot
+ * be registered; named anonymous memory ([anon:NAME]) is the process's. */
 static bool trackable(const struct proc_vma *v)
 {
-	if (!(v->prot & PROC_PROT_WRITE))
-		return false;
 	/* Shared memory is saved whole (it is not the process's alone), and
 	 * here a write-protected shared page took a fault on every write,
 	 * not only the first: 98% slower (bench_track). */
 	if (v->shared)
 		return false;
-	if (v->special && strcmp(v->path, "[heap]") && strcmp(v->path, "[stack]"))
+	if (v->special && strcmp(v->path, "[heap]") && strcmp(v->path, "[stack]") &&
+	    strncmp(v->path, "[anon:", 6))
 		return false;
 	if (v->has_smaps && (v->vmflags & (PROC_VMF_IO | PROC_VMF_PFNMAP)))
 		return false;

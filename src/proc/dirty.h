@@ -16,7 +16,7 @@
  *
  * New mappings: a mapping created after registration is not tracked. The
  * caller re-reads /proc/PID/smaps before each scan and calls
- * proc_dirty_register_maps(), which registers every writable mapping whose
+ * proc_dirty_register_maps(), which registers every private mapping whose
  * VmFlags lack "uw" (VM_UFFD_WP) and reports it: all pages of a newly
  * registered range count as written, since nothing of them was captured
  * yet. Because the flag lives on the VMA, a range unmapped and mapped
@@ -56,8 +56,10 @@ int proc_dirty_open(struct proc_ctl *ctl, struct proc_dirty **out);
 void proc_dirty_close(struct proc_dirty *d);
 
 int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end);
-/* m must come from smaps. Register each writable, non-special mapping of
- * m whose VmFlags lack "uw" (not WP-registered), and make the tracked set
+/* m must come from smaps. Register each private mapping of m that is the
+ * process's memory (not a kernel special one; any protection: it may be
+ * made writable later) whose VmFlags lack "uw" (not WP-registered), and
+ * make the tracked set
  * exactly the registered mappings of m. *added (may be NULL) gets the newly
  * registered ranges, malloc'd, caller frees: all their pages count as
  * written (never captured yet). */

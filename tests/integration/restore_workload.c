@@ -674,12 +674,13 @@ static void mode_sockets(void)
 /* ---- incr: memory that changes between snapshots, on SIGUSR1 ---- */
 
 #define INCR_AP 64
+#define INCR_WX 8	/* pages of W: read-only at each snapshot */
 
 static void mode_incr(void)
 {
-	uint32_t gen[INCR_AP], cgen = 0;
+	uint32_t gen[INCR_AP], wgen[INCR_WX], cgen = 0;
 	size_t cpages = 0;
-	uint8_t *a, *b, *c = NULL;
+	uint8_t *a, *b, *c = NULL, *w;
 	sigset_t set;
 	char name[16];
 	int sig;
@@ -700,6 +701,15 @@ static void mode_incr(void)
 	for (uint32_t i = 0; i < INCR_AP; i++)
 		incr_page(a + i * 4096, i, gen[i] = 1);
 	memset(b, 0x5b, 32 * 4096);
+	/* W: written only while made writable for a moment between two
+	 * snapshots, read-only whenever one is taken (a JIT's W^X code) */
+	w = mmap(NULL, INCR_WX * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (w == MAP_FAILED)
+		result(0, "mmap w");
+	for (uint32_t i = 0; i < INCR_WX; i++)
+		incr_page(w + i * 4096, 2000 + i, wgen[i] = 3);
+	if (mprotect(w, INCR_WX * 4096, PROT_READ))
+		result(0, "mprotect w");
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
@@ -709,6 +719,12 @@ static void mode_incr(void)
 			result(0, "sigwait");
 		for (uint32_t i = (uint32_t)r % 4; i < INCR_AP; i += 4)
 			incr_page(a + i * 4096, i, gen[i] = 10 + (uint32_t)r);
+		if (mprotect(w, INCR_WX * 4096, PROT_READ | PROT_WRITE))
+			result(0, "mprotect w writable");
+		for (uint32_t i = (uint32_t)r % 2; i < INCR_WX; i += 2)
+			incr_page(w + i * 4096, 2000 + i, wgen[i] = 20 + (uint32_t)r);
+		if (mprotect(w, INCR_WX * 4096, PROT_READ))
+			result(0, "mprotect w read-only");
 		if (r == 1 && munmap(b, 32 * 4096))
 			result(0, "munmap");
 		if (r == 2) {
@@ -747,6 +763,10 @@ static void mode_incr(void)
 	for (uint32_t i = 0; i < cpages; i++)
 		if (!incr_page_ok(c + i * 4096, 1000 + i, cgen))
 			result(0, "page %u of the mremapped mapping is wrong after melt", i);
+	for (uint32_t i = 0; i < INCR_WX; i++)
+		if (!incr_page_ok(w + i * 4096, 2000 + i, wgen[i]))
+			result(0, "page %u of W (read-only at snapshots) is not generation %u after "
+			       "melt", i, wgen[i]);
 	result(1, NULL);
 }
 
