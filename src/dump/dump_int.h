@@ -99,6 +99,7 @@ struct dump_ctx {
 	 * resident-set walk. known_at is a cursor like sel_at. */
 	struct dump_runs known, gone;
 	size_t known_at;
+	struct dump_runs pre_gone;	/* a file's pages the pre-copy protected */
 	struct proc_maps pre_maps;	/* smaps read for the pre-copy */
 	uint64_t precopied;		/* pages put before the stop */
 	uint64_t mark_ns;		/* dump_mark: when the last step ended */

@@ -236,6 +236,16 @@ static int pre_read(struct dump_ctx *d, const struct proc_maps *m, const struct 
 	return r;
 }
 
+/* Push ranges (addresses) as vpn runs. */
+static int push_ranges(struct dump_runs *c, const struct proc_range *v, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n && !r; i++)
+		r = dump_runs_push(c, v[i].start / PAGE, v[i].end / PAGE);
+	return r;
+}
+
 /* One round: smaps, register what is new (read whole at the stop, T4),
  * scan, read what was written. *written: pages read this round. */
 static int precopy_round(struct dump_ctx *d, struct proc_maps *m, uint64_t *written)
@@ -254,9 +264,12 @@ static int precopy_round(struct dump_ctx *d, struct proc_maps *m, uint64_t *writ
 	for (size_t i = 0; i < nadded && !r; i++)
 		r = dump_runs_push(&d->pending, added[i].start / PAGE, added[i].end / PAGE);
 	if (!r)
-		r = proc_dirty_scan_found(d->track->dirty, 0, UINT64_MAX, PROC_DIRTY_PRIVATE, &f);
+		r = proc_dirty_scan_found(d->track->dirty, 0, UINT64_MAX, 0, &f);
 	for (size_t i = 0; i < f.nfresh && !r; i++)	/* new too */
 		r = dump_runs_push(&d->pending, f.fresh[i].start / PAGE, f.fresh[i].end / PAGE);
+	/* a file's pages met now are protected: the stop will not see them */
+	if (!r)
+		r = push_ranges(&d->pre_gone, f.gone, f.ngone);
 	for (size_t i = 0; i < f.nwritten; i++)
 		*written += (f.written[i].end - f.written[i].start) / PAGE;
 	if (!r)
@@ -334,16 +347,6 @@ slow:
 	return -EAGAIN;
 }
 
-/* Push ranges (addresses) as vpn runs. */
-static int push_ranges(struct dump_runs *c, const struct proc_range *v, size_t n)
-{
-	int r = 0;
-
-	for (size_t i = 0; i < n && !r; i++)
-		r = dump_runs_push(c, v[i].start / PAGE, v[i].end / PAGE);
-	return r;
-}
-
 /* Stopped. One scan of every registered range says what was written since
  * the pre-copy (read now) and what is not resident (T3: dropped); ranges
  * new since the pre-copy, or whose pre-copy read failed, are read whole
@@ -353,13 +356,13 @@ int dump_track_select(struct dump_ctx *d)
 	struct proc_dirty *pd = d->track->dirty;
 	struct proc_dirty_found f = { 0 };
 	struct proc_range *added = NULL;
-	struct dump_runs reg = { 0 }, fresh = { 0 };
+	struct dump_runs reg = { 0 }, fresh = { 0 }, gone = { 0 };
 	size_t nadded = 0;
 	int r = proc_dirty_register_maps(pd, &d->maps, &added, &nadded, 0);
 
 	dump_mark(d, "select: register");
 	if (!r)
-		r = proc_dirty_scan_found(pd, 0, UINT64_MAX, PROC_DIRTY_GONE | PROC_DIRTY_PRIVATE, &f);
+		r = proc_dirty_scan_found(pd, 0, UINT64_MAX, PROC_DIRTY_GONE, &f);
 	dump_mark(d, "select: scan");
 	if (!r)
 		r = push_ranges(&fresh, added, nadded);
@@ -367,19 +370,26 @@ int dump_track_select(struct dump_ctx *d)
 		r = push_ranges(&fresh, f.fresh, f.nfresh);
 	for (size_t i = 0; i < d->pending.n && !r; i++)
 		r = dump_runs_push(&fresh, d->pending.r[i].first, d->pending.r[i].end);
+	for (size_t i = 0; i < pd->n && !r; i++)
+		r = dump_runs_push(&reg, pd->r[i].start / PAGE, pd->r[i].end / PAGE);
+	/* gone: what the scan found so, and the file's pages the pre-copy
+	 * met (protected since) unless written after all */
 	if (!r)
-		r = push_ranges(&reg, pd->r, pd->n);
-	if (!r)
-		r = push_ranges(&d->gone, f.gone, f.ngone);
-	if (!r) {
-		dump_runs_normalize(&fresh);
-		dump_runs_normalize(&reg);
-		dump_runs_normalize(&d->gone);
-		r = dump_runs_subtract(&reg, &fresh, &d->known);
-	}
+		r = push_ranges(&gone, f.gone, f.ngone);
+	for (size_t i = 0; i < d->pre_gone.n && !r; i++)
+		r = dump_runs_push(&gone, d->pre_gone.r[i].first, d->pre_gone.r[i].end);
 	/* read: what was written, and all that is new */
 	if (!r)
 		r = push_ranges(&d->sel, f.written, f.nwritten);
+	if (!r) {
+		dump_runs_normalize(&fresh);
+		dump_runs_normalize(&reg);
+		dump_runs_normalize(&gone);
+		dump_runs_normalize(&d->sel);
+		r = dump_runs_subtract(&reg, &fresh, &d->known);
+	}
+	if (!r)
+		r = dump_runs_subtract(&gone, &d->sel, &d->gone);
 	for (size_t i = 0; i < fresh.n && !r; i++)
 		r = dump_runs_push(&d->sel, fresh.r[i].first, fresh.r[i].end);
 	if (!r) {
@@ -393,6 +403,7 @@ int dump_track_select(struct dump_ctx *d)
 	proc_dirty_found_free(&f);
 	dump_runs_free(&reg);
 	dump_runs_free(&fresh);
+	dump_runs_free(&gone);
 	return r;
 }
 
@@ -471,5 +482,6 @@ void dump_track_ctx_free(struct dump_ctx *d)
 	dump_runs_free(&d->pending);
 	dump_runs_free(&d->known);
 	dump_runs_free(&d->gone);
+	dump_runs_free(&d->pre_gone);
 	proc_maps_free(&d->pre_maps);
 }

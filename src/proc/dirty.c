@@ -76,7 +76,7 @@ static bool scan_reports_holes(void)
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC };
 	struct scan_masks k = { .mask = PAGE_IS_WRITTEN, .ret = PAGE_IS_WRITTEN };
 	struct page_region vec[4];
-	uint64_t b, walk_end;
+	uint64_t b, walk_end = 0;
 	bool yes = false;
 	uint8_t *m = MAP_FAILED;
 	int uffd, pmfd = -1;
@@ -175,7 +175,7 @@ void proc_dirty_close(struct proc_dirty *d)
 	free(d);
 }
 
-static int add_range(struct proc_dirty *d, uint64_t start, uint64_t end)
+static int add_range(struct proc_dirty *d, uint64_t start, uint64_t end, bool file)
 {
 	size_t i;
 
@@ -186,12 +186,13 @@ static int add_range(struct proc_dirty *d, uint64_t start, uint64_t end)
 				d->r[i].start = start;
 			if (end > d->r[i].end)
 				d->r[i].end = end;
+			d->r[i].file |= file;
 			return 0;
 		}
 
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 32;
-		struct proc_range *nr = realloc(d->r, cap * sizeof(*nr));
+		struct proc_dirty_range *nr = realloc(d->r, cap * sizeof(*nr));
 		if (!nr)
 			return -ENOMEM;
 		d->r = nr;
@@ -201,11 +202,12 @@ static int add_range(struct proc_dirty *d, uint64_t start, uint64_t end)
 		d->r[i] = d->r[i - 1];
 	d->r[i].start = start;
 	d->r[i].end = end;
+	d->r[i].file = file;
 	d->n++;
 	return 0;
 }
 
-static int scan_one(struct proc_dirty *d, uint64_t start, uint64_t end, unsigned flags,
+static int scan_one(struct proc_dirty *d, uint64_t start, uint64_t end, bool file, bool holes,
 		    struct page_region *vec, struct runs *w, struct runs *gone);
 
 /* Write-protect the populated pages of a freshly registered range (a scan
@@ -217,18 +219,20 @@ static int scan_one(struct proc_dirty *d, uint64_t start, uint64_t end, unsigned
 static int protect_populated(struct proc_dirty *d, uint64_t start, uint64_t end)
 {
 	struct page_region *vec = malloc(2 * SCAN_VEC * sizeof(*vec));
-	struct runs w = { 0 };
+	struct runs w = { 0 }, gone = { 0 };
 	int ret = -ENOMEM;
 
 	if (vec)
-		ret = scan_one(d, start, end, 0, vec, &w, NULL);
+		ret = scan_one(d, start, end, false, false, vec, &w, &gone);
 	free(w.r);
+	free(gone.r);
 	free(vec);
 	return ret;
 }
 
 /* quiet: the caller decides whether a failure is one (a racing unmap). */
-static int register_range(struct proc_dirty *d, uint64_t start, uint64_t end, int quiet)
+static int register_range(struct proc_dirty *d, uint64_t start, uint64_t end, bool file,
+			  int quiet)
 {
 	struct uffdio_register reg = {
 		.range = { .start = start, .len = end - start },
@@ -254,7 +258,7 @@ static int register_range(struct proc_dirty *d, uint64_t start, uint64_t end, in
 		(void)ioctl(d->uffd, UFFDIO_UNREGISTER, &rg);
 		return ret;
 	}
-	ret = add_range(d, start, end);
+	ret = add_range(d, start, end, file);
 	if (ret) {
 		struct uffdio_range rg = reg.range;
 		(void)ioctl(d->uffd, UFFDIO_UNREGISTER, &rg);
@@ -264,7 +268,7 @@ static int register_range(struct proc_dirty *d, uint64_t start, uint64_t end, in
 
 int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end)
 {
-	return register_range(d, start, end, 0);
+	return register_range(d, start, end, false, 0);
 }
 
 /* Which mappings are worth tracking: private memory, whatever its
@@ -287,6 +291,14 @@ static bool trackable(const struct proc_vma *v)
 	if (v->has_smaps && (v->vmflags & (PROC_VMF_IO | PROC_VMF_PFNMAP)))
 		return false;
 	return true;
+}
+
+/* A private mapping of a file: its pages are the file's until copied.
+ * Asking which pages are the file's looks up each page's struct page
+ * (15 times the cost of the walk here): only where it can be so. */
+static bool file_range(const struct proc_vma *v)
+{
+	return v->inode != 0 && !v->special;
 }
 
 int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
@@ -316,7 +328,8 @@ int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
 		if (!trackable(v))
 			continue;
 		if (!(v->vmflags & PROC_VMF(UW))) {
-			ret = register_range(d, v->start, v->end, flags & PROC_DIRTY_RUNNING);
+			ret = register_range(d, v->start, v->end, file_range(v),
+					     flags & PROC_DIRTY_RUNNING);
 			if (ret && (flags & PROC_DIRTY_RUNNING) && (ret == -EINVAL || ret == -ENOMEM ||
 								ret == -ENOENT)) {
 				ret = 0;
@@ -337,7 +350,7 @@ int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
 			nadded++;
 			continue;
 		}
-		ret = add_range(d, v->start, v->end);
+		ret = add_range(d, v->start, v->end, file_range(v));
 		if (ret)
 			goto out;
 	}
@@ -384,35 +397,36 @@ static long pm_scan(int pmfd, pid_t pid, uint64_t flags, uint64_t start, uint64_
 	return r;
 }
 
-/* Pass 2 over a run pass 1 found: re-protect and report the pages in it
- * that are populated and written (PRIVATE: and not a file's page, which a
- * private mapping only shows until it is copied; it stays unprotected, so
- * every scan looks at it again). With gone, the rest of the run goes there:
- * pages without a PTE, or a file's. Only pages that are populated are
- * protected: a WP scan marks an empty PTE too, which costs page tables
- * over holes (64 GiB of them = 128 MiB). */
-static int protect_written(struct proc_dirty *d, uint64_t s, uint64_t e, unsigned flags,
+/* Pass 2 over a run pass 1 found: re-protect the pages in it that are
+ * populated and written, and report them in w, or, in a file range, in
+ * gone if they are the file's page (what a private mapping shows until it
+ * is copied; protected too, so no later scan looks at it again). With
+ * holes, the rest of the run goes to gone too: pages without a PTE. Only
+ * populated pages are protected: a WP scan marks an empty PTE too, which
+ * costs page tables over holes (64 GiB of them = 128 MiB). */
+static int protect_written(struct proc_dirty *d, uint64_t s, uint64_t e, bool file, bool holes,
 			   struct page_region *vec, struct runs *w, struct runs *gone)
 {
-	uint64_t own = flags & PROC_DIRTY_PRIVATE ? PAGE_IS_FILE : 0;
-	struct scan_masks k = { .mask = PAGE_IS_WRITTEN | own, .inverted = own,
-				.anyof = PAGE_IS_PRESENT | PAGE_IS_SWAPPED, .ret = PAGE_IS_WRITTEN };
+	struct scan_masks k = { .mask = PAGE_IS_WRITTEN,
+				.anyof = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+				.ret = PAGE_IS_WRITTEN | (file ? PAGE_IS_FILE : 0) };
 
 	while (s < e) {
-		uint64_t walk_end, at = s;
+		uint64_t walk_end = 0, at = s;
 		long r = pm_scan(d->pagemap_fd, d->pid, PM_SCAN_WP_MATCHING, s, e, &k, vec, &walk_end);
 		int ret = 0;
 
 		if (r < 0)
 			return (int)r;
 		for (long i = 0; i < r && !ret; i++) {
-			if (gone)
+			if (holes)
 				ret = append_run(gone, at, vec[i].start);
 			if (!ret)
-				ret = append_run(w, vec[i].start, vec[i].end);
+				ret = append_run(vec[i].categories & PAGE_IS_FILE ? gone : w,
+						 vec[i].start, vec[i].end);
 			at = vec[i].end;
 		}
-		if (!ret && gone)
+		if (!ret && holes)
 			ret = append_run(gone, at, walk_end);
 		if (ret)
 			return ret;
@@ -421,31 +435,31 @@ static int protect_written(struct proc_dirty *d, uint64_t s, uint64_t e, unsigne
 	return 0;
 }
 
-/* Written pages of [start, end), re-protected, to w; with gone (the
- * process stopped), also every page of it that holds none of the
- * process's own memory now.
+/* Written pages of [start, end), re-protected, to w; a file's pages found
+ * in a file range to gone; with holes (the process stopped), also every
+ * page without a PTE.
  *
  * Pass 1 walks every page table of the range once and returns only what
  * is not write-protected: written pages and pages without a PTE. The quick
  * walk (written, nothing else) does that in about half the time of the
  * general one; it finds holes under missing page tables only on kernels
  * that report them (d->holes_reported), so without that, a scan that wants
- * gone asks the general walk for "written or not present" instead, and
+ * holes asks the general walk for "written or not present" instead, and
  * reads the holes from its categories. Pass 2 looks only at what pass 1
  * returned. A page written between the passes outside pass 1's runs keeps
  * no WP bit and is reported by the next scan: nothing is lost. */
-static int scan_one(struct proc_dirty *d, uint64_t start, uint64_t end, unsigned flags,
+static int scan_one(struct proc_dirty *d, uint64_t start, uint64_t end, bool file, bool holes,
 		    struct page_region *vec, struct runs *w, struct runs *gone)
 {
 	struct page_region *vec2 = vec + SCAN_VEC;
-	bool general = gone && !d->holes_reported;
+	bool general = holes && !d->holes_reported;
 	struct scan_masks quick = { .mask = PAGE_IS_WRITTEN, .ret = PAGE_IS_WRITTEN },
 			  full = { .inverted = PAGE_IS_PRESENT,
 				   .anyof = PAGE_IS_PRESENT | PAGE_IS_WRITTEN,
 				   .ret = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN };
 
 	while (start < end) {
-		uint64_t walk_end;
+		uint64_t walk_end = 0;
 		long r = pm_scan(d->pagemap_fd, d->pid, 0, start, end, general ? &full : &quick,
 				 vec, &walk_end);
 		int ret = 0;
@@ -458,7 +472,8 @@ static int scan_one(struct proc_dirty *d, uint64_t start, uint64_t end, unsigned
 			if (general && !(c & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)))
 				ret = append_run(gone, vec[i].start, vec[i].end);
 			else if (!general || (c & PAGE_IS_WRITTEN))
-				ret = protect_written(d, vec[i].start, vec[i].end, flags, vec2, w, gone);
+				ret = protect_written(d, vec[i].start, vec[i].end, file, holes, vec2, w,
+						      gone);
 			/* else swapped and protected (or a marker): unchanged */
 		}
 		if (ret)
@@ -486,14 +501,14 @@ int proc_dirty_scan_found(struct proc_dirty *d, uint64_t start, uint64_t end, un
 
 		if (s >= e)
 			continue;
-		ret = scan_one(d, s, e, flags, vec, &w, flags & PROC_DIRTY_GONE ? &gone : NULL);
+		ret = scan_one(d, s, e, d->r[i].file, flags & PROC_DIRTY_GONE, vec, &w, &gone);
 		if (ret == -EPERM) {
 			/* A mapping replaced by one just like it (same place,
 			 * size, rights: smaps cannot tell) is not registered:
 			 * register it; all of it is new. */
 			w.n = nw;
 			gone.n = ngone;
-			ret = register_range(d, s, e, 0);
+			ret = register_range(d, s, e, d->r[i].file, 0);
 			if (!ret)
 				ret = append_run(&fresh, s, e);
 		}

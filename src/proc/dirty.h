@@ -40,6 +40,16 @@ struct proc_range {
 	uint64_t start, end;
 };
 
+/* A registered range. file: a private mapping of a file, whose pages are
+ * the file's until the process writes them (copies): a page of the file is
+ * not the process's memory, and is reported gone, not written (asking
+ * which pages are the file's costs a struct page lookup a page: only in
+ * file ranges, only for what a scan finds unprotected). */
+struct proc_dirty_range {
+	uint64_t start, end;
+	bool file;
+};
+
 struct proc_dirty {
 	pid_t pid;
 	int uffd;                 /* ours, taken from the target */
@@ -47,7 +57,7 @@ struct proc_dirty {
 	uint64_t features;        /* UFFD features the API granted */
 	bool holes_reported;      /* the quick scan reports every page without a PTE */
 	size_t n, cap;
-	struct proc_range *r;     /* registered ranges, sorted */
+	struct proc_dirty_range *r; /* registered ranges, sorted */
 };
 
 /* Needs a seized ctl (for the injection); the tracker outlives it. -ENOTSUP
@@ -55,6 +65,7 @@ struct proc_dirty {
 int proc_dirty_open(struct proc_ctl *ctl, struct proc_dirty **out);
 void proc_dirty_close(struct proc_dirty *d);
 
+/* Register [start, end) (not a file range: every written page counts). */
 int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end);
 /* m must come from smaps. Register each private mapping of m that is the
  * process's memory (not a kernel special one; any protection: it may be
@@ -80,23 +91,22 @@ int proc_dirty_scan(struct proc_dirty *d, uint64_t start, uint64_t end,
 /* What one scan found in [start, end) of the registered ranges, each list
  * ascending, malloc'd (proc_dirty_found_free):
  *   written  populated pages written since the last scan, protected again
- *   gone     (PROC_DIRTY_GONE) pages that hold none of the process's own
- *            memory now: no PTE (never populated, dropped, page table
- *            freed), or (PROC_DIRTY_PRIVATE) a file's page not copied yet.
- *            Meant for a stopped process: exact at that instant.
+ *   gone     pages that hold none of the process's own memory: in a file
+ *            range, a page of the file (not copied) that came in since the
+ *            last scan, protected now like a written one, so no later scan
+ *            reports it again until it is written; with PROC_DIRTY_GONE
+ *            also every page without a PTE (never populated, dropped, page
+ *            table freed). For a stopped process: exact at that instant.
  *   fresh    ranges found not registered (mapped anew where an identical
  *            mapping was): registered now, all of their pages are new;
  *            they are in neither list.
  * A page in none of the lists is as it was at the last scan: populated
- * (present or swapped) and not written, or a file's page it was then. */
+ * (present or swapped) and not written, or the file's page it was then. */
 struct proc_dirty_found {
 	struct proc_range *written, *gone, *fresh;
 	size_t nwritten, ngone, nfresh;
 };
 #define PROC_DIRTY_GONE    2u
-/* Every range scanned is a private mapping: a page of the file it maps is
- * not the process's until written (copied); it is not reported written. */
-#define PROC_DIRTY_PRIVATE 4u
 int proc_dirty_scan_found(struct proc_dirty *d, uint64_t start, uint64_t end, unsigned flags,
 			  struct proc_dirty_found *f);
 void proc_dirty_found_free(struct proc_dirty_found *f);

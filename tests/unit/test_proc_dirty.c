@@ -420,8 +420,7 @@ static void scan_found(struct proc_dirty *d, uint64_t lo, size_t n, const bool *
 {
 	struct proc_dirty_found f;
 
-	assert_int_equal(proc_dirty_scan_found(d, lo, lo + n * PG,
-					       PROC_DIRTY_GONE | PROC_DIRTY_PRIVATE, &f), 0);
+	assert_int_equal(proc_dirty_scan_found(d, lo, lo + n * PG, PROC_DIRTY_GONE, &f), 0);
 	expect_runs("written", f.written, f.nwritten, lo, w, n);
 	expect_runs("gone", f.gone, f.ngone, lo, gone, n);
 	assert_int_equal(f.nfresh, 0);
@@ -454,8 +453,24 @@ static void dirty_found_gone(void **state)
 			break;
 		}
 		d->holes_reported = quick;
-		assert_int_equal(proc_dirty_register(d, addr[0], addr[0] + 64 * PG), 0);
-		assert_int_equal(proc_dirty_register(d, fa, fa + FILE_PAGES * PG), 0);
+		/* as the dump does it: every private mapping, the file's as a
+		 * file range */
+		{
+			struct proc_maps m;
+			bool seen = false;
+
+			assert_int_equal(proc_maps_read(c.pid, true, &m), 0);
+			assert_int_equal(proc_dirty_register_maps(d, &m, NULL, NULL, 0), 0);
+			proc_maps_free(&m);
+			for (size_t i = 0; i < d->n; i++)
+				if (d->r[i].start == fa) {
+					assert_true(d->r[i].file);
+					seen = true;
+				} else if (d->r[i].start == addr[0]) {
+					assert_false(d->r[i].file);
+				}
+			assert_true(seen);
+		}
 
 		/* map 0: even pages populated, odd never; the file: nothing */
 		for (int i = 0; i < 64; i++) {
@@ -474,6 +489,7 @@ static void dirty_found_gone(void **state)
 		send(&c, OP_DROP, 0, 4, 0);	/* a page dropped */
 		send(&c, OP_DROP, 0, 6, 0);	/* written, then dropped */
 		send(&c, OP_READ, 3, 2, 0);	/* the file's page, read in */
+		send(&c, OP_READ, 3, 7, 0);	/* the same, written later */
 		send(&c, OP_WRITE, 3, 5, 7);	/* copied: the process's own */
 		w[1] = w[2] = true;
 		g[1] = false;
@@ -482,12 +498,17 @@ static void dirty_found_gone(void **state)
 		fg[5] = false;
 		scan_found(d, addr[0], 64, w, g);
 		scan_found(d, fa, FILE_PAGES, fw, fg);
-		/* protected again; what is gone stays gone */
+		/* protected again; holes stay gone; the file's pages met were
+		 * protected too: not reported again, still not written */
 		w[1] = w[2] = fw[5] = false;
+		fg[2] = fg[7] = false;
 		scan_found(d, addr[0], 64, w, g);
 		scan_found(d, fa, FILE_PAGES, fw, fg);
-		/* the file's page is not written when read again: still gone */
 		send(&c, OP_READ, 3, 2, 0);
+		scan_found(d, fa, FILE_PAGES, fw, fg);
+		/* a file's page protected, then written: copied, reported */
+		send(&c, OP_WRITE, 3, 7, 9);
+		fw[7] = true;
 		scan_found(d, fa, FILE_PAGES, fw, fg);
 		proc_dirty_close(d);
 		finish(&c);
