@@ -2,17 +2,21 @@
  * proc/dirty.c), with pre-copy.
  *
  * A tracker is armed while the process is stopped for a snapshot S: every
- * writable mapping is write-protected in async mode (a write just clears
+ * private mapping is write-protected in async mode (a write just clears
  * the bit, the process never waits). A later snapshot on top of S needs
  * only the pages written since: a scan reports them and protects them
  * again, in one call.
  *
  * Pre-copy: most written pages are read while the process runs (scan,
- * read, put). Once it is stopped, a second scan gives only what was
- * written in between; those pages are read again and overwrite their
- * pre-copied copies (a page put twice in one transaction keeps the last).
- * The process is stopped for its state (smaps, fds, registers) and the
- * pages written during the pre-copy, not for all of its writes.
+ * read, put), in rounds until a round finds little. Once it is stopped,
+ * one more scan gives only what was written in between; those pages are
+ * read again and overwrite their pre-copied copies (a page put twice in
+ * one transaction keeps the last). The same scan says which pages of the
+ * registered ranges are gone (no PTE, or a file's page): everything else
+ * there is resident, with no resident-set walk (d->known, d->gone; only
+ * what is new gets one). The process is stopped for its state (maps, fds,
+ * registers), that scan (one page-table walk) and the pages written
+ * during the pre-copy, not for all of its writes.
  *
  * Why a tracked snapshot equals a full capture of the same instant:
  *  T1 its base was captured at or after the tracker's last scan, of the
@@ -24,9 +28,12 @@
  *     (the kernel clears the WP bit on every write, also through
  *     process_vm_writev or a COW break); a reported one is read again.
  *  T3 base pages and pre-copied pages that are not resident at the stop
- *     (unmapped, DONTNEED'd, remapped away) are dropped: the capture's
- *     covered runs say what is resident (dump_incr_finish,
- *     dump_track_finish).
+ *     (unmapped, DONTNEED'd, remapped away, the file's page again) are
+ *     dropped: the capture's covered runs say what is resident
+ *     (dump_incr_finish, dump_track_finish). In a registered range a page
+ *     without a PTE is never protected, so every scan returns it (gone);
+ *     a file's page is protected once met, so the pre-copy's ones are
+ *     kept for the stop (pre_gone).
  *  T4 a mapping not registered yet (new since the last scan) is read
  *     whole: it has no WP bits to tell writes by.
  *  T5 any failure after a scan disarms the tracker: the protection that
@@ -38,7 +45,7 @@
  * process waits. A flag changed on a whole mapping in between (madvise,
  * mlock; a change on part of one splits it and is seen) is taken at the
  * next snapshot. RSS is not known then, so no mapping is skipped as empty:
- * PAGEMAP_SCAN finds its pages, or none, at the cost of its page tables. */
+ * the scan finds its pages, or none, at the cost of its page tables. */
 #define LOG_PREFIX "dump: "
 #include "dump/dump_int.h"
 #include "common/log.h"
