@@ -214,6 +214,18 @@ int dump_check_paged_in(pid_t pid)
 	return r;
 }
 
+void dump_mark(struct dump_ctx *d, const char *step)
+{
+	uint64_t now;
+
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	now = mono_ns();
+	if (d->mark_ns && step)
+		pr_debug("pid %d: %s %.3f ms", (int)d->pid, step, (now - d->mark_ns) / 1e6);
+	d->mark_ns = now;
+}
+
 /* Everything read while the process is stopped. */
 int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 		   Cryo__FdsEntry *fe)
@@ -229,8 +241,16 @@ int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 		pr_err("pid %d: smaps: %s", (int)d->pid, strerror(-r));
 		return r;
 	}
-	if ((r = dump_mm_plan(d, mm)) || (r = dump_fds(d, fe)) || (r = dump_core(d, pe)))
+	dump_mark(d, "maps");
+	if ((r = dump_mm_plan(d, mm)))
 		return r;
+	dump_mark(d, "mm plan");
+	if ((r = dump_fds(d, fe)))
+		return r;
+	dump_mark(d, "fds");
+	if ((r = dump_core(d, pe)))
+		return r;
+	dump_mark(d, "core");
 	/* The exact program break (stat has only its start). */
 	{
 		uint64_t a[6] = { 0 };
@@ -244,9 +264,12 @@ int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 	}
 	if ((r = fault_fire(FP_DUMP_PAGES_EIO)))
 		return r;
+	dump_mark(d, "brk");
 	if (d->tracked && (r = dump_track_select(d)))
 		return r;
+	dump_mark(d, "select");
 	r = dump_mm_pages(d);
+	dump_mark(d, "pages");
 	/* Arm for the next snapshot while nothing can be written (not for
 	 * freeze: the process ends). Not being able to is no failure. */
 	if (!r && d->track && !d->tracked && d->defer_pages)
@@ -366,8 +389,15 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	if (r)
 		goto out;
 	d.tracked = dump_track_usable(&d);
+	dump_mark(&d, NULL);
 	if (d.tracked && dump_track_precopy(&d)) {
 		r = -ESTALE;
+		goto out;
+	}
+	dump_mark(&d, d.tracked ? "pre-copy" : NULL);
+	r = dump_mm_prepare(&d);
+	if (r) {
+		pr_err("group %s: no memory to read pid %d into", name, (int)pid);
 		goto out;
 	}
 	r = proc_seize(pid, &d.ctl);
@@ -377,6 +407,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	}
 	t_stop = mono_ns();
 	time_ns = wall_ns();
+	dump_mark(&d, "seize");
 	/* A child forked before the stop makes this a tree: dump_tree. */
 	if (has_children(pid)) {
 		*tree = 1;
@@ -389,10 +420,12 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	if (r)
 		goto out;
 	if (!freeze) {
+		dump_mark(&d, "fds share");
 		r = proc_release(d.ctl);
 		d.ctl = NULL;
 		released = 1;
 		stopped = mono_ns() - t_stop;
+		dump_mark(&d, "release");
 		if (r) {
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-r));
 			goto out;

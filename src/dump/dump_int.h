@@ -44,6 +44,9 @@ int dump_runs_append(struct dump_runs *c, uint64_t first, uint64_t end);
 /* Sort and merge runs appended in any order (dump_runs_push). */
 int dump_runs_push(struct dump_runs *c, uint64_t first, uint64_t end);
 void dump_runs_normalize(struct dump_runs *c);
+/* out gets a - b (both normalized); out must be empty or below a. */
+int dump_runs_subtract(const struct dump_runs *a, const struct dump_runs *b,
+		       struct dump_runs *out);
 void dump_runs_free(struct dump_runs *c);
 
 /* Memory read while the process was stopped, not yet in the store. */
@@ -73,6 +76,7 @@ struct dump_ctx {
 	int defer_pages;
 	uint64_t deferred;		/* bytes kept so far */
 	struct dump_chunk *chunks, **chunks_tail;
+	uint8_t *spare;			/* a read buffer made before the stop */
 	/* Incremental (dump_incr.c): the snapshot the transaction starts from,
 	 * or NULL for a full one; what this capture covered, in ascending
 	 * runs of vpns; a page buffer to compare with. */
@@ -90,14 +94,29 @@ struct dump_ctx {
 	size_t sel_at;
 	struct dump_runs pre;
 	struct dump_runs pending;	/* seen before the stop, to read at it */
+	/* Where the stop's scan told what is resident (registered before,
+	 * not new): there, every page is covered but those in gone; no
+	 * resident-set walk. known_at is a cursor like sel_at. */
+	struct dump_runs known, gone;
+	size_t known_at;
+	struct dump_runs pre_gone;	/* a file's pages the pre-copy protected */
 	struct proc_maps pre_maps;	/* smaps read for the pre-copy */
 	uint64_t precopied;		/* pages put before the stop */
+	uint64_t mark_ns;		/* dump_mark: when the last step ended */
 };
+
+/* CRYO_LOG=debug: how long the step that ends now took (the stop's
+ * breakdown, for the stopped-time budget). */
+void dump_mark(struct dump_ctx *d, const char *step);
 
 /* Plan the address space from d->maps: classify every mapping, refuse
  * what cannot be captured (-ENOTSUP, reason logged), save the contents of
  * shared anonymous memory, memfds and deleted files, fill mm. */
 int dump_mm_plan(struct dump_ctx *d, Cryo__MmEntry *mm);
+/* Before the stop: the first read buffer, so that the stop does not pay
+ * for populating it (8 MiB of fresh memory; in a VM whose host took free
+ * pages back, that is milliseconds). */
+int dump_mm_prepare(struct dump_ctx *d);
 /* Read the pages the plan chose (the process must be stopped). */
 int dump_mm_pages(struct dump_ctx *d);
 /* Write what dump_mm_pages kept (defer_pages), and free it. */

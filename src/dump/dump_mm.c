@@ -367,7 +367,24 @@ static int put_pages(struct dump_ctx *d, const struct proc_mem_range *rg, size_t
 	return 0;
 }
 
-/* Keep a read batch for dump_mm_store (snap: written once released). */
+/* A read buffer: the one made before the stop, else a new one. */
+static uint8_t *chunk_take(struct dump_ctx *d)
+{
+	uint8_t *p = d->spare;
+
+	d->spare = NULL;
+	return p ? p : chunk_buf();
+}
+
+int dump_mm_prepare(struct dump_ctx *d)
+{
+	if (!d->spare && (d->spare = chunk_buf()))
+		chunk_populate(d->spare, DUMP_BATCH);	/* before the stop, not in it */
+	return d->spare ? 0 : -ENOMEM;
+}
+
+/* Keep a read batch for dump_mm_store (snap: written once released); the
+ * batch gets a new buffer when it needs one. */
 static int defer(struct dump_ctx *d, struct batch *b)
 {
 	struct dump_chunk *c = malloc(sizeof(*c) + b->n * sizeof(c->r[0]));
@@ -380,7 +397,7 @@ static int defer(struct dump_ctx *d, struct batch *b)
 	c->buf = b->buf;
 	*d->chunks_tail = c;
 	d->chunks_tail = &c->next;
-	b->buf = NULL;		/* the next flush makes a new one, if any */
+	b->buf = NULL;		/* the next flush takes a new one, if any */
 	return 0;
 }
 
@@ -391,7 +408,7 @@ static int flush(struct dump_ctx *d, struct batch *b)
 
 	if (!b->n)
 		return 0;
-	if (!b->buf && !(b->buf = chunk_buf()))
+	if (!b->buf && !(b->buf = chunk_take(d)))
 		return -ENOMEM;
 	chunk_populate(b->buf, b->bytes);
 	p = b->buf;
@@ -447,6 +464,9 @@ int dump_mm_store(struct dump_ctx *d)
 
 void dump_mm_free(struct dump_ctx *d)
 {
+	if (d->spare)
+		munmap(d->spare, DUMP_BATCH);
+	d->spare = NULL;
 	d->defer_pages = 0;
 	while (d->chunks) {
 		struct dump_chunk *c = d->chunks;
@@ -487,25 +507,54 @@ static int add_read(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t
 	return 0;
 }
 
-/* Resident pages [addr, addr + len): covered by this capture; read all of
- * them, or, tracked, those the tracker selected. */
-static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
+/* Tracked: read the selected pages of vpns [a, end). */
+static int read_selected(struct dump_ctx *d, struct batch *b, uint64_t a, uint64_t end)
 {
-	uint64_t a = addr / PAGE, end = (addr + len) / PAGE;
-	int r = dump_incr_cover(d, addr, len);
-
-	if (r || !d->tracked)
-		return r ? r : add_read(d, b, addr, len);
 	(void)dump_track_selected(d, a);	/* cursor: first run ending after a */
 	for (size_t i = d->sel_at; i < d->sel.n && d->sel.r[i].first < end; i++) {
 		uint64_t s = d->sel.r[i].first > a ? d->sel.r[i].first : a;
 		uint64_t e = d->sel.r[i].end < end ? d->sel.r[i].end : end;
+		int r = add_read(d, b, s * PAGE, (e - s) * PAGE);
 
-		r = add_read(d, b, s * PAGE, (e - s) * PAGE);
 		if (r)
 			return r;
 	}
 	return 0;
+}
+
+/* Resident pages [addr, addr + len): covered by this capture; read all of
+ * them, or, tracked, those the tracker selected. */
+static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
+{
+	int r = dump_incr_cover(d, addr, len);
+
+	if (r || !d->tracked)
+		return r ? r : add_read(d, b, addr, len);
+	return read_selected(d, b, addr / PAGE, (addr + len) / PAGE);
+}
+
+/* Tracked, vpns [a, end) where the stop's scan told what is resident: all
+ * covered but what is gone; what was written is selected. No walk. */
+static int known_pages(struct dump_ctx *d, struct batch *b, uint64_t a, uint64_t end)
+{
+	const struct dump_runs *g = &d->gone;
+	uint64_t at = a;
+	size_t k = 0;
+	int r = 0;
+
+	/* gone is small next to the address space: a binary search would
+	 * save little; runs come in address order anyway */
+	while (k < g->n && g->r[k].end <= a)
+		k++;
+	for (; k < g->n && g->r[k].first < end && !r; k++) {
+		if (g->r[k].first > at)
+			r = dump_incr_cover(d, at * PAGE, (g->r[k].first - at) * PAGE);
+		if (g->r[k].end > at)
+			at = g->r[k].end;
+	}
+	if (!r && at < end)
+		r = dump_incr_cover(d, at * PAGE, (end - at) * PAGE);
+	return r ? r : read_selected(d, b, a, end);
 }
 
 static int wanted(const struct dump_vma *dv, uint64_t pm)
@@ -521,20 +570,20 @@ static int wanted(const struct dump_vma *dv, uint64_t pm)
  * mapping of terabytes with a few pages in it (a sanitizer's shadow) costs
  * what its pages cost, not a pagemap entry per page. -ENOTTY when the
  * kernel has no PAGEMAP_SCAN (the caller walks pagemap instead). */
-static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv)
+static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv,
+		      uint64_t a, uint64_t end)
 {
 	struct page_region vec[256];
 	struct pm_scan_arg arg;
-	uint64_t a = dv->v->start;
 	int r;
 
-	while (a < dv->v->end) {
+	while (a < end) {
 		long n;
 
 		memset(&arg, 0, sizeof(arg));
 		arg.size = sizeof(arg);
 		arg.start = a;
-		arg.end = dv->v->end;
+		arg.end = end;
 		arg.vec = (uint64_t)(uintptr_t)vec;
 		arg.vec_len = sizeof(vec) / sizeof(vec[0]);
 		arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
@@ -543,7 +592,10 @@ static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struc
 			arg.category_mask = PAGE_IS_FILE;
 			arg.category_inverted = PAGE_IS_FILE;
 		}
-		arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO;
+		/* not PAGE_IS_FILE: asking for it looks up every page's struct
+		 * page (twice the cost of the walk), and the masks above use it
+		 * only where it matters */
+		arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO;
 		n = ioctl(pmfd, PAGEMAP_SCAN, &arg);
 		if (n < 0) {
 			if (errno == ENOTTY || errno == EINVAL)
@@ -580,6 +632,33 @@ static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struc
 	return 0;
 }
 
+/* Tracked: the parts of the mapping in d->known need no walk; the rest
+ * (new, not registered) is walked for its resident pages. */
+static int tracked_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv)
+{
+	const struct dump_runs *kn = &d->known;
+	uint64_t a = dv->v->start / PAGE, end = dv->v->end / PAGE;
+	int r = 0;
+
+	while (d->known_at < kn->n && kn->r[d->known_at].end <= a)
+		d->known_at++;
+	for (size_t k = d->known_at; a < end && !r; k++) {
+		uint64_t ks = k < kn->n && kn->r[k].first < end ? kn->r[k].first : end;
+
+		if (ks > a)
+			r = scan_pages(d, b, pmfd, dv, a * PAGE, ks * PAGE);
+		if (!r && ks < end) {
+			uint64_t ke = kn->r[k].end < end ? kn->r[k].end : end;
+
+			r = known_pages(d, b, ks > a ? ks : a, ke);
+			a = ke;
+		} else {
+			a = end;
+		}
+	}
+	return r;
+}
+
 static int vma_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv,
 		     uint64_t *pm)
 {
@@ -602,7 +681,9 @@ static int vma_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct
 	/* Nothing resident or swapped: nothing to look at, page by page. */
 	if (v->has_smaps && !v->rss_kb && !v->swap_kb)
 		return 0;
-	r = scan_pages(d, b, pmfd, dv);
+	if (d->tracked)
+		return tracked_pages(d, b, pmfd, dv);
+	r = scan_pages(d, b, pmfd, dv, v->start, v->end);
 	if (r != -ENOTTY)
 		return r;
 	for (uint64_t a = v->start; a < v->end;) {

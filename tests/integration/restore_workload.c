@@ -674,12 +674,38 @@ static void mode_sockets(void)
 /* ---- incr: memory that changes between snapshots, on SIGUSR1 ---- */
 
 #define INCR_AP 64
+#define INCR_WX 8	/* pages of W: read-only at each snapshot */
+#define INCR_FP 8	/* pages of F: a file mapped private and writable */
+
+/* F's file: page i holds the pattern of generation 5 for 3000 + i. */
+static uint8_t *incr_file_map(void)
+{
+	char path[4096];
+	uint8_t page[4096], *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/fmap", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		result(0, "open %s", path);
+	for (uint32_t i = 0; i < INCR_FP; i++) {
+		incr_page(page, 3000 + i, 5);
+		if (write(fd, page, sizeof(page)) != (ssize_t)sizeof(page))
+			result(0, "write %s", path);
+	}
+	f = mmap(NULL, INCR_FP * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (f == MAP_FAILED)
+		result(0, "mmap %s", path);
+	return f;
+}
 
 static void mode_incr(void)
 {
-	uint32_t gen[INCR_AP], cgen = 0;
+	uint32_t gen[INCR_AP], wgen[INCR_WX], fgen[INCR_FP], cgen = 0;
 	size_t cpages = 0;
-	uint8_t *a, *b, *c = NULL;
+	uint8_t *a, *b, *c = NULL, *w, *f;
+	volatile uint8_t sink;
 	sigset_t set;
 	char name[16];
 	int sig;
@@ -700,6 +726,20 @@ static void mode_incr(void)
 	for (uint32_t i = 0; i < INCR_AP; i++)
 		incr_page(a + i * 4096, i, gen[i] = 1);
 	memset(b, 0x5b, 32 * 4096);
+	/* W: written only while made writable for a moment between two
+	 * snapshots, read-only whenever one is taken (a JIT's W^X code) */
+	w = mmap(NULL, INCR_WX * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (w == MAP_FAILED)
+		result(0, "mmap w");
+	for (uint32_t i = 0; i < INCR_WX; i++)
+		incr_page(w + i * 4096, 2000 + i, wgen[i] = 3);
+	if (mprotect(w, INCR_WX * 4096, PROT_READ))
+		result(0, "mprotect w");
+	/* F: its pages are the file's until written; a copy written, dropped
+	 * and read in again is the file's once more */
+	f = incr_file_map();
+	for (uint32_t i = 0; i < INCR_FP; i++)
+		fgen[i] = 5;
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
@@ -709,6 +749,29 @@ static void mode_incr(void)
 			result(0, "sigwait");
 		for (uint32_t i = (uint32_t)r % 4; i < INCR_AP; i += 4)
 			incr_page(a + i * 4096, i, gen[i] = 10 + (uint32_t)r);
+		if (mprotect(w, INCR_WX * 4096, PROT_READ | PROT_WRITE))
+			result(0, "mprotect w writable");
+		for (uint32_t i = (uint32_t)r % 2; i < INCR_WX; i += 2)
+			incr_page(w + i * 4096, 2000 + i, wgen[i] = 20 + (uint32_t)r);
+		if (mprotect(w, INCR_WX * 4096, PROT_READ))
+			result(0, "mprotect w read-only");
+		if (r == 1)
+			incr_page(f + 1 * 4096, 3000 + 1, fgen[1] = 31);
+		if (r == 2) {
+			incr_page(f + 1 * 4096, 3000 + 1, 32);
+			if (madvise(f + 1 * 4096, 4096, MADV_DONTNEED))
+				result(0, "madvise f");
+			sink = f[1 * 4096];	/* the file's page again */
+			fgen[1] = 5;
+			incr_page(f + 2 * 4096, 3000 + 2, fgen[2] = 32);
+		}
+		if (r == 3) {
+			sink = f[3 * 4096];	/* read in: still the file's */
+			incr_page(f + 4 * 4096, 3000 + 4, fgen[4] = 33);
+		}
+		if (r == 4)
+			incr_page(f + 3 * 4096, 3000 + 3, fgen[3] = 34);
+		(void)sink;
 		if (r == 1 && munmap(b, 32 * 4096))
 			result(0, "munmap");
 		if (r == 2) {
@@ -747,6 +810,14 @@ static void mode_incr(void)
 	for (uint32_t i = 0; i < cpages; i++)
 		if (!incr_page_ok(c + i * 4096, 1000 + i, cgen))
 			result(0, "page %u of the mremapped mapping is wrong after melt", i);
+	for (uint32_t i = 0; i < INCR_FP; i++)
+		if (!incr_page_ok(f + i * 4096, 3000 + i, fgen[i]))
+			result(0, "page %u of F (a private file mapping) is not generation %u after "
+			       "melt", i, fgen[i]);
+	for (uint32_t i = 0; i < INCR_WX; i++)
+		if (!incr_page_ok(w + i * 4096, 2000 + i, wgen[i]))
+			result(0, "page %u of W (read-only at snapshots) is not generation %u after "
+			       "melt", i, wgen[i]);
 	result(1, NULL);
 }
 
