@@ -215,8 +215,9 @@ static void run_workload(const char *mode)
 	waitpid(pid, &st_, 0);
 	snprintf(path, sizeof(path), "%s/go", dir);
 	close(open(path, O_CREAT | O_WRONLY, 0644));
-	/* "files" writes to a file it had open: a second melt must then refuse
-	 * ("changed since the snapshot"), which is checked instead. */
+	/* "files" changes a file it had open: a second melt must then refuse
+	 * ("changed since the snapshot"), which is checked instead. (Its write
+	 * to the file it only appends to is not such a change.) */
 	for (int i = 0; i < (strcmp(mode, "files") ? MELTS : 1); i++) {
 		snprintf(path, sizeof(path), "%s/result", dir);
 		unlink(path);
@@ -246,7 +247,14 @@ static void run_workload(const char *mode)
 	if (!strcmp(mode, "files")) {
 		struct restore_opts o = { .snap = STORE_SNAP_NEWEST };
 		struct restore_result r;
+		int fd;
 
+		snprintf(path, sizeof(path), "%s/data", dir);
+		fd = open(path, O_WRONLY | O_APPEND);
+		if (fd < 0 || write(fd, "more", 4) != 4)
+			FAIL("files: cannot change %s", path);
+		if (fd >= 0)
+			close(fd);
 		if (restore_group(st, mode, &o, &r) == 0) {
 			FAIL("files: melt over a changed file succeeded");
 			kill(pid, SIGKILL);
