@@ -16,14 +16,17 @@
 
 extern const struct fd_ops fd_ops_memfd, fd_ops_dev, fd_ops_pipe, fd_ops_ext, fd_ops_reg,
 	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix, fd_ops_tty,
-	fd_ops_unixconn, fd_ops_timerfd, fd_ops_signalfd;
+	fd_ops_unixconn, fd_ops_timerfd, fd_ops_signalfd, fd_ops_unsupported,
+	fd_ops_fifo;
 
 /* Match order: the specific before the general (a memfd is also a regular
- * file; a pipe with both ends inside before the pipe to outside). */
+ * file; a pipe with both ends inside before the pipe to outside); last the
+ * kind that refuses what none of the others took. */
 const struct fd_ops *const fd_kinds[] = {
 	&fd_ops_memfd,
 	&fd_ops_dev,
 	&fd_ops_pipe,
+	&fd_ops_fifo,
 	&fd_ops_tty,		/* pty slaves, before "ext" takes other terminals */
 	&fd_ops_unixconn,	/* unix connections; on fds 0-2 only inside the group */
 	&fd_ops_ext,
@@ -35,6 +38,7 @@ const struct fd_ops *const fd_kinds[] = {
 	&fd_ops_epoll,
 	&fd_ops_inet,
 	&fd_ops_unix,
+	&fd_ops_unsupported,	/* takes the rest and refuses it, naming it */
 	NULL,
 };
 
@@ -402,8 +406,28 @@ int fd_link_pipe(const char *link, uint64_t *ino)
 	return 1;
 }
 
+/* What a scan looks for: a link text ("pipe:[N]"), or, when link is NULL,
+ * an inode (a FIFO has a path for a link, which a bind mount or a
+ * deleted name would make differ). */
+struct end_id {
+	const char *link;
+	dev_t dev;
+	ino_t ino;
+};
+
+static int is_end(pid_t pid, const char *name, const char *link, const struct end_id *id)
+{
+	char path[300];
+	struct stat st;
+
+	if (id->link)
+		return !strcmp(link, id->link);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid, name);
+	return stat(path, &st) == 0 && st.st_dev == id->dev && st.st_ino == id->ino;
+}
+
 /* One process's ends of the pipe, added to out. */
-static int scan_one(pid_t pid, const char *want, struct fd_pipe_ends *out)
+static int scan_one(pid_t pid, const struct end_id *id, struct fd_pipe_ends *out)
 {
 	char dir[64], link[128];
 	struct dirent *de;
@@ -425,7 +449,7 @@ static int scan_one(pid_t pid, const char *want, struct fd_pipe_ends *out)
 		if (n < 0)
 			continue;
 		link[n] = '\0';
-		if (strcmp(link, want))
+		if (!is_end(pid, de->d_name, link, id))
 			continue;
 		if (proc_fdinfo_read(pid, (int)fd, &fi))
 			continue;
@@ -446,18 +470,33 @@ static int scan_one(pid_t pid, const char *want, struct fd_pipe_ends *out)
 	return 0;
 }
 
-int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out)
+static int scan_group(const struct fd_probe *p, const struct end_id *id,
+		      struct fd_pipe_ends *out)
 {
-	char want[64];
 	int r = 0;
 
 	*out = (struct fd_pipe_ends){ .first_read = -1 };
-	snprintf(want, sizeof(want), "pipe:[%" PRIu64 "]", ino);
 	if (!p->ngroup)
-		return scan_one(p->pid, want, out);
+		return scan_one(p->pid, id, out);
 	for (size_t i = 0; i < p->ngroup && !r; i++)
-		r = scan_one(p->group[i], want, out);
+		r = scan_one(p->group[i], id, out);
 	return r;
+}
+
+int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out)
+{
+	char want[64];
+	struct end_id id = { .link = want };
+
+	snprintf(want, sizeof(want), "pipe:[%" PRIu64 "]", ino);
+	return scan_group(p, &id, out);
+}
+
+int fd_fifo_scan(const struct fd_probe *p, struct fd_pipe_ends *out)
+{
+	struct end_id id = { .dev = p->st.st_dev, .ino = p->st.st_ino };
+
+	return scan_group(p, &id, out);
 }
 
 /* ---- objects held in the group ---- */

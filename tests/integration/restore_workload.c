@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -1084,6 +1085,127 @@ static void mode_unixconn(void)
 	result(1, NULL);
 }
 
+/* ---- fifo: named pipes ----
+ * At the freeze: a FIFO with both ends open and bytes in it; one opened
+ * read-write with bytes; one whose writer left (bytes, then end of file);
+ * one whose reader left (EPIPE); one unlinked with bytes in it; one whose
+ * path the test removes before each melt (made again there); 200 KB in a
+ * FIFO grown to 256 KB. After melt each reads back what it held, each
+ * path is the FIFO it was (same inode but the one made again), and the
+ * ends still talk. */
+
+#define FF_BIG	(200 * 1024)
+
+static int ff_open(const char *name, int flags, char *path, size_t n)
+{
+	snprintf(path, n, "%s/%s", dir, name);
+	return open(path, flags | O_NONBLOCK);
+}
+
+/* Reads exactly want (a blocking fd waits at most a second for it). */
+static int ff_reads(int fd, const char *want, size_t n)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	ssize_t r;
+
+	if (poll(&pf, 1, 1000) != 1)
+		return 0;
+	r = read(fd, buf, sizeof(buf));
+
+	return r == (ssize_t)n && !memcmp(buf, want, n);
+}
+
+static void mode_fifo(void)
+{
+	static const char *names[] = { "both.fifo", "rdwr.fifo", "nowriter.fifo", "noreader.fifo",
+				       "deleted.fifo", "gone.fifo", "big.fifo" };
+	char p[7][4096];
+	int br, bw, rw, nw, nr, dr, dw, gr, gw, gr2, bigr, bigw, tmp;
+	struct stat st[7], now;
+	char *big = malloc(FF_BIG), *got = malloc(FF_BIG);
+	size_t off = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < 7; i++) {
+		snprintf(p[i], sizeof(p[i]), "%s/%s", dir, names[i]);
+		unlink(p[i]);
+		if (mkfifo(p[i], 0640))
+			result(0, "mkfifo %s", names[i]);
+	}
+	br = ff_open(names[0], O_RDONLY, p[0], sizeof(p[0]));
+	bw = ff_open(names[0], O_WRONLY, p[0], sizeof(p[0]));
+	rw = ff_open(names[1], O_RDWR, p[1], sizeof(p[1]));
+	nw = ff_open(names[2], O_RDONLY, p[2], sizeof(p[2]));
+	tmp = ff_open(names[2], O_WRONLY, p[2], sizeof(p[2]));
+	if (br < 0 || bw < 0 || rw < 0 || nw < 0 || tmp < 0 || write(bw, "both ends", 9) != 9 ||
+	    write(rw, "read-write", 10) != 10 || write(tmp, "last words", 10) != 10)
+		result(0, "setup fifos");
+	close(tmp);
+	tmp = ff_open(names[3], O_RDONLY, p[3], sizeof(p[3]));
+	nr = ff_open(names[3], O_WRONLY, p[3], sizeof(p[3]));
+	close(tmp);
+	dr = ff_open(names[4], O_RDONLY, p[4], sizeof(p[4]));
+	dw = ff_open(names[4], O_WRONLY, p[4], sizeof(p[4]));
+	gr = ff_open(names[5], O_RDONLY, p[5], sizeof(p[5]));
+	gw = ff_open(names[5], O_WRONLY, p[5], sizeof(p[5]));
+	bigr = ff_open(names[6], O_RDONLY, p[6], sizeof(p[6]));
+	bigw = ff_open(names[6], O_WRONLY, p[6], sizeof(p[6]));
+	if (nr < 0 || dr < 0 || dw < 0 || gr < 0 || gw < 0 || bigr < 0 || bigw < 0 ||
+	    write(dw, "unlinked", 8) != 8 || write(gw, "made again", 10) != 10 ||
+	    fcntl(bigw, F_SETPIPE_SZ, 256 * 1024) < 256 * 1024)
+		result(0, "setup fifos (2)");
+	for (size_t i = 0; i < FF_BIG; i++)
+		big[i] = (char)(i * 7 + i / 4096);
+	if (write(bigw, big, FF_BIG) != FF_BIG)
+		result(0, "filling the big fifo");
+	/* blocking again: melt must give each end its own status flags */
+	fcntl(br, F_SETFL, 0);
+	for (int i = 0; i < 7; i++)
+		if (stat(p[i], &st[i]))
+			result(0, "stat %s", names[i]);
+	unlink(p[4]);
+	touch("ready", NULL);
+	wait_go();
+
+	if (fcntl(br, F_GETFL) & O_NONBLOCK || !(fcntl(bw, F_GETFL) & O_NONBLOCK) ||
+	    (fcntl(rw, F_GETFL) & O_ACCMODE) != O_RDWR || (fcntl(nr, F_GETFL) & O_ACCMODE) != O_WRONLY)
+		result(0, "fifo status flags or access modes changed");
+	for (int i = 0; i < 7; i++) {
+		if (i == 4)
+			continue;
+		if (stat(p[i], &now) || !S_ISFIFO(now.st_mode) || (now.st_mode & 07777) != 0640 ||
+		    (i != 5 && now.st_ino != st[i].st_ino))
+			result(0, "%s is not the FIFO it was (mode %o)", names[i], now.st_mode);
+	}
+	if (!ff_reads(br, "both ends", 9) || write(bw, "again", 5) != 5 || !ff_reads(br, "again", 5))
+		result(0, "fifo with both ends: bytes in flight, then talk");
+	if (!ff_reads(rw, "read-write", 10) || write(rw, "x", 1) != 1 || !ff_reads(rw, "x", 1))
+		result(0, "read-write fifo");
+	if (!ff_reads(nw, "last words", 10) || read(nw, got, 1) != 0)
+		result(0, "fifo whose writer left: its bytes, then end of file");
+	if (write(nr, "x", 1) != -1 || errno != EPIPE)
+		result(0, "fifo whose reader left: a write must fail with EPIPE");
+	if (fstat(dr, &now) || !S_ISFIFO(now.st_mode) || now.st_nlink != 0 ||
+	    !ff_reads(dr, "unlinked", 8) || write(dw, "y", 1) != 1 || !ff_reads(dr, "y", 1))
+		result(0, "unlinked fifo");
+	if (!ff_reads(gr, "made again", 10) || (gr2 = open(p[5], O_WRONLY | O_NONBLOCK)) < 0 ||
+	    write(gr2, "z", 1) != 1 || !ff_reads(gr, "z", 1))
+		result(0, "fifo whose path was gone at melt: bytes, and the path reaches it");
+	if (fcntl(bigr, F_GETPIPE_SZ) < 256 * 1024)
+		result(0, "big fifo lost its size (%d)", fcntl(bigr, F_GETPIPE_SZ));
+	while (off < FF_BIG) {
+		ssize_t n = read(bigr, got + off, FF_BIG - off);
+
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	if (off != FF_BIG || memcmp(got, big, FF_BIG))
+		result(0, "big fifo: %zu of %d bytes back", off, FF_BIG);
+	result(1, NULL);
+}
+
 /* ---- tree: a process tree with what its processes share ----
  *
  *   root ── A   (root's group; reads pipe p1 from root, writes p2 to B)
@@ -1306,5 +1428,7 @@ int main(int argc, char **argv)
 		mode_unixconn();
 	else if (!strcmp(argv[1], "fdkinds"))
 		mode_fdkinds();
+	else if (!strcmp(argv[1], "fifo"))
+		mode_fifo();
 	return 2;
 }
