@@ -226,10 +226,14 @@ static void run_workload(const char *mode)
 			close(open(path, O_CREAT | O_WRONLY, 0644));
 		else
 			unlink(path);
-		/* "fifo": a FIFO whose path is gone at melt is made again */
+		/* "fifo": a FIFO whose path is gone at melt is made again;
+		 * "inotify": a watched directory gone at melt is IN_IGNORED */
 		snprintf(path, sizeof(path), "%s/gone.fifo", dir);
 		if (!strcmp(mode, "fifo"))
 			unlink(path);
+		snprintf(path, sizeof(path), "%s/gone", dir);
+		if (!strcmp(mode, "inotify"))
+			rmdir(path);
 		snprintf(path, sizeof(path), "%s/result", dir);
 		/* a tree melts eagerly even when asked for lazy (no pager) */
 		if (melt_as(mode, pid, i % 2 == 0 && strcmp(mode, "tree")))
@@ -843,7 +847,7 @@ int main(int argc, char **argv)
 {
 	static const char *modes[] = { "mem", "regs", "threads", "signals", "itimer", "sleepwl",
 				       "files", "read", "sockets", "unixconn", "fdkinds", "fifo",
-				       "tree" };
+				       "inotify", "tree" };
 	struct store_create_opts co = { .size = 2ull << 30 };
 	char spath[300];
 
