@@ -17,7 +17,7 @@
 extern const struct fd_ops fd_ops_memfd, fd_ops_dev, fd_ops_pipe, fd_ops_ext, fd_ops_reg,
 	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix, fd_ops_tty,
 	fd_ops_unixconn, fd_ops_timerfd, fd_ops_signalfd, fd_ops_unsupported,
-	fd_ops_fifo, fd_ops_inotify;
+	fd_ops_fifo, fd_ops_inotify, fd_ops_pidfd;
 
 /* Match order: the specific before the general (a memfd is also a regular
  * file; a pipe with both ends inside before the pipe to outside); last the
@@ -37,6 +37,7 @@ const struct fd_ops *const fd_kinds[] = {
 	&fd_ops_signalfd,
 	&fd_ops_epoll,
 	&fd_ops_inotify,
+	&fd_ops_pidfd,
 	&fd_ops_inet,
 	&fd_ops_unix,
 	&fd_ops_unsupported,	/* takes the rest and refuses it, naming it */

@@ -1515,6 +1515,176 @@ static void mode_tree(void)
 	result(1, NULL);
 }
 
+/* ---- pidfd: pidfds, and FIFOs between two processes ----
+ * The root holds pidfds to its child k (non-blocking), to itself, to the
+ * test (outside the group), to a child it reaped, and to a zombie child
+ * z (exited with 7); k holds one to the root. FIFOs between root and k
+ * have bytes in flight both ways. After melt: the pidfds of the group
+ * name the same pids (poll, pidfd_send_signal, fdinfo); the outside and
+ * the reaped one read as exited (readable, ESRCH, ECHILD); waitid on the
+ * zombie's gives its 7, on k's gives the 42 k exits with once its own
+ * checks passed. */
+
+#define PF_TO_K		"to the child"
+#define PF_TO_ROOT	"to the root"
+
+enum { PF_OK = 42, PF_ROOT_GONE = 10, PF_FIFO, PF_WRITE };
+
+static int pf_open(pid_t pid, unsigned flags)
+{
+	return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+static int pf_signal(int fd)
+{
+	return (int)syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0);
+}
+
+/* fdinfo's Pid of a pidfd, or 0. */
+static long pf_pid(int fd)
+{
+	char path[64], line[128];
+	long pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Pid:", 4))
+			pid = strtol(line + 4, NULL, 10);
+	if (f)
+		fclose(f);
+	return pid;
+}
+
+static int pf_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* Exited and not ours: readable, no signal reaches it, no wait for it. */
+static int pf_exited(int fd)
+{
+	siginfo_t si;
+
+	return pf_readable(fd) && pf_signal(fd) == -1 && errno == ESRCH &&
+	       waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == -1 && errno == ECHILD;
+}
+
+/* k: pidfds to the root and to its younger sibling l (made after k at
+ * melt: k's pidfd waits for it). */
+static void pf_child(pid_t root, int to_k, int to_root, int l_pipe)
+{
+	int pr = pf_open(root, 0), pl;
+	pid_t l = 0;
+
+	if (read(l_pipe, &l, sizeof(l)) != sizeof(l) || (pl = pf_open(l, 0)) < 0 || pr < 0 ||
+	    write(to_root, PF_TO_ROOT, strlen(PF_TO_ROOT)) < 0)
+		_exit(PF_WRITE);
+	close(l_pipe);
+	tree_ready("k");
+	wait_go();
+	if (pf_pid(pr) != root || pf_signal(pr) || pf_pid(pl) != l || pf_signal(pl))
+		_exit(PF_ROOT_GONE);
+	if (!ff_reads(to_k, PF_TO_K, strlen(PF_TO_K)))
+		_exit(PF_FIFO);
+	while (!exists("exit-k"))
+		usleep(2000);
+	_exit(PF_OK);
+}
+
+/* The fifo at dir/name, both ends open (non-blocking opens do not wait). */
+static void pf_fifo(const char *name, int *r, int *w)
+{
+	char p[4096];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	unlink(p);
+	if (mkfifo(p, 0600) || (*r = open(p, O_RDONLY | O_NONBLOCK)) < 0 ||
+	    (*w = open(p, O_WRONLY | O_NONBLOCK)) < 0)
+		result(0, "fifo %s", name);
+}
+
+static void mode_pidfd(void)
+{
+	static const char *const kids[] = { "k", "l" };
+	int tk_r, tk_w, tr_r, tr_w, pk, ps, po, pe, pz, st, lp[2];
+	pid_t root = getpid(), k, l, e, z;
+	siginfo_t si;
+
+	pf_fifo("to-k.fifo", &tk_r, &tk_w);
+	pf_fifo("to-root.fifo", &tr_r, &tr_w);
+	if (pipe(lp))
+		result(0, "pipe");
+	k = fork();
+	if (k == 0) {
+		close(tk_w);
+		close(tr_r);
+		close(lp[1]);
+		pf_child(root, tk_r, tr_w, lp[0]);
+	}
+	close(tk_r);
+	close(tr_w);
+	close(lp[0]);
+	l = fork();
+	if (l == 0) {
+		tree_ready("l");
+		wait_go();
+		while (!exists("exit-k"))
+			usleep(2000);
+		_exit(0);
+	}
+	if (write(lp[1], &l, sizeof(l)) != sizeof(l))
+		result(0, "pipe write");
+	close(lp[1]);
+	e = fork();
+	if (e == 0)
+		_exit(0);
+	z = fork();
+	if (z == 0)
+		_exit(7);
+	pk = pf_open(k, O_NONBLOCK);	/* PIDFD_NONBLOCK */
+	ps = pf_open(root, 0);
+	po = pf_open(getppid(), 0);
+	pe = pf_open(e, 0);
+	pz = pf_open(z, 0);
+	if (pk < 0 || ps < 0 || po < 0 || pe < 0 || pz < 0 || waitpid(e, &st, 0) != e ||
+	    waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT) ||
+	    write(tk_w, PF_TO_K, strlen(PF_TO_K)) < 0)
+		result(0, "setup pidfds");
+	tree_wait_ready(kids, 2);
+	touch("ready", NULL);
+	wait_go();
+
+	if (pf_pid(ps) != root || pf_signal(ps))
+		result(0, "pidfd to itself: Pid %ld", pf_pid(ps));
+	if (pf_pid(pk) != k || pf_signal(pk) || pf_readable(pk) || !(fcntl(pk, F_GETFL) & O_NONBLOCK))
+		result(0, "pidfd to the child: Pid %ld, readable %d", pf_pid(pk), pf_readable(pk));
+	if (!pf_exited(po))
+		result(0, "pidfd to a process outside the group: not exited after melt");
+	if (!pf_exited(pe))
+		result(0, "pidfd to a reaped child: not exited after melt");
+	if (waitid(P_PIDFD, (id_t)pz, &si, WEXITED) || si.si_pid != z || si.si_status != 7)
+		result(0, "waitid on the zombie's pidfd: pid %d status %d", (int)si.si_pid,
+		       si.si_status);
+	if (!ff_reads(tr_r, PF_TO_ROOT, strlen(PF_TO_ROOT)))
+		result(0, "fifo from the child: bytes in flight lost");
+	touch("exit-k", NULL);
+	{
+		struct pollfd p = { .fd = pk, .events = POLLIN };
+
+		if (poll(&p, 1, 5000) != 1 || waitid(P_PIDFD, (id_t)pk, &si, WEXITED) ||
+		    si.si_pid != k || si.si_code != CLD_EXITED || si.si_status != PF_OK)
+			result(0, "the child through its pidfd: exited %d (%d = its check failed)",
+			       si.si_status, si.si_status);
+	}
+	if (waitpid(l, &st, 0) != l || !WIFEXITED(st) || WEXITSTATUS(st))
+		result(0, "child l: status %#x", st);
+	result(1, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3)
@@ -1554,5 +1724,7 @@ int main(int argc, char **argv)
 		mode_fifo();
 	else if (!strcmp(argv[1], "inotify"))
 		mode_inotify();
+	else if (!strcmp(argv[1], "pidfd"))
+		mode_pidfd();
 	return 2;
 }

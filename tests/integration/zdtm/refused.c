@@ -4,6 +4,7 @@
  *               refusal: peeking took nothing)
  *   io_uring, fanotify, userfaultfd, perf_event, bpf (a map), netlink,
  *   packet, mqueue (a POSIX message queue)
+ *   pidfd       a pidfd to a child that a second child shares (inherited)
  *   eventfd     nothing refused: an eventfd (for tests refusing for other
  *               reasons, e.g. a tracer)
  * and keeps counting in a second thread. A refused snapshot must leave it
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -87,6 +89,27 @@ static int make_io_uring(void)
 	return (int)syscall(SYS_io_uring_setup, 4, &pr);
 }
 
+/* A child that waits to die with its parent. */
+static pid_t idle_child(void)
+{
+	pid_t c = fork();
+
+	if (c == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	return c;
+}
+
+static int shared_pidfd(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, idle_child(), 0);
+
+	idle_child();	/* inherits fd */
+	return fd;
+}
+
 static int make(const char *kind)
 {
 	if (!strcmp(kind, "io_uring"))
@@ -112,6 +135,8 @@ static int make(const char *kind)
 		mq_unlink(name);
 		return q;
 	}
+	if (!strcmp(kind, "pidfd"))
+		return shared_pidfd();
 	if (!strcmp(kind, "eventfd"))
 		return eventfd(0, 0);
 	zdtm_fail("unknown kind %s", kind);
@@ -124,7 +149,7 @@ int main(int argc, char **argv)
 	int sv[2] = { -1, -1 }, fd = -1;
 
 	zdtm_check(argc > 1, "usage: refused socket|io_uring|fanotify|userfaultfd|perf_event|"
-		   "bpf|netlink|packet|mqueue|eventfd");
+		   "bpf|netlink|packet|mqueue|pidfd|eventfd");
 	zdtm_block_usr2();
 	if (!strcmp(argv[1], "socket"))
 		queue_fd(sv, socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
