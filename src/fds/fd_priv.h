@@ -32,6 +32,10 @@ ProtobufCMessage *fd_unpack(const Cryo__FdEntry *e, const ProtobufCMessageDescri
 /* The shared object id in c, created (fds -1) if new; NULL on ENOMEM. */
 struct fd_shared *fd_shared_get(struct fd_restore_ctx *c, uint64_t id);
 
+/* fd was closed: no object of c keeps its number any more (a file made
+ * to be sent in a message, whose kind noted where it placed it). */
+void fd_shared_forget(struct fd_restore_ctx *c, int fd);
+
 /* The ends of pipe ino that the probed process holds (or, when the probe
  * has a group, all its processes): counts of readable and writable fds,
  * and the first readable fd in group order (its process, lowest fd; -1

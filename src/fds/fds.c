@@ -170,6 +170,14 @@ struct fd_shared *fd_shared_get(struct fd_restore_ctx *c, uint64_t id)
 	return &c->shared[c->nshared++];
 }
 
+void fd_shared_forget(struct fd_restore_ctx *c, int fd)
+{
+	for (size_t i = 0; i < c->nshared; i++)
+		for (int k = 0; k < 2; k++)
+			if (c->shared[i].fd[k] == fd)
+				c->shared[i].fd[k] = -1;
+}
+
 void fd_restore_ctx_fini(struct fd_restore_ctx *c)
 {
 	/* Kinds replace a scratch fd by the placed fd number once placed;
@@ -343,6 +351,11 @@ void fd_dump_ctx_fini(struct fd_dump_ctx *c)
 	free(c->saved);
 	c->saved = NULL;
 	c->nsaved = c->saved_cap = 0;
+	for (size_t i = 0; i < c->nflight; i++)
+		close(c->flight[i]);
+	free(c->flight);
+	c->flight = NULL;
+	c->nflight = c->flight_cap = 0;
 }
 
 struct load_arg {

@@ -66,7 +66,10 @@ static int fifo_data(const struct fd_probe *p, Cryo__FifoEnd *f)
 
 	if (r)
 		return r;
-	if (ends.first_read != p->fd || ends.first_read_pid != p->pid)
+	/* a read end in flight holds the bytes when no process of the group
+	 * reads (melt writes them once: FIONREAD is then no longer 0) */
+	if (p->in_flight ? ends.nread > 0 :
+	    ends.first_read != p->fd || ends.first_read_pid != p->pid)
 		return 0;
 	if (p->local < 0) {
 		pr_err("pid %d fd %d: FIFO %s: no handle to read its bytes", (int)p->pid, p->fd,

@@ -15,8 +15,9 @@
  *
  * Refused: a pidfd to a thread that is not its process's leader (threads
  * are made after the fds); a pidfd that processes of the group share
- * (fork), to a process other than the group's root: the root makes shared
- * files before any other process exists. */
+ * (fork), or one in flight in a unix socket's queue, to a process other
+ * than the group's root: the root makes shared files before any other
+ * process exists. */
 #define LOG_PREFIX "fds/pidfd: "
 #include "fds/fd_priv.h"
 #include "common/log.h"
@@ -115,7 +116,16 @@ static int check_member(const struct fd_probe *p, pid_t pid)
 {
 	pid_t root = p->ngroup ? p->group[0] : p->pid;
 
-	if (pid != root && p->ngroup > 1 && shared_in_group(p)) {
+	if (pid == root)
+		return 0;
+	/* in flight, it is made by whoever makes its socket: maybe the root,
+	 * before the others exist */
+	if (p->in_flight) {
+		pr_err("a pidfd in flight to pid %d cannot be saved yet (only one to the group's "
+		       "root can)", (int)pid);
+		return -ENOTSUP;
+	}
+	if (p->ngroup > 1 && shared_in_group(p)) {
 		pr_err("pid %d fd %d: a pidfd to pid %d that several processes of the group share "
 		       "cannot be saved yet (only one to the group's root can)", (int)p->pid, p->fd,
 		       (int)pid);

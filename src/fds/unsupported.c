@@ -162,7 +162,12 @@ static int unsupported_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cry
 	(void)c;
 	(void)e;
 	what_words(p, what, sizeof(what));
-	pr_err("cannot capture fd %d (%s: %s): not supported yet", p->fd, what, p->link);
+	if (p->carrier)		/* cryo's copy of a file a queued message carries */
+		pr_err("pid %d fd %d: a queued message carries file descriptors; one of them "
+		       "cannot be saved yet (%s: %s): not supported yet", (int)p->carrier->pid,
+		       p->carrier->fd, what, p->link);
+	else
+		pr_err("cannot capture fd %d (%s: %s): not supported yet", p->fd, what, p->link);
 	return -ENOTSUP;
 }
 

@@ -295,7 +295,10 @@ def t_mappings():
 
 REFUSED = (
     # kind given to zdtm_refused, what the refusal must say (FD: its fd)
-    ("socket", ["fd FD: a queued message carries file descriptors", "cannot be saved yet"]),
+    ("socket", ["fd FD: a queued message carries file descriptors", "cannot be saved yet",
+                "netlink socket, NETLINK_ROUTE"]),
+    ("flightheld", ["fd FD: a queued message carries file descriptors", "cannot be saved yet",
+                    "eventfd", "holds it too"]),
     ("io_uring", ["cannot capture fd FD (io_uring instance", "not supported yet"]),
     ("fanotify", ["cannot capture fd FD (fanotify group", "not supported yet"]),
     ("userfaultfd", ["cannot capture fd FD (userfaultfd of the program's own", "not supported yet"]),

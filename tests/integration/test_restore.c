@@ -847,7 +847,7 @@ int main(int argc, char **argv)
 {
 	static const char *modes[] = { "mem", "regs", "threads", "signals", "itimer", "sleepwl",
 				       "files", "read", "sockets", "unixconn", "fdkinds", "fifo",
-				       "inotify", "tree", "pidfd" };
+				       "inotify", "scmrights", "tree", "pidfd" };
 	struct store_create_opts co = { .size = 2ull << 30 };
 	char spath[300];
 

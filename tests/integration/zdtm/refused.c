@@ -2,6 +2,8 @@
  *   socket      a socketpair at fd >= 3 with a message queued on it that
  *               carries a netlink socket (read back intact after the
  *               refusal: peeking took nothing)
+ *   flightheld  the same with an eventfd in flight that the process also
+ *               holds (melt would make two)
  *   io_uring, fanotify, userfaultfd, perf_event, bpf (a map), netlink,
  *   packet, mqueue (a POSIX message queue)
  *   pidfd       a pidfd to a child that a second child shares (inherited)
@@ -43,8 +45,9 @@ static void *counter(void *arg)
 	return NULL;
 }
 
-/* A socketpair; a message carrying fd is queued on sv[0]. */
-static void queue_fd(int sv[2], int fd)
+/* A socketpair; a message carrying fd is queued on sv[0]; fd is closed
+ * unless keep. */
+static void queue_fd(int sv[2], int fd, int keep)
 {
 	char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
 	struct iovec iov = { "fd", 2 };
@@ -58,7 +61,8 @@ static void queue_fd(int sv[2], int fd)
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	zdtm_check(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv) && fd >= 0 &&
 		   sendmsg(sv[1], &mh, 0) == 2, "socketpair with an fd in flight");
-	close(fd);
+	if (!keep)
+		close(fd);
 }
 
 static int make_bpf_map(void)
@@ -149,10 +153,12 @@ int main(int argc, char **argv)
 	int sv[2] = { -1, -1 }, fd = -1;
 
 	zdtm_check(argc > 1, "usage: refused socket|io_uring|fanotify|userfaultfd|perf_event|"
-		   "bpf|netlink|packet|mqueue|pidfd|eventfd");
+		   "bpf|netlink|packet|mqueue|pidfd|flightheld|eventfd");
 	zdtm_block_usr2();
 	if (!strcmp(argv[1], "socket"))
-		queue_fd(sv, socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
+		queue_fd(sv, socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE), 0);
+	else if (!strcmp(argv[1], "flightheld"))
+		queue_fd(sv, eventfd(3, 0), 1);
 	else
 		zdtm_check((fd = make(argv[1])) >= 0, "making the %s", argv[1]);
 	pthread_create(&t, NULL, counter, NULL);
@@ -174,8 +180,9 @@ int main(int argc, char **argv)
 			   (cm = CMSG_FIRSTHDR(&mh)) && cm->cmsg_type == SCM_RIGHTS,
 			   "the queued message or its fd was lost");
 		memcpy(&got_fd, CMSG_DATA(cm), sizeof(int));
-		zdtm_check(!getsockopt(got_fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) &&
-			   dom == AF_NETLINK, "the fd in flight is not the netlink socket");
+		zdtm_check(!strcmp(argv[1], "flightheld") ||
+			   (!getsockopt(got_fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) &&
+			    dom == AF_NETLINK), "the fd in flight is not the netlink socket");
 		zdtm_check(write(sv[0], "x", 1) == 1 && read(sv[1], &c, 1) == 1 && c == 'x',
 			   "socketpair broken");
 	} else {
