@@ -46,15 +46,15 @@ struct fd_pipe_ends {
 	pid_t first_read_pid;
 };
 int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out);
+/* The same for the FIFO the probed fd is open on, by its inode. */
+int fd_fifo_scan(const struct fd_probe *p, struct fd_pipe_ends *out);
+
 /* Copy the bytes in the pipe (or FIFO) at rfd without taking them out:
  * tee() into a scratch pipe, read from there. *out is malloc'd (NULL when
  * the pipe is empty). (pipe.c) */
 int fd_pipe_peek(int rfd, uint8_t **out, size_t *len);
 /* Write all len bytes to fd (a pipe sized to hold them); 0 or -errno. */
 int fd_write_all(int fd, const uint8_t *data, size_t len);
-
-/* The same for the FIFO the probed fd is open on, by its inode. */
-int fd_fifo_scan(const struct fd_probe *p, struct fd_pipe_ends *out);
 
 /* 1 if a process of the probe's group (or the probed one) has an fd
  * whose link reads `link` ("socket:[N]"). */

@@ -38,7 +38,6 @@ static const struct { const char *name, *what; } anon_names[] = {
 	{ "kvm-vcpu", "KVM virtual CPU" },
 	{ "[vfio-device]", "VFIO device" },
 	{ "[landlock-ruleset]", "Landlock ruleset" },
-	{ "[memfd_secret]", "memfd_secret area" },
 	{ "sync_file", "sync_file fence" },
 };
 
@@ -105,8 +104,9 @@ static void socket_words(const struct fd_probe *p, char *buf, size_t n)
 
 static void anon_words(const char *name, char *buf, size_t n)
 {
+	/* by prefix: "kvm-vcpu:3" */
 	for (size_t i = 0; i < sizeof(anon_names) / sizeof(anon_names[0]); i++)
-		if (!strcmp(name, anon_names[i].name)) {
+		if (!strncmp(name, anon_names[i].name, strlen(anon_names[i].name))) {
 			snprintf(buf, n, "%s", anon_names[i].what);
 			return;
 		}
