@@ -56,6 +56,12 @@ int fd_pipe_peek(int rfd, uint8_t **out, size_t *len);
 /* Write all len bytes to fd (a pipe sized to hold them); 0 or -errno. */
 int fd_write_all(int fd, const uint8_t *data, size_t len);
 
+/* fn(arg, pid, fd) for each fd of the probe's group (or the probed
+ * process) whose link reads `link`, in group order, until fn returns
+ * nonzero: that value, or 0, or -errno. */
+int fd_group_each(const struct fd_probe *p, const char *link,
+		  int (*fn)(void *arg, pid_t pid, int fd), void *arg);
+
 /* 1 if a process of the probe's group (or the probed one) has an fd
  * whose link reads `link` ("socket:[N]"). */
 int fd_group_holds(const struct fd_probe *p, const char *link);

@@ -24,7 +24,6 @@
 #include "common/compat.h"
 #include "proc/status.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -83,32 +82,16 @@ static pid_t thread_of_group(const struct fd_probe *p, pid_t tid)
 }
 
 /* Another process of the group holds this very pidfd (kcmp KCMP_FILE). */
+static int same_pidfd(void *arg, pid_t q, int fd)
+{
+	const struct fd_probe *p = arg;
+
+	return q != p->pid && syscall(SYS_kcmp, p->pid, q, 0 /* KCMP_FILE */, p->fd, fd) == 0;
+}
+
 static int shared_in_group(const struct fd_probe *p)
 {
-	char dir[64], link[64];
-	struct dirent *de;
-	int found = 0;
-
-	for (size_t i = 0; i < p->ngroup && !found; i++) {
-		pid_t q = p->group[i];
-		DIR *d;
-
-		if (q == p->pid)
-			continue;
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)q);
-		if (!(d = opendir(dir)))
-			continue;
-		while (!found && (de = readdir(d))) {
-			ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
-
-			if (n != (ssize_t)strlen(PIDFD_LINK) || memcmp(link, PIDFD_LINK, (size_t)n))
-				continue;
-			found = syscall(SYS_kcmp, p->pid, q, 0 /* KCMP_FILE */, p->fd,
-					atoi(de->d_name)) == 0;
-		}
-		closedir(d);
-	}
-	return found;
+	return fd_group_each(p, PIDFD_LINK, same_pidfd, (void *)p) > 0;
 }
 
 /* Whether a pidfd to pid, in the group, can be made at melt. */

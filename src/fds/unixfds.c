@@ -25,7 +25,6 @@
 #include "common/vec.h"
 #include "proc/sockdiag.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,34 +41,34 @@ static int same_file(pid_t p1, int fd1, pid_t p2, int fd2)
 	return syscall(SYS_kcmp, p1, p2, 0 /* KCMP_FILE */, fd1, fd2) == 0;
 }
 
+/* Which process of the group holds the open file cryo has at want->fd. */
+struct holder {
+	int fd;			/* cryo's */
+	pid_t pid;		/* found: its process and fd */
+	int held_fd;
+};
+
+static int same_as(void *arg, pid_t pid, int fd)
+{
+	struct holder *h = arg;
+
+	if (!same_file(getpid(), h->fd, pid, fd))
+		return 0;
+	h->pid = pid;
+	h->held_fd = fd;
+	return 1;
+}
+
 /* The process of the group (and its fd) that holds the open file cryo
- * has at fd, or 0. */
+ * has at fd, or 0: the group's fds with the same link, compared. */
 static pid_t held_in_group(const struct fd_probe *p, int *held_fd)
 {
-	char dir[64];
-	struct dirent *de;
+	struct holder h = { .fd = p->fd };
 
-	for (size_t i = 0; i < p->ngroup; i++) {
-		DIR *d;
-
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)p->group[i]);
-		if (!(d = opendir(dir)))
-			continue;
-		while ((de = readdir(d))) {
-			struct stat st;
-
-			if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
-			    fstatat(dirfd(d), de->d_name, &st, 0) < 0 || st.st_ino != p->st.st_ino ||
-			    st.st_dev != p->st.st_dev ||
-			    !same_file(getpid(), p->fd, p->group[i], atoi(de->d_name)))
-				continue;
-			*held_fd = atoi(de->d_name);
-			closedir(d);
-			return p->group[i];
-		}
-		closedir(d);
-	}
-	return 0;
+	if (fd_group_each(p, p->link, same_as, &h) <= 0)
+		return 0;
+	*held_fd = h.held_fd;
+	return h.pid;
 }
 
 /* An earlier file in flight that is this one, or -1. */
@@ -142,8 +141,8 @@ static int dump_one(struct fd_dump_ctx *c, const struct fd_probe *owner, int fd,
 		    Cryo__FdEntry **out)
 {
 	struct fd_probe f = { .pid = getpid(), .fd = fd, .local = fd, .group = owner->group,
-			      .ngroup = owner->ngroup, .in_flight = owner->in_flight + 1,
-			      .carrier = owner };
+			      .ngroup = owner->ngroup, .links = owner->links,
+			      .in_flight = owner->in_flight + 1, .carrier = owner };
 	const pid_t *self = &owner->pid;
 	struct proc_fdinfo fi;
 	char path[64], link[256], why[96];
