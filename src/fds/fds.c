@@ -521,6 +521,26 @@ static int links_find(const struct fd_probe *p, struct fd_links *tmp, const char
 	return 0;
 }
 
+/* One more end for out: fd of pid, by its access mode. */
+static void count_end(struct fd_pipe_ends *out, pid_t pid, int fd)
+{
+	struct proc_fdinfo fi;
+
+	if (proc_fdinfo_read(pid, fd, &fi))
+		return;
+	if ((fi.flags & O_ACCMODE) != O_WRONLY) {
+		out->nread++;
+		/* first in group order, lowest fd: the order of the table */
+		if (out->first_read < 0) {
+			out->first_read = fd;
+			out->first_read_pid = pid;
+		}
+	}
+	if ((fi.flags & O_ACCMODE) != O_RDONLY)
+		out->nwrite++;
+	proc_fdinfo_free(&fi);
+}
+
 int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out)
 {
 	struct fd_links tmp = { 0 };
@@ -532,23 +552,8 @@ int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *ou
 	*out = (struct fd_pipe_ends){ .first_read = -1 };
 	snprintf(want, sizeof(want), "pipe:[%" PRIu64 "]", ino);
 	r = links_find(p, &tmp, want, &f, &n);
-	for (size_t i = 0; !r && i < n; i++) {
-		struct proc_fdinfo fi;
-
-		if (proc_fdinfo_read(f[i].pid, f[i].fd, &fi))
-			continue;
-		if ((fi.flags & O_ACCMODE) != O_WRONLY) {
-			out->nread++;
-			/* first in group order, lowest fd: the order of f */
-			if (out->first_read < 0) {
-				out->first_read = f[i].fd;
-				out->first_read_pid = f[i].pid;
-			}
-		}
-		if ((fi.flags & O_ACCMODE) != O_RDONLY)
-			out->nwrite++;
-		proc_fdinfo_free(&fi);
-	}
+	for (size_t i = 0; !r && i < n; i++)
+		count_end(out, f[i].pid, f[i].fd);
 	fd_links_free(&tmp);
 	return r;
 }
@@ -566,24 +571,12 @@ int fd_fifo_scan(const struct fd_probe *p, struct fd_pipe_ends *out)
 	*out = (struct fd_pipe_ends){ .first_read = -1 };
 	r = links_find(p, &tmp, p->link, &f, &n);
 	for (size_t i = 0; !r && i < n; i++) {
-		struct proc_fdinfo fi;
 		char path[64];
 		struct stat st;
 
 		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)f[i].pid, f[i].fd);
-		if (stat(path, &st) || st.st_dev != p->st.st_dev || st.st_ino != p->st.st_ino ||
-		    proc_fdinfo_read(f[i].pid, f[i].fd, &fi))
-			continue;
-		if ((fi.flags & O_ACCMODE) != O_WRONLY) {
-			out->nread++;
-			if (out->first_read < 0) {
-				out->first_read = f[i].fd;
-				out->first_read_pid = f[i].pid;
-			}
-		}
-		if ((fi.flags & O_ACCMODE) != O_RDONLY)
-			out->nwrite++;
-		proc_fdinfo_free(&fi);
+		if (!stat(path, &st) && st.st_dev == p->st.st_dev && st.st_ino == p->st.st_ino)
+			count_end(out, f[i].pid, f[i].fd);
 	}
 	fd_links_free(&tmp);
 	return r;
