@@ -22,12 +22,14 @@
 #include "proc/procfs.h"
 #include "proc/status.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -194,9 +196,48 @@ int dump_check_target(pid_t pid)
 	return 0;
 }
 
+#define UFFD_LINK "anon_inode:[userfaultfd]"
+
+/* 1 if a process other than pid holds the userfaultfd open at pid's fd:
+ * its pager does (each userfaultfd has an inode of its own). */
+static int uffd_held_elsewhere(pid_t pid, int fd)
+{
+	char path[300], link[64];
+	struct stat want, st;
+	struct dirent *pe, *fe;
+	int found = 0;
+	DIR *proc;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	if (stat(path, &want) < 0 || !(proc = opendir("/proc")))
+		return 1;	/* cannot tell: as before, taken for the pager's */
+	while (!found && (pe = readdir(proc))) {
+		DIR *fds;
+
+		if (pe->d_name[0] < '1' || pe->d_name[0] > '9' || atoi(pe->d_name) == (int)pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", pe->d_name);
+		if (!(fds = opendir(path)))
+			continue;
+		while (!found && (fe = readdir(fds))) {
+			ssize_t n = readlinkat(dirfd(fds), fe->d_name, link, sizeof(link) - 1);
+
+			if (n != (ssize_t)strlen(UFFD_LINK) || memcmp(link, UFFD_LINK, (size_t)n))
+				continue;
+			found = fstatat(dirfd(fds), fe->d_name, &st, 0) == 0 &&
+				st.st_ino == want.st_ino && st.st_dev == want.st_dev;
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
+
 /* A process melted lazily holds its pager's userfaultfd until every page
  * is in (src/pager/serve.h); pages still out are not in its memory, so a
- * snapshot now would lose them. The caller waits and tries again. */
+ * snapshot now would lose them. The caller waits and tries again. A
+ * userfaultfd no other process holds is the program's own: the fd kinds
+ * refuse it, naming it. */
 int dump_check_paged_in(pid_t pid)
 {
 	struct proc_fds fds = { 0 };
@@ -205,7 +246,7 @@ int dump_check_paged_in(pid_t pid)
 	if (r)
 		return 0;	/* the capture says why */
 	for (size_t i = 0; i < fds.n && !r; i++)
-		if (!strcmp(fds.v[i].target, "anon_inode:[userfaultfd]")) {
+		if (!strcmp(fds.v[i].target, UFFD_LINK) && uffd_held_elsewhere(pid, fds.v[i].fd)) {
 			pr_err("cannot capture pid %d yet: it is still paging in from its "
 			       "snapshot (fd %d is a userfaultfd)", (int)pid, fds.v[i].fd);
 			r = -EINPROGRESS;

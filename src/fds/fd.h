@@ -52,6 +52,11 @@ struct fd_probe {
 	const pid_t *group;
 	size_t ngroup;
 	struct fd_links *links;		/* of group (or pid); NULL: made per question */
+	/* 0: an fd of the process; n > 0: a file in flight, carried by a
+	 * message queued on a unix socket (n: how deep, a socket in flight
+	 * carrying more), which cryo holds at fd (pid is cryo's own) */
+	int in_flight;
+	const struct fd_probe *carrier;	/* in flight: the socket whose queue holds it */
 };
 
 /* A file whose contents a snapshot holds, by identity: saved once even
@@ -72,6 +77,10 @@ struct fd_dump_ctx {
 	size_t nsaved, saved_cap;
 	uint64_t content_pages;		/* pages written for file contents */
 	struct fd_links links;		/* the group's fds; fd_dump_ctx_fini frees */
+	/* files in flight captured so far (cryo's own copies, kept open to
+	 * tell the same file sent twice); fd_dump_ctx_fini closes them */
+	int *flight;
+	size_t nflight, flight_cap;
 };
 
 /* Where a connection to outside the group goes at melt. NULL fields take

@@ -32,6 +32,10 @@ ProtobufCMessage *fd_unpack(const Cryo__FdEntry *e, const ProtobufCMessageDescri
 /* The shared object id in c, created (fds -1) if new; NULL on ENOMEM. */
 struct fd_shared *fd_shared_get(struct fd_restore_ctx *c, uint64_t id);
 
+/* fd was closed: no object of c keeps its number any more (a file made
+ * to be sent in a message, whose kind noted where it placed it). */
+void fd_shared_forget(struct fd_restore_ctx *c, int fd);
+
 /* The ends of pipe ino that the probed process holds (or, when the probe
  * has a group, all its processes): counts of readable and writable fds,
  * and the first readable fd in group order (its process, lowest fd; -1
@@ -42,6 +46,21 @@ struct fd_pipe_ends {
 	pid_t first_read_pid;
 };
 int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out);
+/* The same for the FIFO the probed fd is open on, by its inode. */
+int fd_fifo_scan(const struct fd_probe *p, struct fd_pipe_ends *out);
+
+/* Copy the bytes in the pipe (or FIFO) at rfd without taking them out:
+ * tee() into a scratch pipe, read from there. *out is malloc'd (NULL when
+ * the pipe is empty). (pipe.c) */
+int fd_pipe_peek(int rfd, uint8_t **out, size_t *len);
+/* Write all len bytes to fd (a pipe sized to hold them); 0 or -errno. */
+int fd_write_all(int fd, const uint8_t *data, size_t len);
+
+/* fn(arg, pid, fd) for each fd of the probe's group (or the probed
+ * process) whose link reads `link`, in group order, until fn returns
+ * nonzero: that value, or 0, or -errno. */
+int fd_group_each(const struct fd_probe *p, const char *link,
+		  int (*fn)(void *arg, pid_t pid, int fd), void *arg);
 
 /* 1 if a process of the probe's group (or the probed one) has an fd
  * whose link reads `link` ("socket:[N]"). */
@@ -67,6 +86,11 @@ int fd_pty_open_slave(struct fd_restore_ctx *c, uint32_t index, int flags);
 
 /* 1 if the link names an anonymous pipe "pipe:[N]" (N into *ino). */
 int fd_link_pipe(const char *link, uint64_t *ino);
+
+/* What a file on a pseudo file system is ("POSIX message queue",
+ * "memfd_secret area"): its link looks like a path ("/queue") that names
+ * nothing melt could open; NULL for an ordinary file. (unsupported.c) */
+const char *fd_pseudo_file(const struct fd_probe *p);
 
 /* The open flags to use at restore: e->flags without creation flags. */
 static inline int fd_open_flags(const Cryo__FdEntry *e)

@@ -17,14 +17,17 @@
 
 extern const struct fd_ops fd_ops_memfd, fd_ops_dev, fd_ops_pipe, fd_ops_ext, fd_ops_reg,
 	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix, fd_ops_tty, fd_ops_ptmx,
-	fd_ops_unixconn, fd_ops_timerfd, fd_ops_signalfd;
+	fd_ops_unixconn, fd_ops_timerfd, fd_ops_signalfd, fd_ops_unsupported,
+	fd_ops_fifo, fd_ops_inotify, fd_ops_pidfd;
 
 /* Match order: the specific before the general (a memfd is also a regular
- * file; a pipe with both ends inside before the pipe to outside). */
+ * file; a pipe with both ends inside before the pipe to outside); last the
+ * kind that refuses what none of the others took. */
 const struct fd_ops *const fd_kinds[] = {
 	&fd_ops_memfd,
 	&fd_ops_dev,
 	&fd_ops_pipe,
+	&fd_ops_fifo,
 	&fd_ops_tty,		/* pty slaves, before "ext" takes other terminals */
 	&fd_ops_ptmx,		/* pty masters the group holds, likewise */
 	&fd_ops_unixconn,	/* unix connections; on fds 0-2 only inside the group */
@@ -35,8 +38,11 @@ const struct fd_ops *const fd_kinds[] = {
 	&fd_ops_timerfd,
 	&fd_ops_signalfd,
 	&fd_ops_epoll,
+	&fd_ops_inotify,
+	&fd_ops_pidfd,
 	&fd_ops_inet,
 	&fd_ops_unix,
+	&fd_ops_unsupported,	/* takes the rest and refuses it, naming it */
 	NULL,
 };
 
@@ -164,6 +170,14 @@ struct fd_shared *fd_shared_get(struct fd_restore_ctx *c, uint64_t id)
 	}
 	c->shared[c->nshared] = (struct fd_shared){ .id = id, .fd = { -1, -1 } };
 	return &c->shared[c->nshared++];
+}
+
+void fd_shared_forget(struct fd_restore_ctx *c, int fd)
+{
+	for (size_t i = 0; i < c->nshared; i++)
+		for (int k = 0; k < 2; k++)
+			if (c->shared[i].fd[k] == fd)
+				c->shared[i].fd[k] = -1;
 }
 
 void fd_restore_ctx_fini(struct fd_restore_ctx *c)
@@ -343,6 +357,11 @@ void fd_dump_ctx_fini(struct fd_dump_ctx *c)
 	free(c->saved);
 	c->saved = NULL;
 	c->nsaved = c->saved_cap = 0;
+	for (size_t i = 0; i < c->nflight; i++)
+		close(c->flight[i]);
+	free(c->flight);
+	c->flight = NULL;
+	c->nflight = c->flight_cap = 0;
 }
 
 struct load_arg {
@@ -506,6 +525,26 @@ static int links_find(const struct fd_probe *p, struct fd_links *tmp, const char
 	return 0;
 }
 
+/* One more end for out: fd of pid, by its access mode. */
+static void count_end(struct fd_pipe_ends *out, pid_t pid, int fd)
+{
+	struct proc_fdinfo fi;
+
+	if (proc_fdinfo_read(pid, fd, &fi))
+		return;
+	if ((fi.flags & O_ACCMODE) != O_WRONLY) {
+		out->nread++;
+		/* first in group order, lowest fd: the order of the table */
+		if (out->first_read < 0) {
+			out->first_read = fd;
+			out->first_read_pid = pid;
+		}
+	}
+	if ((fi.flags & O_ACCMODE) != O_RDONLY)
+		out->nwrite++;
+	proc_fdinfo_free(&fi);
+}
+
 int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out)
 {
 	struct fd_links tmp = { 0 };
@@ -517,22 +556,31 @@ int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *ou
 	*out = (struct fd_pipe_ends){ .first_read = -1 };
 	snprintf(want, sizeof(want), "pipe:[%" PRIu64 "]", ino);
 	r = links_find(p, &tmp, want, &f, &n);
-	for (size_t i = 0; !r && i < n; i++) {
-		struct proc_fdinfo fi;
+	for (size_t i = 0; !r && i < n; i++)
+		count_end(out, f[i].pid, f[i].fd);
+	fd_links_free(&tmp);
+	return r;
+}
 
-		if (proc_fdinfo_read(f[i].pid, f[i].fd, &fi))
-			continue;
-		if ((fi.flags & O_ACCMODE) != O_WRONLY) {
-			out->nread++;
-			/* first in group order, lowest fd: the order of f */
-			if (out->first_read < 0) {
-				out->first_read = f[i].fd;
-				out->first_read_pid = f[i].pid;
-			}
-		}
-		if ((fi.flags & O_ACCMODE) != O_RDONLY)
-			out->nwrite++;
-		proc_fdinfo_free(&fi);
+/* The ends of the FIFO the probe is open on: the group's fds with the
+ * same link (its path) that are that very inode (a FIFO made again at the
+ * same path is another). */
+int fd_fifo_scan(const struct fd_probe *p, struct fd_pipe_ends *out)
+{
+	struct fd_links tmp = { 0 };
+	const struct fd_link *f;
+	size_t n;
+	int r;
+
+	*out = (struct fd_pipe_ends){ .first_read = -1 };
+	r = links_find(p, &tmp, p->link, &f, &n);
+	for (size_t i = 0; !r && i < n; i++) {
+		char path[64];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)f[i].pid, f[i].fd);
+		if (!stat(path, &st) && st.st_dev == p->st.st_dev && st.st_ino == p->st.st_ino)
+			count_end(out, f[i].pid, f[i].fd);
 	}
 	fd_links_free(&tmp);
 	return r;
@@ -563,6 +611,20 @@ int fd_group_pty_master(const struct fd_probe *p, uint32_t index)
 	}
 	fd_links_free(&tmp);
 	return found;
+}
+
+int fd_group_each(const struct fd_probe *p, const char *link,
+		  int (*fn)(void *arg, pid_t pid, int fd), void *arg)
+{
+	struct fd_links tmp = { 0 };
+	const struct fd_link *f;
+	size_t n = 0;
+	int r = links_find(p, &tmp, link, &f, &n);
+
+	for (size_t i = 0; !r && i < n; i++)
+		r = fn(arg, f[i].pid, f[i].fd);
+	fd_links_free(&tmp);
+	return r;
 }
 
 int fd_group_holds(const struct fd_probe *p, const char *link)

@@ -18,7 +18,8 @@
 
 static int reg_match(const struct fd_probe *p)
 {
-	return S_ISREG(p->st.st_mode) && p->link[0] == '/';
+	/* a message queue's "/name" is no path: "unsupported" names it */
+	return S_ISREG(p->st.st_mode) && p->link[0] == '/' && !fd_pseudo_file(p);
 }
 
 /* The path without the " (deleted)" the kernel appends. */

@@ -37,4 +37,26 @@ int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn);
 
 const char *sock_type_name(int type);
 
+/* ---- files in flight in a unix socket's queue (unixfds.c) ---- */
+
+#define UNIX_FLIGHT_DEPTH	4	/* sockets in flight carrying more, at most */
+#define UNIX_FLIGHT_FDS_MAX	253	/* SCM_MAX_FD: files one message carries */
+
+/* Dump the n files message msg of the socket probed by p carries (cryo's
+ * copies, from a MSG_PEEK: the caller closes them) into u->queued_fds.
+ * Refuses (-ENOTSUP, logged) a file melt could not bring back. */
+int unix_flight_dump(struct fd_dump_ctx *c, const struct fd_probe *p, uint32_t msg,
+		     const int *fds, int n, Cryo__UnixConn *u);
+/* Free what unix_flight_dump added to u. */
+void unix_flight_free(Cryo__UnixConn *u);
+/* Files in flight in u's queue, all messages. */
+size_t unix_flight_count(const Cryo__UnixConn *u);
+/* 1 if message msg of u carries files. */
+int unix_flight_has(const Cryo__UnixConn *u, size_t msg);
+/* Make the files message msg of u carries and send data with them through
+ * sock (a stream takes what the first send left, plain); the files then
+ * live in the queue only. */
+int unix_flight_send(struct fd_restore_ctx *c, const Cryo__UnixConn *u, size_t msg, int sock,
+		     const uint8_t *data, size_t len);
+
 #endif

@@ -227,9 +227,17 @@ static void run_workload(const char *mode)
 			close(open(path, O_CREAT | O_WRONLY, 0644));
 		else
 			unlink(path);
+		/* "fifo": a FIFO whose path is gone at melt is made again;
+		 * "inotify": a watched directory gone at melt is IN_IGNORED */
+		snprintf(path, sizeof(path), "%s/gone.fifo", dir);
+		if (!strcmp(mode, "fifo"))
+			unlink(path);
+		snprintf(path, sizeof(path), "%s/gone", dir);
+		if (!strcmp(mode, "inotify"))
+			rmdir(path);
 		snprintf(path, sizeof(path), "%s/result", dir);
 		/* a tree melts eagerly even when asked for lazy (no pager) */
-		if (melt_as(mode, pid, i % 2 == 0 && strcmp(mode, "tree")))
+		if (melt_as(mode, pid, i % 2 == 0 && strcmp(mode, "tree") && strcmp(mode, "pidfd")))
 			return;
 		if (wait_file(path, 10) || usleep(20000) || read_text(path, res, sizeof(res))) {
 			FAIL("%s: melt %d: no result", mode, i + 1);
@@ -846,7 +854,8 @@ static const struct scenario {
 int main(int argc, char **argv)
 {
 	static const char *modes[] = { "mem", "regs", "threads", "signals", "itimer", "sleepwl",
-				       "files", "read", "sockets", "unixconn", "fdkinds", "tree" };
+				       "files", "read", "sockets", "unixconn", "fdkinds", "fifo",
+				       "inotify", "scmrights", "tree", "pidfd" };
 	struct store_create_opts co = { .size = 2ull << 30 };
 	char spath[300];
 
