@@ -357,6 +357,8 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	 * freeze: the process waits for the commit anyway, so stream. */
 	d.defer_pages = !freeze;
 	fdc.txn = d.txn;
+	fdc.freeze = freeze;
+	fdc.tcp_established = freeze && o->tcp_established;
 	fdc.pid = pid;
 	fdc.next_space = IMAGE_SPACE_FILES;
 
@@ -389,6 +391,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	if (r)
 		goto out;
 	if (!freeze) {
+		fd_dump_thaw(&fdc);	/* connections out of repair mode before it runs */
 		r = proc_release(d.ctl);
 		d.ctl = NULL;
 		released = 1;
@@ -420,6 +423,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	dump_track_committed(&d, snap_no);
 	if (freeze) {
 		dump_end_process(&d);
+		fd_dump_frozen(&fdc);
 		stopped = mono_ns() - t_stop;
 	}
 	if (res) {
@@ -437,7 +441,10 @@ out:
 	if (d.txn)
 		store_txn_abort(d.txn);
 	if (d.ctl) {
-		int rr = proc_release(d.ctl);
+		int rr;
+
+		fd_dump_thaw(&fdc);
+		rr = proc_release(d.ctl);
 
 		if (rr)
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-rr));

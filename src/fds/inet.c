@@ -15,24 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct sock_opt_def inet_opts[] = {
-	{ SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR" },
-	{ SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT" },
-	{ SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE" },
-	{ SOL_SOCKET, SO_BROADCAST, "SO_BROADCAST" },
-	{ SOL_SOCKET, SO_OOBINLINE, "SO_OOBINLINE" },
-	{ IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY" },
-	{ IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE" },
-	{ IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL" },
-	{ IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT" },
-};
-
-/* IPV6_V6ONLY decides which addresses an any-address socket takes: it must
- * be set before bind, and only exists for AF_INET6. */
-static const struct sock_opt_def inet6_opts[] = {
-	{ IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY" },
-};
-
 static int inet_match(const struct fd_probe *p)
 {
 	int d;
@@ -45,40 +27,18 @@ static int inet_match(const struct fd_probe *p)
 
 static void addr_text(const ProtobufCBinaryData *b, char *buf, size_t n)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (b->len >= sizeof(struct sockaddr_in6) &&
-	    ((const struct sockaddr *)b->data)->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const void *)b->data;
-
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		port = ntohs(a->sin6_port);
-		snprintf(buf, n, "[%s]:%u", host, port);
-		return;
-	}
-	if (b->len >= sizeof(struct sockaddr_in) &&
-	    ((const struct sockaddr *)b->data)->sa_family == AF_INET) {
-		const struct sockaddr_in *a = (const void *)b->data;
-
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		port = ntohs(a->sin_port);
-	}
-	snprintf(buf, n, "%s:%u", host, port);
+	sock_addr_text(b->data, b->len, buf, n);
 }
 
 static int inet_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEntry *e)
 {
 	Cryo__Socket s = CRYO__SOCKET__INIT;
-	struct sock_opt_def defs[sizeof(inet_opts) / sizeof(inet_opts[0]) + 1];
-	size_t n = sizeof(inet_opts) / sizeof(inet_opts[0]);
+	struct sock_opt_def defs[SOCK_INET_OPTS_MAX];
+	size_t n = sock_inet_opts(sock_domain(p->local), defs);
 	char local[80] = "unbound", peer[80] = "";
 	int r;
 
 	(void)c;
-	memcpy(defs, inet_opts, sizeof(inet_opts));
-	if (sock_domain(p->local) == AF_INET6)
-		defs[n++] = inet6_opts[0];
 	r = sock_dump(p, defs, n, &s);
 	if (r)
 		goto out;

@@ -37,4 +37,25 @@ int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn);
 
 const char *sock_type_name(int type);
 
+/* b = a malloc'd copy of p[0..n). */
+int sock_bytes_copy(ProtobufCBinaryData *b, const void *p, size_t n);
+
+/* int getsockopt; 0 or -errno. */
+int sock_get_int(int fd, int level, int name, int *v);
+/* Read the options of defs from the socket at p->local into *opts
+ * (malloc'd array of malloc'd entries; those the protocol lacks are
+ * skipped); free with sock_opts_free. */
+int sock_dump_opts(const struct fd_probe *p, const struct sock_opt_def *defs, size_t n,
+		   Cryo__SockOpt ***opts, size_t *nopts);
+void sock_opts_free(Cryo__SockOpt **opts, size_t n);
+/* Set the options on fd; the first that fails is logged (what names the
+ * socket) and its -errno returned. */
+int sock_apply_opts(int fd, Cryo__SockOpt *const *opts, size_t n, const char *what);
+/* "127.0.0.1:80", "[::1]:80" of a sockaddr's bytes. */
+void sock_addr_text(const void *addr, size_t len, char *buf, size_t n);
+/* The options "inet" and "tcp" carry over, for family (IPV6_V6ONLY only
+ * for AF_INET6): into defs (room for SOCK_INET_OPTS_MAX), their count. */
+#define SOCK_INET_OPTS_MAX 16
+size_t sock_inet_opts(int family, struct sock_opt_def *defs);
+
 #endif
