@@ -54,12 +54,12 @@ int sock_bytes_copy(ProtobufCBinaryData *b, const void *p, size_t n)
 }
 
 /* Bytes queued in or out: a snapshot would drop them. */
-static int nothing_queued(const struct fd_probe *p, int listening)
+static int nothing_queued(const struct fd_probe *p, int listening, int inet_dgram)
 {
 	int in = 0, out = 0;
 
-	if (listening)
-		return 0;
+	if (listening || inet_dgram)
+		return 0;	/* a UDP socket's queue is inet.c's to save */
 	if (ioctl(p->local, SIOCINQ, &in) < 0 || ioctl(p->local, SIOCOUTQ, &out) < 0)
 		return -errno;
 	if (in || out) {
@@ -252,7 +252,7 @@ int sock_dump(const struct fd_probe *p, const struct sock_opt_def *defs, size_t 
 	if (s->family != AF_UNIX && s->type == SOCK_STREAM && !listening &&
 	    (r = tcp_closed(p)))
 		return r;
-	if ((r = nothing_queued(p, listening)) || (r = dump_addrs(p, s)) ||
+	if ((r = nothing_queued(p, listening, s->family != AF_UNIX && s->type == SOCK_DGRAM)) || (r = dump_addrs(p, s)) ||
 	    (r = sock_dump_opts(p, defs, ndefs, &s->opts, &s->n_opts)))
 		return r;
 	if (listening) {
@@ -276,7 +276,7 @@ void sock_msg_free(Cryo__Socket *s)
 	free(s->peer.data);
 }
 
-int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn)
+int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn, sock_bind_fn fill_fn)
 {
 	Cryo__Socket *s = (Cryo__Socket *)fd_unpack(e, &cryo__socket__descriptor);
 	int fd = -1, r = 0;
@@ -291,6 +291,9 @@ int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn)
 	if ((r = sock_apply_opts(fd, s->opts, s->n_opts, e->desc ? e->desc : "socket")))
 		goto out;
 	if (s->has_addr && (r = bind_fn(fd, s)))
+		goto out;
+	/* before connect: a connected socket takes datagrams from its peer only */
+	if (fill_fn && (r = fill_fn(fd, s)))
 		goto out;
 	if (s->listening && listen(fd, (int)s->backlog) < 0) {
 		r = -errno;

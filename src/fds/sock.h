@@ -2,8 +2,9 @@
  * socket comes back when nothing of it is in flight: unbound, bound,
  * listening (pending connections from outside are lost, as if the peer
  * went away), or a connected datagram socket (re-connected to its peer).
- * A TCP connection, or bytes queued either way, is refused; unix
- * connections are "unixconn" (unixconn.c). */
+ * A UDP socket keeps its queued datagrams (inet.c); bytes queued to
+ * another socket are refused. TCP connections are "tcp" (tcp.c), unix
+ * connections "unixconn" (unixconn.c). */
 #ifndef CRYO_FDS_SOCK_H
 #define CRYO_FDS_SOCK_H
 
@@ -30,10 +31,10 @@ int sock_dump(const struct fd_probe *p, const struct sock_opt_def *defs, size_t 
 void sock_msg_free(Cryo__Socket *s);
 
 /* socket(), the options, then `bind_fn` (the kind's bind: a unix path
- * needs its stale file removed), listen or connect; the fd placed at
- * e->fd. */
+ * needs its stale file removed), `fill_fn` if any (what was queued to it),
+ * listen or connect; the fd placed at e->fd. */
 typedef int (*sock_bind_fn)(int fd, const Cryo__Socket *s);
-int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn);
+int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn, sock_bind_fn fill_fn);
 
 const char *sock_type_name(int type);
 

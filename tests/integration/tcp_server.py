@@ -65,7 +65,8 @@ def main():
                         pass
                 # reading pauses half of the time (see tcpconv.c)
                 try:
-                    if int(time.monotonic() * 1000 / PAUSE_MS) % 2:
+                    # (once all is in, the client may be gone: no end of file to see)
+                    if c.recv == total or int(time.monotonic() * 1000 / PAUSE_MS) % 2:
                         raise BlockingIOError
                     data = sock.recv(65536)
                     if not data:

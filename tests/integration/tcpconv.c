@@ -246,6 +246,7 @@ static void check_reset(struct end *e, int fd0)
 		finish(0, "reset: a write did not fail with EPIPE (%s)", strerror(errno));
 	printf("reset seen: %llu bytes still read after it\n",
 	       (unsigned long long)(e->rcvd - before));
+	fflush(stdout);	/* before the result says it is over */
 }
 
 static int run_client(int port, uint64_t total, int keep)
