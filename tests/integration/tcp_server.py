@@ -18,7 +18,7 @@ import time
 
 CHUNK = 8192
 TICK = 0.01
-PAUSE_MS = 250
+PERIOD_MS = 500  # reading pauses for 4/5 of each period (see tcpconv.c)
 
 
 def stream_byte(stream, i):
@@ -39,13 +39,13 @@ def main():
     conns, lock = [], threading.Lock()
 
     def write_status():
-        with lock:
+        with lock:  # one writer at a time: they share the temporary file
             text = "".join("conn %d sent %d recv %d %s\n" % (c.n, c.sent, c.recv, c.state)
                            for c in conns)
-        tmp = statusfile + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, statusfile)
+            tmp = statusfile + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.replace(tmp, statusfile)
 
     def serve(sock, c):
         sock.setblocking(False)
@@ -63,10 +63,9 @@ def main():
                         pending = pending[n:]
                     except BlockingIOError:
                         pass
-                # reading pauses half of the time (see tcpconv.c)
                 try:
                     # (once all is in, the client may be gone: no end of file to see)
-                    if c.recv == total or int(time.monotonic() * 1000 / PAUSE_MS) % 2:
+                    if c.recv == total or time.monotonic() * 1000 % PERIOD_MS >= PERIOD_MS / 5:
                         raise BlockingIOError
                     data = sock.recv(65536)
                     if not data:

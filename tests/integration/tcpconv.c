@@ -43,10 +43,11 @@
 #define CHUNK		8192
 #define TICK_MS		10	/* one chunk each way per tick at most */
 #define IDLE_LIMIT_MS	90000	/* no progress for this long: fail */
-/* Reading pauses for PAUSE_MS of every 2 * PAUSE_MS: bytes wait in the
- * receive queue (and, once it is full, in the peer's send queue) for a
- * freeze to find. */
-#define PAUSE_MS	250
+/* Reading pauses for 4/5 of every PERIOD_MS (reading catches up in the
+ * rest): bytes wait in the receive queue (and, once it is full, in the
+ * peer's send queue) for a freeze to find, most of the time. */
+#define PERIOD_MS	500
+#define paused()	(now_ms() % PERIOD_MS >= PERIOD_MS / 5)
 
 static const char *result_path;
 
@@ -173,7 +174,7 @@ static int converse(struct end *ends, int n)
 			       IDLE_LIMIT_MS / 1000, (unsigned long long)ends[0].sent,
 			       (unsigned long long)ends[0].rcvd);
 		}
-		if ((now_ms() / PAUSE_MS) % 2)
+		if (paused())
 			for (int i = 0; i < n; i++)
 				p[i].events &= ~POLLIN;
 		if (poll(p, (nfds_t)n, TICK_MS) < 0 && errno != EINTR)
@@ -189,7 +190,7 @@ static int converse(struct end *ends, int n)
 					return 0;
 				}
 			}
-			if ((p[i].revents & POLLIN) && (now_ms() / PAUSE_MS) % 2 == 0 &&
+			if ((p[i].revents & POLLIN) && !paused() &&
 			    pump_in(&ends[i]))
 				return 0;
 			if (pump_out(&ends[i]))

@@ -110,7 +110,7 @@ for i in 1 2 3; do
 	else
 		fail "$name: $(cat "$T/res.$name" 2>/dev/null)"
 	fi
-	until_n 10 grep -q "^conn $conn .* ok$" "$T/status"
+	until_n 30 grep -q "^conn $conn .* ok$" "$T/status"
 	[ "$(srv_state $conn)" = ok ] && [ "$(srv_recv $conn)" = $TOTAL ] &&
 		pass "$name: the server's side of the conversation passed, never reset" ||
 		fail "$name: the server's connection $conn: $(grep "^conn $conn " "$T/status")"
@@ -151,6 +151,7 @@ for i in 1 2; do
 	grep -q "^reset seen: ${x:-none} bytes still read" "$T/out.$name" &&
 		pass "$name: the $x bytes queued at the freeze are read after the reset" ||
 		fail "$name: $x bytes were queued; $(cat "$T/out.$name")"
+	until_n 30 grep -q "^conn $((conn + 1)) .* ok$" "$T/status"
 	[ "$(srv_state $((conn + 1)))" = ok ] && pass "$name: the new conversation passed on the server" ||
 		fail "$name: the server's new connection: $(grep "^conn $((conn + 1)) " "$T/status")"
 done
