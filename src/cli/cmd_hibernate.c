@@ -139,8 +139,23 @@ static void progress(int json, size_t k, size_t n, const char *name, const char 
 	fflush(stdout);
 }
 
+static int hib_opt(struct store_cmd *sc, void *arg, int ch, const char *optarg)
+{
+	(void)sc;
+	(void)optarg;
+	if (ch != 'T')
+		return CLI_USAGE;
+	*(int *)arg = 1;
+	return 0;
+}
+
 static int run_hibernate(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
 {
+	static const struct option extra[] = {
+		{ "tcp-established", no_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int tcp_established = 0;
 	struct store_cmd sc;
 	struct hib h = { 0 };
 	struct store *s = NULL;
@@ -149,7 +164,7 @@ static int run_hibernate(struct cli *c, const struct cli_cmd *self, int argc, ch
 	unsigned frozen = 0, failed = 0;
 	int rc, err;
 
-	rc = store_cmd_parse(&sc, c, self, argc, argv, NULL, NULL, NULL, 0, 0);
+	rc = store_cmd_parse(&sc, c, self, argc, argv, extra, hib_opt, &tcp_established, 0, 0);
 	if (rc >= 0)
 		return rc;
 	strncpy(sc.cmdpath, "hibernate", sizeof(sc.cmdpath));
@@ -184,7 +199,8 @@ static int run_hibernate(struct cli *c, const struct cli_cmd *self, int argc, ch
 	cli_log_release(c, 1);
 	for (size_t i = 0; i < h.n; i++) {
 		struct registry_entry *e = &h.g[i].e;
-		struct dump_opts o = { .freeze = true, .base = STORE_SNAP_NEWEST };
+		struct dump_opts o = { .freeze = true, .base = STORE_SNAP_NEWEST,
+				       .tcp_established = tcp_established };
 		struct dump_result res;
 		char what[160], hb[32];
 
@@ -339,7 +355,7 @@ static int run_resume(struct cli *c, const struct cli_cmd *self, int argc, char 
 const struct cli_cmd cli_cmd_hibernate = {
 	.name = "hibernate", .run = run_hibernate,
 	.summary = "freeze every running group (the laptop case)",
-	.usage = "Usage: cryo hibernate [--store PATH] [--json]\n"
+	.usage = "Usage: cryo hibernate [--tcp-established] [--store PATH] [--json]\n"
 		 "\n"
 		 "Freeze every running group, the most recently used first, one line of\n"
 		 "progress per group and a summary; their memory is freed, their images\n"
@@ -347,6 +363,8 @@ const struct cli_cmd cli_cmd_hibernate = {
 		 "'cryo resume'. Exits 1 if a group could not be frozen (it runs on).\n"
 		 "\n"
 		 "Options:\n"
+		 "  --tcp-established  keep the groups' TCP connections to outside, as\n"
+		 "                 'cryo freeze --tcp-established' does\n"
 		 "  --store PATH   the store (default $CRYO_HOME/store)\n"
 		 "  --json         a JSON summary\n"
 		 "  --help         show this help\n",

@@ -421,6 +421,8 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	 * freeze: the process waits for the commit anyway, so stream. */
 	d.defer_pages = !freeze;
 	fdc.txn = d.txn;
+	fdc.freeze = freeze;
+	fdc.tcp_established = freeze && o->tcp_established;
 	fdc.pid = pid;
 	fdc.next_space = IMAGE_SPACE_FILES;
 
@@ -462,6 +464,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 		goto out;
 	if (!freeze) {
 		dump_mark(&d, "fds share");
+		fd_dump_thaw(&fdc);	/* connections out of repair mode before it runs */
 		r = proc_release(d.ctl);
 		d.ctl = NULL;
 		released = 1;
@@ -494,6 +497,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	dump_track_committed(&d, snap_no);
 	if (freeze) {
 		dump_end_process(&d);
+		fd_dump_frozen(&fdc);
 		stopped = mono_ns() - t_stop;
 	}
 	if (res) {
@@ -511,7 +515,10 @@ out:
 	if (d.txn)
 		store_txn_abort(d.txn);
 	if (d.ctl) {
-		int rr = proc_release(d.ctl);
+		int rr;
+
+		fd_dump_thaw(&fdc);
+		rr = proc_release(d.ctl);
 
 		if (rr)
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-rr));

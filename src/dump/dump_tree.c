@@ -274,8 +274,10 @@ static void tree_free(struct tree *t)
 int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_opts *o,
 	      struct dump_result *res)
 {
-	struct tree t = { .fdc = { .pid = root, .next_space = IMAGE_SPACE_FILES } };
 	int freeze = o && o->freeze, r;
+	struct tree t = { .fdc = { .pid = root, .next_space = IMAGE_SPACE_FILES,
+				   .freeze = freeze,
+				   .tcp_established = freeze && o->tcp_established } };
 	uint64_t t0 = mono_ns(), t_stop, stopped = 0, time_ns, snap_no = 0;
 
 	if (res)
@@ -292,8 +294,10 @@ int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_o
 		r = capture_all(&t, freeze);
 	if (r)
 		goto out;
-	if (!freeze)
+	if (!freeze) {
+		fd_dump_thaw(&t.fdc);	/* connections out of repair mode before they run */
 		release_all(&t, name);
+	}
 	stopped = mono_ns() - t_stop;
 	r = store_all(&t, o, time_ns, stopped);
 	if (r)
@@ -306,6 +310,7 @@ int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_o
 	}
 	if (freeze) {
 		end_all(&t);
+		fd_dump_frozen(&t.fdc);
 		stopped = mono_ns() - t_stop;
 	}
 	pr_info("group %s: %zu processes (and %zu zombies) in snapshot %llu", name, t.n,
@@ -323,6 +328,7 @@ int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_o
 out:
 	if (t.fdc.txn)
 		store_txn_abort(t.fdc.txn);
+	fd_dump_thaw(&t.fdc);
 	release_all(&t, name);
 	if (o && o->track)
 		dump_track_disarm(o->track);	/* a tree is not tracked */

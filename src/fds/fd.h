@@ -81,6 +81,15 @@ struct fd_dump_ctx {
 	 * tell the same file sent twice); fd_dump_ctx_fini closes them */
 	int *flight;
 	size_t nflight, flight_cap;
+	/* freeze --tcp-established: a connection to outside the group is
+	 * saved by TCP repair and held still until melt (fds/tcp.c) */
+	bool tcp_established;
+	bool freeze;			/* the capture ends the processes */
+	/* TCP connections put in repair mode and held for the capture, each
+	 * with cryo's own copy of its socket: fd_dump_thaw or fd_dump_frozen
+	 * ends them */
+	struct fd_tcp_held *held;
+	size_t nheld, held_cap;
 };
 
 /* Where a connection to outside the group goes at melt. NULL fields take
@@ -125,6 +134,10 @@ struct fd_ops {
 	 * per open file: before it forks its children for a file the root
 	 * made (they inherit the terminal), else once its fds are placed. */
 	int (*ctty)(struct fd_restore_ctx *c, const Cryo__FdEntry *e, int fd);
+	/* Optional: run in cryo once every process of the group is rebuilt,
+	 * just before they run again; local is cryo's own copy of the fd
+	 * (pidfd_getfd). A TCP connection leaves repair mode here. */
+	int (*resume)(struct fd_restore_ctx *c, const Cryo__FdEntry *e, int local);
 	/* One line for `cryo inspect`. */
 	void (*describe)(const Cryo__FdEntry *e, char *buf, size_t n);
 };
@@ -141,9 +154,23 @@ const struct fd_ops *fd_kind_match(const struct fd_probe *p);
  * same object (st dev/ino) is saved once: later calls return its space. */
 int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st,
 		     uint32_t *space, uint64_t *size);
+/* Save len bytes of buf as pages of a new content space (a TCP queue). */
+int fd_bytes_save(struct fd_dump_ctx *c, const void *buf, size_t len, uint32_t *space);
+/* Read them back: *out is malloc'd (the caller frees). */
+int fd_bytes_load(struct store_snap *sn, uint32_t space, uint64_t len, uint8_t **out);
+
 /* The process whose capture saved the object first, or 0. */
 pid_t fd_contents_saver(const struct fd_dump_ctx *c, const struct stat *st);
 void fd_dump_ctx_fini(struct fd_dump_ctx *c);
+
+/* The capture is over and the processes run on (snap, or any failure):
+ * every TCP connection repair mode was put on for it leaves it and its
+ * hold is lifted. Call before the processes are released. Idempotent. */
+void fd_dump_thaw(struct fd_dump_ctx *c);
+/* Freeze committed and the processes are killed: the connections close
+ * silently (in repair mode, nothing is sent) and those to outside the
+ * group stay held for melt. */
+void fd_dump_frozen(struct fd_dump_ctx *c);
 
 /* Write the pages of content space `space` into fd from offset 0 and
  * make the file exactly size bytes long. */

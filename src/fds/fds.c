@@ -13,12 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 extern const struct fd_ops fd_ops_memfd, fd_ops_dev, fd_ops_pipe, fd_ops_ext, fd_ops_reg,
 	fd_ops_dir, fd_ops_eventfd, fd_ops_epoll, fd_ops_inet, fd_ops_unix, fd_ops_tty, fd_ops_ptmx,
 	fd_ops_unixconn, fd_ops_timerfd, fd_ops_signalfd, fd_ops_unsupported,
-	fd_ops_fifo, fd_ops_inotify, fd_ops_pidfd;
+	fd_ops_fifo, fd_ops_inotify, fd_ops_pidfd, fd_ops_tcp;
 
 /* Match order: the specific before the general (a memfd is also a regular
  * file; a pipe with both ends inside before the pipe to outside); last the
@@ -40,6 +41,7 @@ const struct fd_ops *const fd_kinds[] = {
 	&fd_ops_epoll,
 	&fd_ops_inotify,
 	&fd_ops_pidfd,
+	&fd_ops_tcp,		/* TCP connections, before "inet" refuses them */
 	&fd_ops_inet,
 	&fd_ops_unix,
 	&fd_ops_unsupported,	/* takes the rest and refuses it, naming it */
@@ -260,6 +262,67 @@ static int save_range(struct fd_dump_ctx *c, int fd, uint32_t space, uint64_t fr
 	return 0;
 }
 
+/* 0 if c->next_space is a page space free for contents. */
+static int space_free(struct fd_dump_ctx *c)
+{
+	if (c->next_space < IMAGE_SPACE_FILES)
+		c->next_space = IMAGE_SPACE_FILES;
+	if (c->next_space > IMAGE_SPACE_MAX) {
+		pr_err("pid %d: more saved files than page spaces (%u)", (int)c->pid,
+		       IMAGE_SPACE_MAX - IMAGE_SPACE_FILES + 1);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+int fd_bytes_save(struct fd_dump_ctx *c, const void *buf, size_t len, uint32_t *space)
+{
+	uint8_t *page = malloc(STORE_PAGE_SIZE);
+	uint32_t sp;
+	int r = space_free(c);
+
+	if (!page)
+		return -ENOMEM;
+	sp = c->next_space;
+	for (size_t off = 0, i = 0; !r && off < len; off += STORE_PAGE_SIZE, i++) {
+		size_t n = len - off < STORE_PAGE_SIZE ? len - off : STORE_PAGE_SIZE;
+
+		memcpy(page, (const uint8_t *)buf + off, n);
+		memset(page + n, 0, STORE_PAGE_SIZE - n);
+		r = store_txn_put_page(c->txn, STORE_KEY(sp, i), page);
+		c->content_pages += !r;
+	}
+	free(page);
+	if (r) {
+		pr_err("pid %d: saving %zu bytes: %s", (int)c->pid, len, strerror(-r));
+		return r;
+	}
+	c->next_space++;
+	*space = sp;
+	return 0;
+}
+
+int fd_bytes_load(struct store_snap *sn, uint32_t space, uint64_t len, uint8_t **out)
+{
+	int mfd = memfd_create("cryo-bytes", MFD_CLOEXEC), r;
+	uint8_t *buf = NULL;
+
+	*out = NULL;
+	if (mfd < 0)
+		return -errno;
+	r = fd_contents_load(sn, space, len, mfd);
+	if (!r && !(buf = malloc(len ? len : 1)))
+		r = -ENOMEM;
+	if (!r && pread(mfd, buf, len, 0) != (ssize_t)len)
+		r = -EIO;
+	close(mfd);
+	if (r)
+		free(buf);
+	else
+		*out = buf;
+	return r;
+}
+
 int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, uint32_t *space,
 		     uint64_t *size)
 {
@@ -275,13 +338,8 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, ui
 			return 0;
 		}
 	}
-	if (c->next_space < IMAGE_SPACE_FILES)
-		c->next_space = IMAGE_SPACE_FILES;
-	if (c->next_space > IMAGE_SPACE_MAX) {
-		pr_err("pid %d: more saved files than page spaces (%u)", (int)c->pid,
-		       IMAGE_SPACE_MAX - IMAGE_SPACE_FILES + 1);
-		return -ENOSPC;
-	}
+	if ((r = space_free(c)))
+		return r;
 	if (c->nsaved == c->saved_cap) {
 		size_t cap = c->saved_cap ? c->saved_cap * 2 : 8;
 		struct fd_saved *n = realloc(c->saved, cap * sizeof(*n));
@@ -353,6 +411,7 @@ pid_t fd_contents_saver(const struct fd_dump_ctx *c, const struct stat *st)
 
 void fd_dump_ctx_fini(struct fd_dump_ctx *c)
 {
+	fd_dump_thaw(c);	/* nothing is left in repair mode or held by mistake */
 	fd_links_free(&c->links);
 	free(c->saved);
 	c->saved = NULL;

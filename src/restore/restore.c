@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,6 +195,37 @@ static int seize_all(struct rst_tree *t)
 	return 0;
 }
 
+/* The kinds' last word before the processes run (fd_ops.resume): each on
+ * cryo's own copy of the fd. An fd several entries share is seen once per
+ * entry; a kind makes that harmless. */
+static int resume_fds(struct rst *r)
+{
+	struct fd_restore_ctx c = { .snap = r->sn, .policy = &r->o->fds };
+	int ret = 0;
+
+	for (size_t i = 0; r->fds && i < r->fds->n_fds && !ret; i++) {
+		const Cryo__FdEntry *e = r->fds->fds[i];
+		const struct fd_ops *k = fd_kind_by_name(e->kind);
+		int local;
+
+		if (!k || !k->resume)
+			continue;
+		local = (int)syscall(SYS_pidfd_getfd, r->ctl->pidfd, (int)e->fd, 0);
+		if (local < 0) {
+			ret = -errno;
+			pr_err("%s: pid %d fd %u: %s", r->name, (int)r->pid, e->fd, strerror(errno));
+			break;
+		}
+		ret = k->resume(&c, e, local);
+		close(local);
+		if (ret)
+			pr_err("%s: pid %d fd %u (%s): %s", r->name, (int)r->pid, e->fd, e->kind,
+			       strerror(-ret));
+	}
+	fd_restore_ctx_fini(&c);
+	return ret;
+}
+
 /* Every process runs again at once: none sees another half made. */
 static int release_all(struct rst_tree *t)
 {
@@ -257,6 +289,9 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 	for (size_t i = 0; i < t.n && !ret; i++)
 		if (!t.p[i].zombie)
 			ret = rebuild(&t.p[i]);
+	for (size_t i = 0; i < t.n && !ret; i++)
+		if (!t.p[i].zombie)
+			ret = resume_fds(&t.p[i]);
 	if (!ret)
 		ret = release_all(&t);
 	if (ret)

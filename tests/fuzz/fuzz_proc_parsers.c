@@ -108,7 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int fam = len && (buf[0] & 1) ? 1 /* AF_UNIX */ : 2 /* AF_INET */;
 		struct proc_unix_info ui;
 		r = proc_sockdiag_scan(buf, len, fam, 12345, &backlog);
+		uint64_t ino;
 		if (proc_unix_info_scan(buf, len, 12345, &ui) < 0)
+			r = -1;
+		if (proc_inet_ino_scan(buf, len, &ino) < 0)
 			r = -1;
 		r = r < 0 ? -EINVAL : 0;
 		break;
