@@ -35,6 +35,7 @@ struct tree {
 	Cryo__FdsEntry *fe;
 	size_t n, cap;
 	struct fd_dump_ctx fdc;
+	struct dump_shm shm;		/* System V segments of the tree */
 };
 
 static int tree_has(const struct tree *t, pid_t pid)
@@ -133,6 +134,7 @@ static int add_process(struct tree *t, const char *name, pid_t pid)
 	d->pid = pid;
 	d->space = (uint32_t)t->n + 1;
 	d->fdc = &t->fdc;
+	d->shm = &t->shm;
 	d->chunks_tail = &d->chunks;
 	r = proc_seize(pid, &d->ctl);
 	if (r && t->n && exiting(pid)) {
@@ -220,6 +222,8 @@ static int capture_all(struct tree *t, int freeze)
 	}
 	if (!r)
 		r = dump_fds_share(t->d, t->fe, t->n);
+	if (!r)
+		r = dump_shm_check(&t->shm, t->d[0].name);
 	return r;
 }
 
@@ -253,6 +257,7 @@ static void tree_free(struct tree *t)
 	for (size_t i = 0; i < t->n; i++)
 		dump_ctx_free(&t->d[i], t->fe ? &t->fe[i] : &(Cryo__FdsEntry){ 0 });
 	fd_dump_ctx_fini(&t->fdc);
+	dump_shm_free(&t->shm);
 	free(t->d);
 	free(t->pids);
 	free(t->pe);

@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 extern const struct fd_ops fd_ops_memfd, fd_ops_dev, fd_ops_pipe, fd_ops_ext, fd_ops_reg,
@@ -244,13 +246,20 @@ static int save_range(struct fd_dump_ctx *c, int fd, uint32_t space, uint64_t fr
 int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, uint32_t *space,
 		     uint64_t *size)
 {
+	return fd_contents_save_tag(c, local, st, 0, space, size);
+}
+
+int fd_contents_save_tag(struct fd_dump_ctx *c, int local, const struct stat *st, uint32_t tag,
+			 uint32_t *space, uint64_t *size)
+{
 	uint64_t end = (uint64_t)st->st_size, off = 0;
 	uint32_t sp;
 	uint8_t *buf;
 	int r = 0;
 
 	for (size_t i = 0; i < c->nsaved; i++) {
-		if (c->saved[i].dev == st->st_dev && c->saved[i].ino == st->st_ino) {
+		if (c->saved[i].dev == st->st_dev && c->saved[i].ino == st->st_ino &&
+		    c->saved[i].tag == tag) {
 			*space = c->saved[i].space;
 			*size = c->saved[i].size;
 			return 0;
@@ -316,19 +325,11 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, ui
 		       (uint64_t)st->st_ino, strerror(-r));
 		return r;
 	}
-	c->saved[c->nsaved++] = (struct fd_saved){ .dev = st->st_dev, .ino = st->st_ino,
-						   .space = sp, .size = end, .pid = c->pid };
+	c->saved[c->nsaved++] = (struct fd_saved){ .dev = st->st_dev, .ino = st->st_ino, .tag = tag,
+						   .space = sp, .size = end };
 	c->next_space++;
 	*space = sp;
 	*size = end;
-	return 0;
-}
-
-pid_t fd_contents_saver(const struct fd_dump_ctx *c, const struct stat *st)
-{
-	for (size_t i = 0; i < c->nsaved; i++)
-		if (c->saved[i].dev == st->st_dev && c->saved[i].ino == st->st_ino)
-			return c->saved[i].pid;
 	return 0;
 }
 
@@ -387,6 +388,52 @@ out:
 	if (r)
 		pr_err("loading contents of space %u: %s", space, strerror(-r));
 	return r;
+}
+
+int fd_object_fd(const struct fd_restore_ctx *c, uint32_t space)
+{
+	for (size_t i = 0; i < c->nobjs; i++)
+		if (c->objs[i].space == space)
+			return c->objs[i].fd;
+	return -1;
+}
+
+int fd_object_place(const struct fd_restore_ctx *c, const Cryo__FdEntry *e, uint32_t space,
+		    const char *what)
+{
+	int fd = fd_object_fd(c, space);
+
+	if (fd < 0) {
+		pr_err("fd %u (%s): its file (content space %u) was not made", e->fd, what, space);
+		return -ENOENT;
+	}
+	fd = fd_reopen(fd, fd_open_flags(e));
+	if (fd < 0) {
+		pr_err("fd %u: reopening %s: %s", e->fd, what, strerror(-fd));
+		return fd;
+	}
+	return fd_place(fd, e, 1);
+}
+
+void fd_content_fini(struct fd_content *c)
+{
+	free(c->memfd_name);
+	free(c->path);
+	c->memfd_name = c->path = NULL;
+}
+
+int fd_make_unlinked(const char *path)
+{
+	char *dup = strdup(path);
+	int fd;
+
+	if (!dup)
+		return -ENOMEM;
+	fd = open(dirname(dup), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	free(dup);
+	if (fd < 0)
+		fd = memfd_create("cryo-deleted", MFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* ---- pipes ---- */
