@@ -363,6 +363,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	/* snap: copy memory out while stopped, write it once running again;
 	 * freeze: the process waits for the commit anyway, so stream. */
 	d.defer_pages = !freeze;
+	fdc.defer = !freeze;
 	fdc.txn = d.txn;
 	fdc.pid = pid;
 	fdc.next_space = IMAGE_SPACE_FILES;
@@ -410,6 +411,8 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 		stopped = mono_ns() - t_stop;
 	}
 	r = dump_mm_store(&d);
+	if (!r)
+		r = fd_contents_flush(&fdc);
 	if (!r)
 		r = dump_incr_finish(&d);
 	if (!r && d.tracked)

@@ -214,6 +214,7 @@ static int capture_all(struct tree *t, int freeze)
 {
 	int r = alloc_records(t);
 
+	t->fdc.defer = !freeze;
 	for (size_t i = 0; !r && i < t->n; i++) {
 		t->d[i].txn = t->fdc.txn;
 		t->fdc.pid = t->d[i].pid;
@@ -230,7 +231,7 @@ static int capture_all(struct tree *t, int freeze)
 static int store_all(struct tree *t, const struct dump_opts *o, uint64_t time_ns,
 		     uint64_t stopped)
 {
-	int r = 0;
+	int r = fd_contents_flush(&t->fdc);
 
 	for (size_t i = 0; !r && i < t->n; i++) {
 		r = dump_mm_store(&t->d[i]);

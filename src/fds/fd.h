@@ -44,6 +44,8 @@ struct fd_saved {
 	uint64_t size;
 };
 
+struct fd_chunk;
+
 struct fd_dump_ctx {
 	struct store_txn *txn;
 	pid_t pid;			/* the process being captured */
@@ -52,6 +54,12 @@ struct fd_dump_ctx {
 	struct fd_saved *saved;
 	size_t nsaved, saved_cap;
 	uint64_t content_pages;		/* pages written for file contents */
+	/* 1 (snap): contents read while the processes are stopped are kept,
+	 * up to a budget, and written by fd_contents_flush once they run
+	 * again; 0 (freeze): written as they are read. */
+	int defer;
+	uint64_t deferred;		/* bytes kept so far */
+	struct fd_chunk *chunks, *chunks_last;
 };
 
 /* Where a connection to outside the group goes at melt. NULL fields take
@@ -144,6 +152,8 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st,
  * every other shmem file too. Objects of different tags are different. */
 int fd_contents_save_tag(struct fd_dump_ctx *c, int local, const struct stat *st, uint32_t tag,
 			 uint32_t *space, uint64_t *size);
+/* Write what fd_contents_save kept (defer), and free it. */
+int fd_contents_flush(struct fd_dump_ctx *c);
 void fd_dump_ctx_fini(struct fd_dump_ctx *c);
 
 /* Write the pages of content space `space` into fd from offset 0 and
