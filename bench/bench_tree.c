@@ -9,16 +9,14 @@
  * single process: 256 MiB and 1,000 fds. Each figure: snap (stopped,
  * durable), freeze (durable), eager melt (until it runs). Limits: memcpy
  * of the same bytes (stopped), disk write+fdatasync of the same bytes
- * (durable, freeze), and the tree beside the single process. We are the
- * tree's subreaper, so every process frozen is reaped before the melt
- * (otherwise the melt would wait for pid 1 to reap them).
+ * (durable, freeze), and the tree beside the single process (measured
+ * as bench_group.h says).
  *
  * usage (root): bench_tree [--dir DIR] [--json RESULTS] [--scale F] */
 #define LOG_PREFIX "bench: "
 #include "bench_util.h"
+#include "bench_group.h"
 #include "common/log.h"
-#include "dump/dump.h"
-#include "restore/restore.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -124,9 +122,7 @@ static pid_t start(int tree, size_t total, int n)
 	if (pid == 0) {
 		close(p[0]);
 		/* nothing of ours: the store's fd would be captured as a file */
-		if (p[1] > 3)
-			syscall(SYS_close_range, 3u, (unsigned)p[1] - 1, 0u);
-		syscall(SYS_close_range, (unsigned)p[1] + 1, ~0u, 0u);
+		bg_close_fds(p[1]);
 		{
 			int nul = open("/dev/null", O_RDWR);
 
@@ -136,7 +132,7 @@ static pid_t start(int tree, size_t total, int n)
 			if (nul > 2)
 				close(nul);
 		}
-		setsid();	/* kill_tree ends the session */
+		setsid();	/* bg_kill ends the session */
 		/* a fresh image: a fork of ours would carry the store's buffers
 		 * (~13 MiB of heap) into every one of the 64 processes */
 		snprintf(arg, sizeof(arg), "%zu", total);
@@ -153,25 +149,6 @@ static pid_t start(int tree, size_t total, int n)
 		}
 	close(p[0]);
 	return pid;
-}
-
-static void reap_all(void)
-{
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
-}
-
-static void kill_tree(pid_t root)
-{
-	/* the melted tree is ours again (subreaper): its processes are our
-	 * descendants; a process group kill would miss the ones that left it */
-	char cmd[64];
-
-	snprintf(cmd, sizeof(cmd), "pkill -KILL -s %d", (int)root);
-	if (system(cmd))
-		(void)0;
-	kill(root, SIGKILL);
-	reap_all();
 }
 
 /* fds held by the process and every process under it */
@@ -205,47 +182,23 @@ static long count_fds(pid_t pid)
 	return n;
 }
 
-struct figs {
-	long fds;
-	double snap_stopped, snap_durable, freeze_durable, melt;
-};
-
-static int measure(struct store *s, const char *name, int tree, size_t total, struct figs *f)
+static int measure(struct store *s, const char *name, int tree, size_t total, long *fds,
+		   struct bg_figs *f)
 {
-	struct dump_opts snap = { 0 }, frz = { .freeze = true };
-	struct restore_opts ro = { .snap = STORE_SNAP_NEWEST, .lazy = false };
-	struct restore_result rr = { 0 };
-	struct dump_result r1, r2;
 	pid_t pid = start(tree, total, tree ? NPROC : 1);
-	int r;
 
 	if (pid < 0)
 		return -ECHILD;
-	f->fds = count_fds(pid);
-	r = dump_group(s, name, pid, &snap, &r1);
-	if (!r)
-		r = dump_group(s, name, pid, &frz, &r2);
-	if (r) {
-		kill_tree(pid);
-		return r;
-	}
-	reap_all();
-	r = restore_group(s, name, &ro, &rr);
-	if (r)
-		return r;
-	f->snap_stopped = r1.stopped_ns / 1e6;
-	f->snap_durable = r1.total_ns / 1e6;
-	f->freeze_durable = r2.total_ns / 1e6;
-	f->melt = rr.total_ns / 1e6;
-	kill_tree(rr.pid);
-	return 0;
+	*fds = count_fds(pid);
+	return bg_measure(s, name, pid, f);
 }
 
 int main(int argc, char **argv)
 {
 	struct store_create_opts co = { .codec = CODEC_LZ4 };
 	struct store_open_opts oo = { .no_autoclean = 1 };
-	struct figs ft, fs;
+	struct bg_figs ft, fs;
+	long nft = 0, nfs = 0;
 	struct bu_results res;
 	struct bu_args args;
 	struct store *s;
@@ -290,9 +243,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "store %s: %s\n", path, store_strerror(r));
 		return 1;
 	}
-	r = measure(s, "single", 0, total, &fs);
+	r = measure(s, "single", 0, total, &nfs, &fs);
 	if (!r)
-		r = measure(s, "tree", 1, total, &ft);
+		r = measure(s, "tree", 1, total, &nft, &ft);
 	store_close(s);
 	unlink(path);
 	if (r) {
@@ -300,7 +253,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bu_note(&res, "%d processes, %ld fds (tree) vs 1 process, %ld fds; %zu MiB in all", NPROC,
-		ft.fds, fs.fds, (size_t)(total / MIB));
+		nft, nfs, (size_t)(total / MIB));
 	bu_report(&res, "single_snap_stopped_ms", "single: snap, stopped", fs.snap_stopped, "ms",
 		  ms_mem, "memcpy of the same bytes");
 	bu_report(&res, "tree_snap_stopped_ms", "tree: snap, stopped", ft.snap_stopped, "ms",

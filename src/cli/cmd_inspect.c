@@ -30,6 +30,7 @@ static const char *const vma_kinds[] = {
 	[CRYO__VMA_KIND__VMA_SPECIAL] = "special",
 	[CRYO__VMA_KIND__VMA_HEAP] = "heap",
 	[CRYO__VMA_KIND__VMA_STACK] = "stack",
+	[CRYO__VMA_KIND__VMA_SYSV_SHM] = "sysv-shm",
 };
 
 static const char *vma_kind(unsigned k)
@@ -276,6 +277,10 @@ static void j_mm(struct insp *in, uint32_t space, const Cryo__MmEntry *mm)
 			json_kv_u64(j, "memfd_space", v->memfd_space);
 			json_kv_u64(j, "memfd_pages", pages_in(in->sn, v->memfd_space, 0, 1ull << 47));
 		}
+		if (v->has_object_size)
+			json_kv_u64(j, "object_size", v->object_size);
+		if (v->has_sysv_shmid)
+			json_kv_u64(j, "sysv_shmid", v->sysv_shmid);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -385,6 +390,8 @@ static void t_mm(struct insp *in, uint32_t space, const Cryo__MmEntry *mm)
 			printf(" [shmem space %u]", v->shmem_space);
 		if (v->has_memfd_space)
 			printf(" [contents space %u]", v->memfd_space);
+		if (v->has_sysv_shmid)
+			printf(" [System V shm %u]", v->sysv_shmid);
 		printf("\n");
 	}
 }
@@ -419,6 +426,41 @@ static void zombie(struct insp *in, const Cryo__ProcRef *z)
 		printf("killed by signal %d\n", WTERMSIG(z->exit_status));
 	else
 		printf("exited with %d\n", WEXITSTATUS(z->exit_status));
+}
+
+/* System V segments: the group's, not one process's. */
+static void t_sysv(const Cryo__GroupEntry *g)
+{
+	for (size_t i = 0; i < g->n_sysv_shm; i++) {
+		const Cryo__SysvShm *m = g->sysv_shm[i];
+
+		printf("sysv-shm %u key %#x %" PRIu64 " bytes mode %o owner %u:%u creator %u:%u "
+		       "space %u%s%s\n", m->shmid, (unsigned)m->key, m->size, m->mode, m->uid, m->gid,
+		       m->cuid, m->cgid, m->space, m->removed ? " removed" : "",
+		       m->locked ? " locked" : "");
+	}
+}
+
+static void j_sysv(struct json *j, const Cryo__GroupEntry *g)
+{
+	json_key(j, "sysv_shm");
+	json_arr_begin(j);
+	for (size_t i = 0; i < g->n_sysv_shm; i++) {
+		const Cryo__SysvShm *m = g->sysv_shm[i];
+
+		json_obj_begin(j);
+		json_kv_u64(j, "shmid", m->shmid);
+		json_kv_u64(j, "key", (uint32_t)m->key);
+		json_kv_u64(j, "size", m->size);
+		json_kv_u64(j, "mode", m->mode);
+		json_kv_u64(j, "uid", m->uid);
+		json_kv_u64(j, "gid", m->gid);
+		json_kv_u64(j, "space", m->space);
+		json_kv_bool(j, "removed", m->removed);
+		json_kv_bool(j, "locked", m->locked);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
 }
 
 static int one_proc(struct cli *c, struct insp *in, const Cryo__ProcRef *ref)
@@ -562,10 +604,13 @@ static int run_inspect(struct cli *c, const struct cli_cmd *self, int argc, char
 		       info.zero_pages, info.records, g->version,
 		       g->cryo_version ? g->cryo_version : "?");
 	}
+	if (!in.j)
+		t_sysv(g);
 	for (size_t i = 0; i < g->n_procs && !rc; i++)
 		rc = one_proc(c, &in, g->procs[i]);
 	if (in.j && !rc) {
 		json_arr_end(&j);
+		j_sysv(&j, g);
 		json_obj_end(&j);
 		json_end(&j);
 	}

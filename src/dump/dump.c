@@ -161,6 +161,12 @@ int dump_put_group(struct dump_ctx *d, size_t n, Cryo__ProcRef *zombies, size_t 
 			g.owner_uid = st.uid[0];
 		}
 	}
+	if (d->shm) {
+		int r = dump_shm_group(d->shm, &g);
+
+		if (r)
+			return r;
+	}
 	return image_put(d->txn, IMAGE_KEY_GROUP, &g.base);
 }
 
@@ -401,10 +407,11 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 		     struct dump_result *res, int *tree)
 {
 	struct fd_dump_ctx fdc = { 0 };
+	struct dump_shm shm = { 0 };
 	Cryo__ProcessEntry pe = CRYO__PROCESS_ENTRY__INIT;
 	Cryo__MmEntry mm = CRYO__MM_ENTRY__INIT;
 	Cryo__FdsEntry fe = CRYO__FDS_ENTRY__INIT;
-	struct dump_ctx d = { .name = name, .pid = pid, .space = 1, .fdc = &fdc };
+	struct dump_ctx d = { .name = name, .pid = pid, .space = 1, .fdc = &fdc, .shm = &shm };
 	uint64_t t0 = mono_ns(), t_stop = 0, stopped = 0, time_ns, snap_no = 0;
 	int freeze = o && o->freeze, released = 0, r;
 
@@ -420,6 +427,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	/* snap: copy memory out while stopped, write it once running again;
 	 * freeze: the process waits for the commit anyway, so stream. */
 	d.defer_pages = !freeze;
+	fdc.defer = !freeze;
 	fdc.txn = d.txn;
 	fdc.freeze = freeze;
 	fdc.tcp_established = freeze && o->tcp_established;
@@ -460,6 +468,8 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	r = dump_capture(&d, &pe, &mm, &fe);
 	if (!r)
 		r = dump_fds_share(&d, &fe, 1);
+	if (!r)
+		r = dump_shm_check(&shm, name);
 	if (r)
 		goto out;
 	if (!freeze) {
@@ -478,6 +488,8 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 		stopped = mono_ns() - t_stop;
 	}
 	r = dump_mm_store(&d);
+	if (!r)
+		r = fd_contents_flush(&fdc);
 	if (!r)
 		r = dump_incr_finish(&d);
 	if (!r && d.tracked)
@@ -529,6 +541,7 @@ out:
 		dump_track_disarm(d.track);
 	dump_ctx_free(&d, &fe);
 	fd_dump_ctx_fini(&fdc);
+	dump_shm_free(&shm);
 	return r;
 }
 

@@ -67,6 +67,7 @@ struct dump_ctx {
 	size_t nvmas;
 	uint32_t space;			/* page space of the process */
 	struct fd_dump_ctx *fdc;	/* shared by the processes of a capture */
+	struct dump_shm *shm;		/* likewise */
 	const pid_t *group;		/* every process of the capture, in order */
 	size_t ngroup;
 	struct dump_arena a;
@@ -108,6 +109,17 @@ struct dump_ctx {
 /* CRYO_LOG=debug: how long the step that ends now took (the stop's
  * breakdown, for the stopped-time budget). */
 void dump_mark(struct dump_ctx *d, const char *step);
+/* System V shared memory segments the processes of a capture attach
+ * (dump_shm.c): each once, with how many of the capture's mappings show
+ * it (the kernel's shm_nattch counts mappings). */
+struct dump_shm {
+	struct dump_shm_seg {
+		Cryo__SysvShm m;
+		int64_t others;		/* shm_nattch less the capture's mappings */
+	} *v;
+	Cryo__SysvShm **pv;		/* for GroupEntry.sysv_shm */
+	size_t n, cap;
+};
 
 /* Plan the address space from d->maps: classify every mapping, refuse
  * what cannot be captured (-ENOTSUP, reason logged), save the contents of
@@ -117,6 +129,24 @@ int dump_mm_plan(struct dump_ctx *d, Cryo__MmEntry *mm);
  * for populating it (8 MiB of fresh memory; in a VM whose host took free
  * pages back, that is milliseconds). */
 int dump_mm_prepare(struct dump_ctx *d);
+/* Save the object behind mapping v (its file through map_files) once per
+ * capture, objects of another tag apart; its size and seals into e. */
+int dump_save_object(struct dump_ctx *d, const struct proc_vma *v, uint32_t tag, uint32_t *space,
+		     Cryo__VmaEntry *e);
+#define DUMP_TAG_SYSV	1u
+
+/* A System V segment's mapping v (e->kind set): the segment into d->shm,
+ * its contents saved once; e names it. -ENOTSUP when it cannot be
+ * captured (another IPC namespace, a partial attach). */
+int dump_shm_plan(struct dump_ctx *d, const struct proc_vma *v, Cryo__VmaEntry *e);
+/* After every process of the capture is planned: refuse segments that
+ * processes outside the capture attach too (melt could not give them
+ * back to both). */
+int dump_shm_check(const struct dump_shm *s, const char *name);
+/* Into the group record (pointers into s, valid until dump_shm_free). */
+int dump_shm_group(struct dump_shm *s, Cryo__GroupEntry *g);
+void dump_shm_free(struct dump_shm *s);
+
 /* Read the pages the plan chose (the process must be stopped). */
 int dump_mm_pages(struct dump_ctx *d);
 /* Write what dump_mm_pages kept (defer_pages), and free it. */

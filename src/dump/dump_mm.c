@@ -12,6 +12,9 @@
  *                                                into its own space
  *   memfd / deleted file, mapped                 the file, once, into its
  *                                                own space
+ *   System V shared memory (shmat)               the segment, once, into
+ *                                                its own space, and what
+ *                                                it is (dump_shm.c)
  *   shared file mapping                          nothing: the file has it
  *   special ([vdso], [vvar], ...)                nothing: name and range
  * Memory is read in batches of up to DUMP_BATCH bytes (process_vm_readv;
@@ -73,36 +76,35 @@ static int open_map_file(const struct dump_ctx *d, const struct proc_vma *v, str
 	return fd;
 }
 
-static int save_object(struct dump_ctx *d, const struct proc_vma *v, uint32_t *space,
-		       Cryo__FileId **id)
+/* Save the object behind a mapping once (shared anonymous memory, a memfd,
+ * a deleted file): its size and, for a memfd, its seals go with every
+ * mapping of it, so that melt makes it once for all of them, in whichever
+ * process. */
+int dump_save_object(struct dump_ctx *d, const struct proc_vma *v, uint32_t tag, uint32_t *space,
+		     Cryo__VmaEntry *e)
 {
 	struct stat st;
 	uint64_t size;
-	int fd = open_map_file(d, v, &st), r;
+	int fd = open_map_file(d, v, &st), seals, r;
 
 	if (fd < 0) {
 		pr_err("pid %d: opening the object of mapping %" PRIx64 ": %s", (int)d->pid,
 		       v->start, strerror(-fd));
 		return fd;
 	}
-	/* Melt would give each process its own copy: refused, never wrong. */
-	if (v->shared && fd_contents_saver(d->fdc, &st) > 0 &&
-	    fd_contents_saver(d->fdc, &st) != d->pid) {
-		pr_err("pid %d: mapping %" PRIx64 "-%" PRIx64 " is memory shared with pid %d; "
-		       "shared memory between processes is not supported yet", (int)d->pid,
-		       v->start, v->end, (int)fd_contents_saver(d->fdc, &st));
-		close(fd);
-		return -ENOTSUP;
-	}
-	r = fd_contents_save(d->fdc, fd, &st, space, &size);
+	r = fd_contents_save_tag(d->fdc, fd, &st, tag, space, &size);
+	/* other shmem files say F_SEAL_SEAL too: only a memfd's are its own */
+	seals = starts(v->path, "/memfd:") ? fcntl(fd, F_GET_SEALS) : -1;
 	close(fd);
-	if (!r && id) {
-		*id = dump_alloc(&d->a, sizeof(**id));
-		if (!*id)
-			return -ENOMEM;
-		fd_file_id(&st, *id);
+	if (r)
+		return r;
+	e->has_object_size = 1;
+	e->object_size = size;
+	if (seals > 0) {
+		e->has_seals = 1;
+		e->seals = (uint32_t)seals;
 	}
-	return r;
+	return 0;
 }
 
 static int plan_file(struct dump_ctx *d, struct dump_vma *dv)
@@ -119,8 +121,13 @@ static int plan_file(struct dump_ctx *d, struct dump_vma *dv)
 	dv->anon_only = 1;
 	if (v->path[0] != '/')
 		return refuse(d, v, "not a file cryo knows how to map back");
-	if (starts(v->path, "/SYSV"))
-		return refuse(d, v, "System V shared memory is not supported yet");
+	if (starts(v->path, "/SYSV") && v->deleted) {
+		if (!v->shared)
+			return refuse(d, v, "a private mapping of System V shared memory");
+		e->kind = CRYO__VMA_KIND__VMA_SYSV_SHM;
+		dv->store_pages = 0;
+		return dump_shm_plan(d, v, e);
+	}
 	fd = open_map_file(d, v, &st);
 	if (fd < 0) {
 		pr_err("pid %d: mapping %" PRIx64 " %s: %s", (int)d->pid, v->start, v->path,
@@ -140,7 +147,7 @@ static int plan_file(struct dump_ctx *d, struct dump_vma *dv)
 		/* No path to map back from: keep the file's bytes. */
 		e->has_deleted = 1;
 		e->deleted = v->deleted || st.st_nlink == 0;
-		r = save_object(d, v, &e->memfd_space, NULL);
+		r = dump_save_object(d, v, 0, &e->memfd_space, e);
 		if (r)
 			return r;
 		e->has_memfd_space = 1;
@@ -183,7 +190,7 @@ static int plan_one(struct dump_ctx *d, struct dump_vma *dv)
 		} else if (starts(v->path, "[anon_shmem:") || (starts(v->path, "[anon:") && v->shared)) {
 			e->kind = CRYO__VMA_KIND__VMA_ANON_SHARED;
 			e->has_shmem_space = 1;
-			return save_object(d, v, &e->shmem_space, NULL);
+			return dump_save_object(d, v, 0, &e->shmem_space, e);
 		} else {
 			/* [vdso], [vvar], [vvar_vclock], [vsyscall], [uprobes], ...:
 			 * the kernel makes them; their name and place are kept. */
@@ -202,7 +209,7 @@ static int plan_one(struct dump_ctx *d, struct dump_vma *dv)
 		e->has_pgoff = 1;
 		e->pgoff = v->pgoff;
 		e->has_shmem_space = 1;
-		return save_object(d, v, &e->shmem_space, NULL);
+		return dump_save_object(d, v, 0, &e->shmem_space, e);
 	}
 	return plan_file(d, dv);
 }

@@ -35,6 +35,7 @@ struct tree {
 	Cryo__FdsEntry *fe;
 	size_t n, cap;
 	struct fd_dump_ctx fdc;
+	struct dump_shm shm;		/* System V segments of the tree */
 };
 
 static int tree_has(const struct tree *t, pid_t pid)
@@ -143,6 +144,7 @@ static int add_process(struct tree *t, const char *name, pid_t pid)
 	d->pid = pid;
 	d->space = (uint32_t)t->n + 1;
 	d->fdc = &t->fdc;
+	d->shm = &t->shm;
 	d->chunks_tail = &d->chunks;
 	r = proc_seize(pid, &d->ctl);
 	if (r && t->n && exiting(pid)) {
@@ -222,6 +224,7 @@ static int capture_all(struct tree *t, int freeze)
 {
 	int r = alloc_records(t);
 
+	t->fdc.defer = !freeze;
 	for (size_t i = 0; !r && i < t->n; i++) {
 		t->d[i].txn = t->fdc.txn;
 		t->fdc.pid = t->d[i].pid;
@@ -230,13 +233,15 @@ static int capture_all(struct tree *t, int freeze)
 	}
 	if (!r)
 		r = dump_fds_share(t->d, t->fe, t->n);
+	if (!r)
+		r = dump_shm_check(&t->shm, t->d[0].name);
 	return r;
 }
 
 static int store_all(struct tree *t, const struct dump_opts *o, uint64_t time_ns,
 		     uint64_t stopped)
 {
-	int r = 0;
+	int r = fd_contents_flush(&t->fdc);
 
 	for (size_t i = 0; !r && i < t->n; i++) {
 		r = dump_mm_store(&t->d[i]);
@@ -263,6 +268,7 @@ static void tree_free(struct tree *t)
 	for (size_t i = 0; i < t->n; i++)
 		dump_ctx_free(&t->d[i], t->fe ? &t->fe[i] : &(Cryo__FdsEntry){ 0 });
 	fd_dump_ctx_fini(&t->fdc);
+	dump_shm_free(&t->shm);
 	free(t->d);
 	free(t->pids);
 	free(t->pe);

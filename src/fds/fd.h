@@ -63,10 +63,12 @@ struct fd_probe {
  * when several fds and mappings show it. */
 struct fd_saved {
 	uint64_t dev, ino;
+	uint32_t tag;			/* fd_contents_save_tag */
 	uint32_t space;
 	uint64_t size;
-	pid_t pid;			/* whose capture saved it */
 };
+
+struct fd_chunk;
 
 struct fd_dump_ctx {
 	struct store_txn *txn;
@@ -90,6 +92,12 @@ struct fd_dump_ctx {
 	 * ends them */
 	struct fd_tcp_held *held;
 	size_t nheld, held_cap;
+	/* 1 (snap): contents read while the processes are stopped are kept,
+	 * up to a budget, and written by fd_contents_flush once they run
+	 * again; 0 (freeze): written as they are read. */
+	int defer;
+	uint64_t deferred;		/* bytes kept so far */
+	struct fd_chunk *chunks, *chunks_last;
 };
 
 /* Where a connection to outside the group goes at melt. NULL fields take
@@ -104,9 +112,37 @@ struct fd_policy {
 	const char *tty_path;
 };
 
+/* A file whose contents the snapshot holds (memfd, deleted file, shared
+ * anonymous memory), made once by the melting cryo before any process of
+ * the group, so that every fd and every mapping that had it has the one
+ * object again. The processes inherit its fds at these numbers. */
+struct fd_object {
+	uint32_t space;			/* its content space */
+	int fd;				/* O_RDWR */
+	int fd_ro;			/* O_RDONLY: mappings the file was not writable for */
+	bool has_seals;			/* a memfd's seals, added once all have mapped it */
+	uint32_t seals;
+};
+
+/* What melt needs to make such a file before the processes: its contents
+ * (space, size) and what it was. Strings are malloc'd: fd_content_fini. */
+struct fd_content {
+	uint32_t space;
+	uint64_t size;
+	char *memfd_name;		/* a memfd: its name; else NULL */
+	char *path;			/* a deleted file: where it lived; else NULL */
+	uint32_t mode;			/* a deleted file's mode bits */
+	bool has_seals;
+	uint32_t seals;
+};
+
 struct fd_restore_ctx {
 	struct store_snap *snap;
 	const struct fd_policy *policy;
+	/* the files made before the processes (may be none): a kind whose
+	 * file is one of them reopens it instead of making another */
+	const struct fd_object *objs;
+	size_t nobjs;
 	/* objects several fds share (the two ends of a pipe), by capture id */
 	struct fd_shared { uint64_t id; int fd[2]; } *shared;
 	size_t nshared, shared_cap;
@@ -138,6 +174,10 @@ struct fd_ops {
 	 * just before they run again; local is cryo's own copy of the fd
 	 * (pidfd_getfd). A TCP connection leaves repair mode here. */
 	int (*resume)(struct fd_restore_ctx *c, const Cryo__FdEntry *e, int local);
+	/* Optional: 1 with *out filled when the fd's file is one whose
+	 * contents the snapshot holds (a memfd, a deleted file): melt makes it
+	 * once, before the processes (struct fd_object); 0 if not; -errno. */
+	int (*content)(const Cryo__FdEntry *e, struct fd_content *out);
 	/* One line for `cryo inspect`. */
 	void (*describe)(const Cryo__FdEntry *e, char *buf, size_t n);
 };
@@ -158,9 +198,13 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st,
 int fd_bytes_save(struct fd_dump_ctx *c, const void *buf, size_t len, uint32_t *space);
 /* Read them back: *out is malloc'd (the caller frees). */
 int fd_bytes_load(struct store_snap *sn, uint32_t space, uint64_t len, uint8_t **out);
-
-/* The process whose capture saved the object first, or 0. */
-pid_t fd_contents_saver(const struct fd_dump_ctx *c, const struct stat *st);
+/* The same for objects that their inode does not tell apart from others:
+ * a System V segment's inode number is its shmid, on the mount that holds
+ * every other shmem file too. Objects of different tags are different. */
+int fd_contents_save_tag(struct fd_dump_ctx *c, int local, const struct stat *st, uint32_t tag,
+			 uint32_t *space, uint64_t *size);
+/* Write what fd_contents_save kept (defer), and free it. */
+int fd_contents_flush(struct fd_dump_ctx *c);
 void fd_dump_ctx_fini(struct fd_dump_ctx *c);
 
 /* The capture is over and the processes run on (snap, or any failure):
@@ -175,6 +219,24 @@ void fd_dump_frozen(struct fd_dump_ctx *c);
 /* Write the pages of content space `space` into fd from offset 0 and
  * make the file exactly size bytes long. */
 int fd_contents_load(struct store_snap *sn, uint32_t space, uint64_t size, int fd);
+
+/* Move fd to the lowest free number >= min, close-on-exec (closing fd);
+ * the new fd or -errno. */
+int fd_move_above(int fd, int min);
+
+/* Reopen the file open at fd with other access flags (through
+ * /proc/self/fd); returns the new fd or -errno. */
+int fd_reopen(int fd, int flags);
+
+/* The made file holding content space `space` (struct fd_object), its
+ * O_RDWR fd; -1 when c has none. */
+int fd_object_fd(const struct fd_restore_ctx *c, uint32_t space);
+void fd_content_fini(struct fd_content *c);
+
+/* An unlinked file beside where the deleted file `path` lived
+ * (O_TMPFILE, O_RDWR), else a memfd: nothing is left behind if melt
+ * fails. The fd or -errno. */
+int fd_make_unlinked(const char *path);
 
 /* Identity of a file at capture, and the check at melt: -ESTALE with
  * "PATH changed since the snapshot" logged when dev/ino/size/mtime differ.

@@ -14,13 +14,11 @@
  * On failure fd is closed. */
 int fd_place(int fd, const Cryo__FdEntry *e, int seek);
 
-/* Move fd to the lowest free number >= min, close-on-exec (closing fd);
- * the new fd or -errno. */
-int fd_move_above(int fd, int min);
-
-/* Reopen the file open at fd with other access flags (through
- * /proc/self/fd); returns the new fd or -errno. */
-int fd_reopen(int fd, int flags);
+/* Place at e->fd a new open of the file made before the processes for
+ * content space `space` (struct fd_object), with e's access mode, flags
+ * and offset; what names the file in errors. */
+int fd_object_place(const struct fd_restore_ctx *c, const Cryo__FdEntry *e, uint32_t space,
+		    const char *what);
 
 /* Pack msg into e->payload (malloc'd; the caller of dump frees it). */
 int fd_pack(Cryo__FdEntry *e, const ProtobufCMessage *msg);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,28 +235,77 @@ int fd_file_id_check(const char *path, const Cryo__FileId *id, const struct stat
 /* ---- file contents as pages ---- */
 
 #define CONTENT_CHUNK	(4u << 20)
+#define CONTENT_DEFER_MAX	(256ull << 20)	/* bytes kept for after the stop */
+
+/* Contents read, not yet in the store (fd_dump_ctx.defer). */
+struct fd_chunk {
+	struct fd_chunk *next;
+	uint32_t space;
+	uint64_t first;			/* its first page in the space */
+	size_t pages;
+	uint8_t data[];			/* CONTENT_CHUNK and a page */
+};
+
+static struct fd_chunk *chunk_new(void)
+{
+	return malloc(sizeof(struct fd_chunk) + CONTENT_CHUNK + STORE_PAGE_SIZE);
+}
+
+static int chunk_put(struct fd_dump_ctx *c, const struct fd_chunk *k)
+{
+	for (size_t i = 0; i < k->pages; i++) {
+		int r = store_txn_put_page(c->txn, STORE_KEY(k->space, k->first + i),
+					   k->data + i * STORE_PAGE_SIZE);
+		if (r)
+			return r;
+	}
+	c->content_pages += k->pages;
+	return 0;
+}
+
+/* Past the budget, memory to keep costs more than writing: the rest is
+ * written while stopped. */
+static int chunk_done(struct fd_dump_ctx *c, struct fd_chunk **cur)
+{
+	struct fd_chunk *k = *cur;
+
+	if (!c->defer || c->deferred >= CONTENT_DEFER_MAX)
+		return chunk_put(c, k);
+	*cur = chunk_new();
+	if (!*cur) {
+		*cur = k;
+		return -ENOMEM;
+	}
+	k->next = NULL;
+	if (c->chunks_last)
+		c->chunks_last->next = k;
+	else
+		c->chunks = k;
+	c->chunks_last = k;
+	c->deferred += k->pages * STORE_PAGE_SIZE;
+	return 0;
+}
 
 static int save_range(struct fd_dump_ctx *c, int fd, uint32_t space, uint64_t from, uint64_t to,
-		      uint8_t *buf)
+		      struct fd_chunk **cur)
 {
 	while (from < to) {
 		size_t want = to - from > CONTENT_CHUNK ? CONTENT_CHUNK : (size_t)(to - from);
-		ssize_t got = pread(fd, buf, want, (off_t)from);
+		ssize_t got = pread(fd, (*cur)->data, want, (off_t)from);
+		int r;
 
 		if (got < 0)
 			return -errno;
 		if (got == 0)
 			break;	/* shrank meanwhile: the rest is past the end */
 		/* A short last page is padded with zeros. */
-		size_t pages = ((size_t)got + STORE_PAGE_SIZE - 1) / STORE_PAGE_SIZE;
-		memset(buf + got, 0, pages * STORE_PAGE_SIZE - (size_t)got);
-		for (size_t i = 0; i < pages; i++) {
-			int r = store_txn_put_page(c->txn,
-				STORE_KEY(space, from / STORE_PAGE_SIZE + i), buf + i * STORE_PAGE_SIZE);
-			if (r)
-				return r;
-		}
-		c->content_pages += pages;
+		(*cur)->space = space;
+		(*cur)->first = from / STORE_PAGE_SIZE;
+		(*cur)->pages = ((size_t)got + STORE_PAGE_SIZE - 1) / STORE_PAGE_SIZE;
+		memset((*cur)->data + got, 0, (*cur)->pages * STORE_PAGE_SIZE - (size_t)got);
+		r = chunk_done(c, cur);
+		if (r)
+			return r;
 		from += (uint64_t)got;
 		from = (from + STORE_PAGE_SIZE - 1) & ~(uint64_t)(STORE_PAGE_SIZE - 1);
 	}
@@ -323,16 +373,45 @@ int fd_bytes_load(struct store_snap *sn, uint32_t space, uint64_t len, uint8_t *
 	return r;
 }
 
+static void chunks_free(struct fd_dump_ctx *c)
+{
+	while (c->chunks) {
+		struct fd_chunk *k = c->chunks;
+
+		c->chunks = k->next;
+		free(k);
+	}
+	c->chunks_last = NULL;
+	c->deferred = 0;
+}
+
+int fd_contents_flush(struct fd_dump_ctx *c)
+{
+	int r = 0;
+
+	for (struct fd_chunk *k = c->chunks; k && !r; k = k->next)
+		r = chunk_put(c, k);
+	chunks_free(c);
+	return r;
+}
+
 int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, uint32_t *space,
 		     uint64_t *size)
 {
+	return fd_contents_save_tag(c, local, st, 0, space, size);
+}
+
+int fd_contents_save_tag(struct fd_dump_ctx *c, int local, const struct stat *st, uint32_t tag,
+			 uint32_t *space, uint64_t *size)
+{
 	uint64_t end = (uint64_t)st->st_size, off = 0;
+	struct fd_chunk *buf;
 	uint32_t sp;
-	uint8_t *buf;
 	int r = 0;
 
 	for (size_t i = 0; i < c->nsaved; i++) {
-		if (c->saved[i].dev == st->st_dev && c->saved[i].ino == st->st_ino) {
+		if (c->saved[i].dev == st->st_dev && c->saved[i].ino == st->st_ino &&
+		    c->saved[i].tag == tag) {
 			*space = c->saved[i].space;
 			*size = c->saved[i].size;
 			return 0;
@@ -358,7 +437,7 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, ui
 		       (uint64_t)st->st_ino, strerror(-local));
 		return local;
 	}
-	buf = malloc(CONTENT_CHUNK + STORE_PAGE_SIZE);
+	buf = chunk_new();
 	if (!buf) {
 		close(local);
 		return -ENOMEM;
@@ -374,14 +453,14 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, ui
 				r = -errno;
 				break;
 			}
-			r = save_range(c, local, sp, off, end, buf);
+			r = save_range(c, local, sp, off, end, &buf);
 			break;
 		}
 		h = lseek(local, d, SEEK_HOLE);
 		if (h < 0 || (uint64_t)h > end)
 			h = (off_t)end;
 		d &= ~(off_t)(STORE_PAGE_SIZE - 1);
-		r = save_range(c, local, sp, (uint64_t)d, (uint64_t)h, buf);
+		r = save_range(c, local, sp, (uint64_t)d, (uint64_t)h, &buf);
 		if (r)
 			break;
 		off = ((uint64_t)h + STORE_PAGE_SIZE - 1) & ~(uint64_t)(STORE_PAGE_SIZE - 1);
@@ -393,19 +472,11 @@ int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st, ui
 		       (uint64_t)st->st_ino, strerror(-r));
 		return r;
 	}
-	c->saved[c->nsaved++] = (struct fd_saved){ .dev = st->st_dev, .ino = st->st_ino,
-						   .space = sp, .size = end, .pid = c->pid };
+	c->saved[c->nsaved++] = (struct fd_saved){ .dev = st->st_dev, .ino = st->st_ino, .tag = tag,
+						   .space = sp, .size = end };
 	c->next_space++;
 	*space = sp;
 	*size = end;
-	return 0;
-}
-
-pid_t fd_contents_saver(const struct fd_dump_ctx *c, const struct stat *st)
-{
-	for (size_t i = 0; i < c->nsaved; i++)
-		if (c->saved[i].dev == st->st_dev && c->saved[i].ino == st->st_ino)
-			return c->saved[i].pid;
 	return 0;
 }
 
@@ -413,6 +484,7 @@ void fd_dump_ctx_fini(struct fd_dump_ctx *c)
 {
 	fd_dump_thaw(c);	/* nothing is left in repair mode or held by mistake */
 	fd_links_free(&c->links);
+	chunks_free(c);
 	free(c->saved);
 	c->saved = NULL;
 	c->nsaved = c->saved_cap = 0;
@@ -471,6 +543,52 @@ out:
 	if (r)
 		pr_err("loading contents of space %u: %s", space, strerror(-r));
 	return r;
+}
+
+int fd_object_fd(const struct fd_restore_ctx *c, uint32_t space)
+{
+	for (size_t i = 0; i < c->nobjs; i++)
+		if (c->objs[i].space == space)
+			return c->objs[i].fd;
+	return -1;
+}
+
+int fd_object_place(const struct fd_restore_ctx *c, const Cryo__FdEntry *e, uint32_t space,
+		    const char *what)
+{
+	int fd = fd_object_fd(c, space);
+
+	if (fd < 0) {
+		pr_err("fd %u (%s): its file (content space %u) was not made", e->fd, what, space);
+		return -ENOENT;
+	}
+	fd = fd_reopen(fd, fd_open_flags(e));
+	if (fd < 0) {
+		pr_err("fd %u: reopening %s: %s", e->fd, what, strerror(-fd));
+		return fd;
+	}
+	return fd_place(fd, e, 1);
+}
+
+void fd_content_fini(struct fd_content *c)
+{
+	free(c->memfd_name);
+	free(c->path);
+	c->memfd_name = c->path = NULL;
+}
+
+int fd_make_unlinked(const char *path)
+{
+	char *dup = strdup(path);
+	int fd;
+
+	if (!dup)
+		return -ENOMEM;
+	fd = open(dirname(dup), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	free(dup);
+	if (fd < 0)
+		fd = memfd_create("cryo-deleted", MFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* ---- pipes ---- */

@@ -82,7 +82,7 @@ static const char *state_name(uint32_t st)
 
 static int tcp_state(int fd, uint32_t *st, struct tcp_info *out)
 {
-	struct tcp_info ti;
+	struct tcp_info ti = { 0 };
 	socklen_t len = sizeof(ti);
 
 	memset(&ti, 0, sizeof(ti));
@@ -116,7 +116,7 @@ static int fin_rcvd(uint32_t st)
 static int tcp_match(const struct fd_probe *p)
 {
 	int d, type, proto;
-	uint32_t st;
+	uint32_t st = 0;
 
 	if (!S_ISSOCK(p->st.st_mode) || p->local < 0)
 		return 0;
@@ -331,7 +331,7 @@ static struct fd_tcp_held *held_add(struct fd_dump_ctx *c, const struct fd_probe
 static int dump_repair_opts(const struct fd_probe *p, Cryo__TcpConn *m, Cryo__TcpWindow *w)
 {
 	struct tcp_repair_window rw;
-	struct tcp_info ti;
+	struct tcp_info ti = { 0 };
 	socklen_t len;
 	uint32_t st, v;
 	int iv, r = tcp_state(p->local, &st, &ti);
@@ -763,7 +763,7 @@ static int settle(int fd, uint32_t want, int inq)
 	uint64_t end = now_ms() + SETTLE_MS;
 
 	for (;;) {
-		uint32_t st;
+		uint32_t st = 0;
 		int have = 0;
 
 		if (tcp_state(fd, &st, NULL) || ioctl(fd, SIOCINQ, &have) < 0)

@@ -28,6 +28,24 @@
 #define RST_SCRATCH_LEN		(2 * RST_PAGE)
 #define RST_CLONE_GADGET_OFF	16	/* clone3 gadget in the code page */
 
+/* What the processes of a melt share (shared.c): files whose contents the
+ * snapshot holds (shared anonymous memory, memfds, deleted files), made
+ * once by cryo before the processes, which inherit their fds at
+ * [fd_lo, fd_hi]; and System V segments, made (or found) once in cryo's
+ * IPC namespace. Every fd and mapping of one is of that one object. */
+struct rst_sysv {
+	const Cryo__SysvShm *m;		/* the group record's */
+	bool made;			/* created by this melt: removed if it fails */
+};
+
+struct rst_shared {
+	struct fd_object *objs;
+	size_t nobjs, cap;
+	int fd_lo, fd_hi;		/* -1: none */
+	struct rst_sysv *sysv;
+	size_t nsysv;
+};
+
 struct rst {
 	struct store *store;
 	struct store_snap *sn;
@@ -38,6 +56,7 @@ struct rst {
 	Cryo__ProcessEntry *pe;
 	Cryo__MmEntry *mm;
 	Cryo__FdsEntry *fds;		/* may be NULL: no fd record */
+	const struct rst_shared *sh;	/* the melt's, in its rst_tree */
 	struct proc_ctl *ctl;		/* seized target, or NULL */
 	uint64_t scratch;		/* code page; data page follows */
 	uint64_t pages_written;
@@ -69,6 +88,8 @@ struct rst_tree {
 	 * from, and its fd number (set in the root, inherited by all) */
 	size_t *slot_proc, *slot_idx, nslots;
 	int *slot_fd;
+	const Cryo__GroupEntry *g;
+	struct rst_shared sh;
 };
 
 uint64_t rst_now_ns(void);
@@ -77,6 +98,21 @@ uint64_t rst_now_ns(void);
  * returns once all wait to be seized. On failure nothing is left. */
 int rst_make_tree(struct rst_tree *t);
 void rst_tree_free(struct rst_tree *t);
+
+/* shared.c */
+/* Make every shared object and segment of t (cryo, before the processes;
+ * the pids are free by then). On failure what it made is undone. */
+int rst_shared_make(struct rst_tree *t);
+/* In a new process: close fds [0, below) except the shared objects'. */
+void rst_shared_close_below(const struct rst_shared *sh, int below);
+const struct fd_object *rst_shared_obj(const struct rst_shared *sh, uint32_t space);
+const Cryo__SysvShm *rst_shared_sysv(const struct rst_shared *sh, uint32_t shmid);
+/* Every process has mapped and attached what it had: seals, and
+ * IPC_RMID of segments that were removed while attached. */
+int rst_shared_finish(struct rst_tree *t);
+/* The melt failed (its processes are gone): remove the segments it made. */
+void rst_shared_undo(struct rst_tree *t);
+void rst_shared_free(struct rst_shared *sh);
 
 /* mm.c */
 int rst_mm(struct rst *r);

@@ -107,7 +107,8 @@ static const char *fd_desc(const Cryo__FdEntry *e)
  * its slot number, which all processes then inherit. */
 static int make_slots(struct rst_tree *t, int sfd)
 {
-	struct fd_restore_ctx c = { .snap = t->p[0].sn, .policy = &t->p[0].o->fds };
+	struct fd_restore_ctx c = { .snap = t->p[0].sn, .policy = &t->p[0].o->fds,
+				    .objs = t->sh.objs, .nobjs = t->sh.nobjs };
 	int base, ret = 0;
 
 	if (!t->nslots)
@@ -144,7 +145,8 @@ static int make_slots(struct rst_tree *t, int sfd)
 static int child_fds(struct rst_tree *t, size_t pi, int *sfd)
 {
 	struct rst *r = &t->p[pi];
-	struct fd_restore_ctx c = { .snap = r->sn, .policy = &r->o->fds };
+	struct fd_restore_ctx c = { .snap = r->sn, .policy = &r->o->fds,
+				    .objs = t->sh.objs, .nobjs = t->sh.nobjs };
 	const struct rst_fdplan *fp = t->fp[pi];
 	size_t n = r->fds ? r->fds->n_fds : 0;
 	int base, max_fd = 2, ret = 0;
@@ -192,8 +194,9 @@ static int child_fds(struct rst_tree *t, size_t pi, int *sfd)
 			goto out;
 		}
 	}
-	/* The store and cryo's own fds go now; then each fd to its number. */
-	syscall(SYS_close_range, 0u, (unsigned)base - 1, 0u);
+	/* The store and cryo's own fds go now (the shared objects' stay for
+	 * the mappings: mm.c closes them); then each fd to its number. */
+	rst_shared_close_below(&t->sh, base);
 	for (size_t i = 0; i < n; i++) {
 		const Cryo__FdEntry *e = r->fds->fds[i];
 		int from = base + 1 + (int)i;
@@ -752,6 +755,8 @@ int rst_make_tree(struct rst_tree *t)
 
 	for (size_t i = 0; i < t->n && !ret; i++)
 		ret = pid_wait_free(t->p[i].pid);
+	if (!ret)
+		ret = rst_shared_make(t);	/* once the pids (their mappings) are gone */
 	if (!ret)
 		ret = plan_fds(t);
 	if (ret)

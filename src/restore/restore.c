@@ -257,6 +257,7 @@ static void tree_free(struct rst_tree *t)
 			close(t->p[i].uffd);
 	}
 	rst_tree_free(t);
+	rst_shared_free(&t->sh);
 	free(t->p);
 }
 
@@ -264,7 +265,7 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 		  struct restore_result *res)
 {
 	struct rst proto = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1 };
-	struct rst_tree t = { 0 };
+	struct rst_tree t = { .sh = { .fd_lo = -1, .fd_hi = -1 } };
 	Cryo__GroupEntry *g = NULL;
 	uint64_t t0 = rst_now_ns(), pages = 0, read_ns = 0, write_ns = 0;
 	int ret;
@@ -282,9 +283,12 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 	ret = load(&t, &proto, g);
 	if (ret)
 		goto out;
+	t.g = g;
 	ret = rst_make_tree(&t);
-	if (ret)
+	if (ret) {
+		rst_shared_undo(&t);
 		goto out;	/* nothing of ours is left to kill */
+	}
 	ret = seize_all(&t);
 	for (size_t i = 0; i < t.n && !ret; i++)
 		if (!t.p[i].zombie)
@@ -292,6 +296,8 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 	for (size_t i = 0; i < t.n && !ret; i++)
 		if (!t.p[i].zombie)
 			ret = resume_fds(&t.p[i]);
+	if (!ret)
+		ret = rst_shared_finish(&t);
 	if (!ret)
 		ret = release_all(&t);
 	if (ret)
@@ -313,6 +319,7 @@ fail:
 	pr_err("%s: melt of pid %d failed: %s; the half-made process%s killed", name,
 	       (int)t.p[0].pid, strerror(-ret), t.n > 1 ? "es are" : " is");
 	discard(&t);
+	rst_shared_undo(&t);
 out:
 	/* the uffd went to the pager, or is closed here */
 	tree_free(&t);
