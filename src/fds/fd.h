@@ -178,6 +178,11 @@ struct fd_ops {
 	 * contents the snapshot holds (a memfd, a deleted file): melt makes it
 	 * once, before the processes (struct fd_object); 0 if not; -errno. */
 	int (*content)(const Cryo__FdEntry *e, struct fd_content *out);
+	/* Optional: call fn on each fd entry e's payload holds (files in
+	 * flight in a connection's queue), so that melt makes what they need
+	 * too (their content objects); stops at fn's first non-zero. */
+	int (*nested)(const Cryo__FdEntry *e, int (*fn)(void *arg, const Cryo__FdEntry *n),
+		      void *arg);
 	/* One line for `cryo inspect`. */
 	void (*describe)(const Cryo__FdEntry *e, char *buf, size_t n);
 };

@@ -413,11 +413,27 @@ static void unixconn_describe(const Cryo__FdEntry *e, char *buf, size_t n)
 		 e->cloexec ? " cloexec" : "");
 }
 
+static int unixconn_nested(const Cryo__FdEntry *e,
+			   int (*fn)(void *arg, const Cryo__FdEntry *n), void *arg)
+{
+	Cryo__UnixConn *u = (Cryo__UnixConn *)fd_unpack(e, &cryo__unix_conn__descriptor);
+	int r = 0;
+
+	if (!u)
+		return -EBADMSG;
+	for (size_t i = 0; i < u->n_queued_fds && !r; i++)
+		for (size_t j = 0; j < u->queued_fds[i]->n_fds && !r; j++)
+			r = fn(arg, u->queued_fds[i]->fds[j]);
+	cryo__unix_conn__free_unpacked(u, NULL);
+	return r;
+}
+
 const struct fd_ops fd_ops_unixconn = {
 	.name = "unixconn",
 	.match = unixconn_match,
 	.dump = unixconn_dump,
 	.restore = unixconn_restore,
 	.object = unixconn_object,
+	.nested = unixconn_nested,
 	.describe = unixconn_describe,
 };

@@ -220,13 +220,30 @@ static int from_vma(struct rst_tree *t, const Cryo__VmaEntry *v, int floor)
 	return obj_add(t, &w, floor);
 }
 
+static int from_fd(struct rst_tree *t, const Cryo__FdEntry *e, int floor);
+
+struct nested_arg {
+	struct rst_tree *t;
+	int floor;
+};
+
+static int from_nested(void *arg, const Cryo__FdEntry *n)
+{
+	struct nested_arg *a = arg;
+
+	return from_fd(a->t, n, a->floor);
+}
+
 static int from_fd(struct rst_tree *t, const Cryo__FdEntry *e, int floor)
 {
 	const struct fd_ops *k = fd_kind_by_name(e->kind);
 	struct fd_content c = { 0 };
+	struct nested_arg na = { t, floor };
 	struct obj_want w;
 	int r;
 
+	if (k && k->nested && (r = k->nested(e, from_nested, &na)))
+		return r;	/* a memfd in flight is made like one held */
 	if (!k || !k->content)
 		return 0;
 	r = k->content(e, &c);
