@@ -5,66 +5,62 @@
 #include "proc/pidns.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "proc/procfs.h"
 #include "proc/status.h"
 
-/* status of pid (tid 0) or of its thread tid, with its NS lines. */
-static int ns_status(pid_t pid, pid_t tid, struct proc_status **st)
+/* What the status of pid (tid 0: the process; else its thread tid) says
+ * at level: its pid, pgid and sid (0 where not visible), and how many
+ * levels it has. Any of them may be NULL. */
+static int ns_ids(pid_t pid, pid_t tid, unsigned level, pid_t *id, pid_t *pgid, pid_t *sid,
+		  unsigned *levels)
 {
+	struct proc_status *st = malloc(sizeof(*st));
 	int r;
+	bool seen;
 
-	*st = malloc(sizeof(**st));
-	if (!*st)
+	if (!st)
 		return -ENOMEM;
-	r = proc_status_read(pid, tid, *st);
+	r = proc_status_read(pid, tid, st);
 	if (r == -ENOENT)
 		r = -ESRCH;
-	if (!r && !(*st)->ns_levels)
+	if (!r && !st->ns_levels)
 		r = -ENOTSUP;	/* before Linux 4.1: no NSpid line */
-	if (r) {
-		free(*st);
-		*st = NULL;
+	if (!r) {
+		seen = level < st->ns_levels;
+		if (id)
+			*id = seen ? st->ns_pid[level] : 0;
+		if (pgid)
+			*pgid = seen ? st->ns_pgid[level] : 0;
+		if (sid)
+			*sid = seen ? st->ns_sid[level] : 0;
+		if (levels)
+			*levels = st->ns_levels;
 	}
+	free(st);
 	return r;
 }
 
 int proc_ns_level(pid_t pid, unsigned *level)
 {
-	struct proc_status *st;
-	int r = ns_status(pid, 0, &st);
+	unsigned n = 0;
+	int r = ns_ids(pid, 0, 0, NULL, NULL, NULL, &n);
 
-	if (r)
-		return r;
-	*level = st->ns_levels - 1;
-	free(st);
-	return 0;
+	if (!r)
+		*level = n - 1;
+	return r;
 }
 
 int proc_ns_pid(pid_t pid, pid_t tid, unsigned level, pid_t *out)
 {
-	struct proc_status *st;
-	int r = ns_status(pid, tid, &st);
-
-	if (r)
-		return r;
-	*out = level < st->ns_levels ? st->ns_pid[level] : 0;
-	free(st);
-	return 0;
+	return ns_ids(pid, tid, level, out, NULL, NULL, NULL);
 }
 
 int proc_ns_pgid_sid(pid_t pid, unsigned level, pid_t *pgid, pid_t *sid)
 {
-	struct proc_status *st;
-	int r = ns_status(pid, 0, &st);
-
-	if (r)
-		return r;
-	*pgid = level < st->ns_levels ? st->ns_pgid[level] : 0;
-	*sid = level < st->ns_levels ? st->ns_sid[level] : 0;
-	free(st);
-	return 0;
+	return ns_ids(pid, 0, level, NULL, pgid, sid, NULL);
 }
 
 /* The one of ids (host pids, or tids of pid when threads) whose id at
