@@ -75,6 +75,22 @@ static void registry_running(const char *name, const struct restore_result *res)
 			"registry was not updated\n", name, (int)pid);
 }
 
+/* 1 with its host pid if group name runs now (registered running, the
+ * same process). Such a group is not melted a second time: its pids being
+ * in use, the copy would go into a pid namespace of its own and the
+ * registry would lose the first. */
+static int running_now(const char *name, pid_t *pid)
+{
+	struct registry_entry e;
+	uint64_t st;
+
+	if (registry_get(cli_home(), name, &e) || e.state != REGISTRY_RUNNING ||
+	    registry_pid_starttime(e.pid, &st) || st != e.starttime)
+		return 0;
+	*pid = e.pid;
+	return 1;
+}
+
 /* 1 if a process of the snapshot had a pseudo-terminal (fds/tty.c). */
 static int had_tty(struct store *s, const char *name, uint64_t snap)
 {
@@ -181,6 +197,7 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 	struct store *s;
 	const char *name;
 	char note[64];
+	pid_t running;
 	int rc, err;
 
 	rc = store_cmd_parse(&sc, c, self, argc, argv, extra, melt_opt, &a, 1, 1);
@@ -198,6 +215,9 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 					"newest snapshot of their own groups through cryod", name);
 		return cli_ctl_melt(c, name);
 	}
+	if (running_now(name, &running))
+		return cli_fail(c, "melt %s: the group is running (pid %d is in use by it); freeze "
+				"it first", name, (int)running);
 	o.snap = a.snap;
 	o.lazy = !a.eager;
 	o.pidns = a.pidns;
@@ -241,9 +261,10 @@ const struct cli_cmd cli_cmd_melt = {
 		 "$CRYO_HOME/log/pager-NAME.log); snapshots of the group wait until all is\n"
 		 "in. If a pid or tid of the group is in use, the group goes into a new\n"
 		 "pid namespace (with a mount namespace and /proc of its own) in which\n"
-		 "every process keeps its old pid; `cryo ps` shows both pids. Fails if a\n"
-		 "file it mapped changed since the snapshot; a failed melt leaves no\n"
-		 "process behind and the image as it was.\n"
+		 "every process keeps its old pid; `cryo ps` shows both pids. Refuses a\n"
+		 "group that is running; fails if a file it mapped changed since the\n"
+		 "snapshot; a failed melt leaves no process behind and the image as it\n"
+		 "was.\n"
 		 "\n"
 		 "Options:\n"
 		 "  --eager        write all of its memory before it runs (no pager)\n"
