@@ -43,7 +43,9 @@ ids() {
 cleanup() {
 	[ -n "$TK" ] && kill -9 "$TK" 2>/dev/null
 	# an init's death ends everything in its namespace
-	for p in $INITS; do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = cryo-init ] && kill -9 "$p"; done
+	for p in $INITS $(pgrep -fx "cryo-init pidtree"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = cryo-init ] && kill -9 "$p"
+	done
 	for p in $(pgrep -f "$T/"); do kill -9 "$p"; done 2>/dev/null
 	umount -R "$MNT" 2>/dev/null
 	rm -rf "$T"
@@ -100,22 +102,22 @@ S=$(pgrep -P "$P" -x sleep)
 [ -n "$WP" ] && [ -n "$S" ] && [ -n "$T2" ] || fail "ids: $(cat "$WD/ids")"
 echo "# root bash $P, sleep $S, workload $WP (threads $(cut -d' ' -f10- "$WD/ids"))"
 check_self "before any freeze"
-check 0 "adopt the tree" "$CRYO" adopt "$P" --name tree
-check 0 "freeze it" "$CRYO" freeze tree
+check 0 "adopt the tree" "$CRYO" adopt "$P" --name pidtree
+check 0 "freeze it" "$CRYO" freeze pidtree
 until_n 5 all_gone "$P" "$S" "$WP" || fail "the tree is still there after freeze"
 
 # ---- 1. its pids taken: melted into a new pid namespace ----
 take "$P" "$S" "$WP" "$T2"
-check 0 "melt with its pids taken" "$CRYO" melt tree
-check_out "^melted tree: pid $P runs again in a new pid namespace, host pid [0-9]+ " \
+check 0 "melt with its pids taken" "$CRYO" melt pidtree
+check_out "^melted pidtree: pid $P runs again in a new pid namespace, host pid [0-9]+ " \
 	"melt says the root has its pid in a new pid namespace"
 check_err "pid $P is in use \(by pidtaker\): melting into a new pid namespace" "and why"
-ids tree
-[ "$(field tree ns_pid)" = "$P" ] && [ "$H" != "$P" ] &&
+ids pidtree
+[ "$(field pidtree ns_pid)" = "$P" ] && [ "$H" != "$P" ] &&
 	pass "ps --json: pid $H (the host's), ns_pid $P (the program's), ns_init_pid $I" ||
-	fail "ps --json: pid $H ns_pid $(field tree ns_pid)"
+	fail "ps --json: pid $H ns_pid $(field pidtree ns_pid)"
 check 0 "ps" "$CRYO" ps
-check_out "^tree +$H +running .* $P\$" "ps shows the host pid and the pid in its namespace"
+check_out "^pidtree +$H +running .* $P\$" "ps shows the host pid and the pid in its namespace"
 [ "$(nspid "$H")" = "$H $P" ] && pass "NSpid of the root: $(nspid "$H")" ||
 	fail "NSpid of the root: $(nspid "$H")"
 inner=$(for k in $(pgrep -P "$H"); do nspid "$k" | awk '{print $2}'; done | sort -n | tr '\n' ' ')
@@ -146,67 +148,75 @@ else
 fi
 
 # ---- 2. snapshots in the namespace; frozen there, melted into one again ----
-check 0 "snap it in its namespace" "$CRYO" snap tree
-check 0 "inspect" "$CRYO" inspect tree
+check 0 "snap it in its namespace" "$CRYO" snap pidtree
+check 0 "inspect" "$CRYO" inspect pidtree
 check_out "in a pid namespace \(pids as its programs saw them\)" "inspect: the group was in a pid namespace"
 check_out "^process $P \(bash\) ppid 1 " "inspect: the root by its pid inside, its parent the init"
 check_out "^  host pid $H \(pid $P in its pid namespace\)" "inspect: and its host pid"
 check_out "^process $WP \(pidns_workload\) ppid $P pgid $P sid $P" "inspect: the workload by its pids inside"
-check 0 "freeze it in its namespace" "$CRYO" freeze tree
+check 0 "freeze it in its namespace" "$CRYO" freeze pidtree
 until_n 5 all_gone "$H" "$I" && pass "the group and its init are gone after the freeze" ||
 	fail "after freeze: root $H $(gone "$H" || echo alive), init $I $(gone "$I" || echo alive)"
-check 0 "melt, its pids still taken" "$CRYO" melt tree
-check_out "^melted tree: pid $P runs again in a new pid namespace" "into a new namespace again"
-ids tree
+check 0 "melt, its pids still taken" "$CRYO" melt pidtree
+check_out "^melted pidtree: pid $P runs again in a new pid namespace" "into a new namespace again"
+ids pidtree
 check_self "frozen in a namespace, melted into another"
 
 # ---- 3. the pids free again: back on the host ----
 untake
-check 0 "freeze" "$CRYO" freeze tree
-until_n 5 all_gone "$(field tree pid)" || fail "still there after freeze"
+check 0 "freeze" "$CRYO" freeze pidtree
+until_n 5 all_gone "$(field pidtree pid)" || fail "still there after freeze"
 until_n 5 all_free "$P" "$S" "$WP" "$T2"
-check 0 "melt with its pids free" "$CRYO" melt tree
-check_out "^melted tree: pid $P runs again \(" "back on the host, no namespace"
-[ "$(nspid "$P")" = "$P" ] && [ "$(field tree pid)" = "$P" ] && [ "$(field tree ns_pid)" = None ] &&
+check 0 "melt with its pids free" "$CRYO" melt pidtree
+check_out "^melted pidtree: pid $P runs again \(" "back on the host, no namespace"
+[ "$(nspid "$P")" = "$P" ] && [ "$(field pidtree pid)" = "$P" ] && [ "$(field pidtree ns_pid)" = None ] &&
 	pass "host pid $P again, NS-PID none" ||
-	fail "after melt on the host: NSpid $(nspid "$P"), ps pid $(field tree pid) ns_pid $(field tree ns_pid)"
+	fail "after melt on the host: NSpid $(nspid "$P"), ps pid $(field pidtree pid) ns_pid $(field pidtree ns_pid)"
 check_self "back on the host"
 
 # ---- 4. --no-pidns: the old error; --pidns: a namespace anyway ----
-check 0 "freeze" "$CRYO" freeze tree
+check 0 "freeze" "$CRYO" freeze pidtree
 until_n 5 all_gone "$P" "$S" "$WP"
 take "$P" "$S" "$WP" "$T2"
-check 1 "melt --no-pidns with its pids taken" "$CRYO" melt tree --no-pidns
+check 1 "melt --no-pidns with its pids taken" "$CRYO" melt pidtree --no-pidns
 check_err1
 check_err "pid $P is in use \(by pidtaker\)" "the error names the pid and who has it"
 sleep 0.2
-[ "$(field tree state)" = frozen ] && ! pgrep -f "$WD" >/dev/null &&
+[ "$(field pidtree state)" = frozen ] && ! pgrep -f "$WD" >/dev/null &&
 	pass "nothing of the group was left; it stays frozen" ||
-	fail "after the refusal: state $(field tree state), $(pgrep -af "$WD")"
+	fail "after the refusal: state $(field pidtree state), $(pgrep -af "$WD")"
 untake
-check 0 "melt --pidns with its pids free" "$CRYO" melt tree --pidns
-check_out "^melted tree: pid $P runs again in a new pid namespace" "--pidns: into one anyway"
-ids tree
+# a melt into a namespace that fails leaves nothing: its init goes too
+half_made() { pgrep -f "melt pidtree|cryo-init pidtree" >/dev/null; }
+for fp in restore.child.fail restore.regs.fail; do
+	check 1 "melt --pidns, failing at $fp" env CRYO_FAULT=$fp "$CRYO" melt pidtree --pidns
+	until_n 5 eval '! half_made' && [ "$(field pidtree state)" = frozen ] &&
+		pass "$fp: no process and no init left, still frozen" ||
+		fail "$fp: left: $(pgrep -af "melt pidtree|cryo-init pidtree")"
+done
+check 0 "melt --pidns with its pids free" "$CRYO" melt pidtree --pidns
+check_out "^melted pidtree: pid $P runs again in a new pid namespace" "--pidns: into one anyway"
+ids pidtree
 check_self "--pidns with free pids"
 
 # ---- 5. kill -9 of the namespace's init; recover ----
-ids tree
+ids pidtree
 take "$P" "$S" "$WP" "$T2"
-check 0 "snap" "$CRYO" snap tree
+check 0 "snap" "$CRYO" snap pidtree
 kill -9 "$I"
 until_n 5 all_gone "$I" "$H" && ! pgrep -f "$WD" >/dev/null &&
 	pass "kill -9 of the init ($I) ended every process of the group" ||
 	fail "after kill -9 of the init: $(pgrep -af "$WD")"
-[ "$(field tree state)" = exited ] && pass "ps: tree exited" || fail "ps: tree $(field tree state)"
+[ "$(field pidtree state)" = exited ] && pass "ps: pidtree exited" || fail "ps: pidtree $(field pidtree state)"
 check 0 "recover" "$CRYO" recover
-check_out "^recovered tree: pid $P runs again in a new pid namespace, host pid [0-9]+" \
+check_out "^recovered pidtree: pid $P runs again in a new pid namespace, host pid [0-9]+" \
 	"recover melts it into a new namespace, its pids being taken"
-ids tree
+ids pidtree
 check_self "recovered"
 
 # ---- 6. SIGTERM to the init reaches the root; the init exits as it did ----
-check 0 "freeze" "$CRYO" freeze tree
-until_n 5 all_gone "$(field tree pid)"
+check 0 "freeze" "$CRYO" freeze pidtree
+until_n 5 all_gone "$(field pidtree pid)"
 # melt under a subreaper: the init, nobody's child, is reparented to it
 python3 -c '
 import ctypes, os, subprocess, sys
@@ -219,10 +229,10 @@ while True:
         break
     with open(sys.argv[1], "a") as f:
         f.write("%d %d\n" % (pid, os.waitstatus_to_exitcode(st)))
-' "$T/reaped" "$CRYO" melt tree >"$T/melt6" 2>&1 &
+' "$T/reaped" "$CRYO" melt pidtree >"$T/melt6" 2>&1 &
 REAPER=$!
-until_n 10 grep -q "^melted tree" "$T/melt6" || fail "melt under a subreaper: $(cat "$T/melt6")"
-ids tree
+until_n 10 grep -q "^melted pidtree" "$T/melt6" || fail "melt under a subreaper: $(cat "$T/melt6")"
+ids pidtree
 check_self "melted under a subreaper"
 kill -TERM "$I"
 until_n 10 test -s "$T/reaped"
