@@ -7,7 +7,9 @@
  *       process's getpid(), getppid(), getpgrp(), getsid(), /proc/self
  *       (the link and stat's pid, ppid, pgrp and session fields), the
  *       NSpid line of /proc/self/status and the tids in /proc/self/task,
- *       all against what it saved before any freeze. It writes DIR/result.N:
+ *       all against what it saved before any freeze, and that a POSIX
+ *       timer made for its last thread (SIGEV_THREAD_ID: a tid) still
+ *       signals that thread and no other. It writes DIR/result.N:
  *       "PASS N ..." or "FAIL N: what differs". "root": it is the root of
  *       its group, whose parent after a melt is an init (pid 1): its ppid
  *       may be the saved one or 1, and must be the same in /proc.
@@ -47,6 +49,7 @@ struct saved {
 static struct saved sv;
 static int is_root;		/* its parent may have become pid 1 */
 static atomic_int generation, acks;
+static atomic_int ticks[MAX_THREADS + 1];	/* timer signals each thread took */
 static int bad[MAX_THREADS + 1];
 static char why[MAX_THREADS + 1][160];
 
@@ -124,6 +127,53 @@ static void *thread_main(void *arg)
 		atomic_fetch_add(&acks, 1);
 	}
 	return NULL;
+}
+
+static void on_tick(int sig)
+{
+	pid_t t = (pid_t)syscall(SYS_gettid);
+
+	(void)sig;
+	for (int i = 0; i < sv.n; i++)
+		if (sv.tid[i] == t)
+			atomic_fetch_add(&ticks[i], 1);
+}
+
+/* Every 20 ms SIGUSR1 for the last thread, by its tid. */
+static int start_timer(void)
+{
+	struct sigaction sa = { .sa_handler = on_tick, .sa_flags = SA_RESTART };
+	struct sigevent ev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGUSR1 };
+	struct itimerspec its = { { 0, 20000000 }, { 0, 20000000 } };
+	timer_t id;
+
+	if (sv.n < 2)
+		return 0;
+	ev._sigev_un._tid = sv.tid[sv.n - 1];
+	if (sigaction(SIGUSR1, &sa, NULL) || timer_create(CLOCK_MONOTONIC, &ev, &id) ||
+	    timer_settime(id, 0, &its, NULL))
+		return -1;
+	return 0;
+}
+
+/* The timer fires again, and only at its thread. */
+static int check_timer(char *w, size_t n)
+{
+	int target = sv.n - 1, before;
+
+	if (target < 1)
+		return 0;
+	before = atomic_load(&ticks[target]);
+	for (int i = 0; i < 100 && atomic_load(&ticks[target]) == before; i++)
+		nap_ms(5);
+	if (atomic_load(&ticks[target]) == before)
+		return snprintf(w, n, "the timer of thread %d (tid %d) fired no more in 0.5 s",
+				target, sv.tid[target]), 1;
+	for (int i = 0; i < target; i++)
+		if (atomic_load(&ticks[i]))
+			return snprintf(w, n, "the timer of tid %d signalled thread %d (tid %d)",
+					sv.tid[target], i, sv.tid[i]), 1;
+	return 0;
 }
 
 /* The tids in /proc/self/task are exactly the saved ones. */
@@ -211,6 +261,8 @@ static void check_round(const char *dir, int round)
 		fail = check_thread(0, w, sizeof(w));
 	if (!fail)
 		fail = check_process(w, sizeof(w));
+	if (!fail)
+		fail = check_timer(w, sizeof(w));
 	snprintf(path, sizeof(path), "%s/result.%d", dir, round);
 	f = fopen(path, "we");
 	if (!f)
@@ -218,8 +270,9 @@ static void check_round(const char *dir, int round)
 	if (fail)
 		fprintf(f, "FAIL %d: %s\n", round, w);
 	else
-		fprintf(f, "PASS %d: pid %d ppid %d, %d threads with their tids\n", round, sv.pid,
-			getppid(), sv.n);
+		fprintf(f, "PASS %d: pid %d ppid %d, %d threads with their tids, %d timer ticks at "
+			"tid %d\n", round, sv.pid, getppid(), sv.n, atomic_load(&ticks[sv.n - 1]),
+			sv.tid[sv.n - 1]);
 	fclose(f);
 }
 
@@ -242,6 +295,8 @@ static int run(const char *dir, int nthreads)
 			return 1;
 	while (atomic_load(&acks) < nthreads)
 		nap_ms(1);
+	if (start_timer())
+		return 1;
 	snprintf(path, sizeof(path), "%s/ids", dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
