@@ -12,7 +12,8 @@
 # kill -9 of the namespace's init ends the group and recover brings it
 # back; SIGTERM to the init reaches the root and the init exits with the
 # root's status; a single process (threads, no children) melted lazily
-# with its pager into a namespace, snapshotted there.
+# with its pager into a namespace, snapshotted there; a zombie child
+# frozen in a namespace that its parent's wait still finds.
 # usage: test_pidns.sh CRYO WORKLOAD
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -270,5 +271,44 @@ check 0 "inspect" "$CRYO" inspect one
 check_out "^  host pid $H \(pid $P in its pid namespace\)" "its snapshot in the namespace has both pids"
 check 0 "freeze it" "$CRYO" freeze one
 until_n 5 all_gone "$H" "$I" && pass "it and its init are gone" || fail "left after freeze: $H $I"
+untake
+
+# ---- 8. a zombie child, frozen twice in a namespace: its parent's wait finds it ----
+Z=$T/zres
+setsid python3 -c "
+import os, sys, time
+z = os.fork()
+if z == 0:
+    os._exit(3)
+open(sys.argv[1] + '.pid', 'w').write('%d %d' % (os.getpid(), z))
+while not os.path.exists(sys.argv[1] + '.go'):
+    time.sleep(0.05)
+p, st = os.waitpid(z, 0)
+ok = p == z and os.WIFEXITED(st) and os.WEXITSTATUS(st) == 3
+open(sys.argv[1], 'w').write(('PASS' if ok else 'FAIL') + ' pid %d waited for %d: status %d' % (os.getpid(), p, st))
+" "$Z" </dev/null >/dev/null 2>&1 &
+disown
+until_n 10 test -s "$Z.pid" || fail "python never started"
+read -r P ZP < "$Z.pid"
+check 0 "adopt python with a zombie child" "$CRYO" adopt "$P" --name pidzomb
+check 0 "freeze it" "$CRYO" freeze pidzomb
+until_n 5 all_free "$P" "$ZP"
+take "$P" "$ZP"
+check 0 "melt it, its pid and its zombie's taken" "$CRYO" melt pidzomb
+check_out "^melted pidzomb: pid $P runs again in a new pid namespace" "into a new pid namespace"
+ids pidzomb
+check 0 "freeze it in its namespace" "$CRYO" freeze pidzomb
+check 0 "inspect" "$CRYO" inspect pidzomb
+check_out "^zombie $ZP ppid $P pgid $P sid $P: exited with 3" "the zombie by its pids inside"
+check_out "^  host pid [0-9]+ \(pid $ZP in its pid namespace\)" "and its host pid"
+until_n 5 all_gone "$H" "$I"
+check 0 "melt it again, the pids still taken" "$CRYO" melt pidzomb
+ids pidzomb
+touch "$Z.go"
+until_n 10 test -s "$Z"
+case "$(cat "$Z" 2>/dev/null)" in
+"PASS pid $P waited for $ZP: status 768") pass "python (pid $P inside) waits for its zombie $ZP: status 3" ;;
+*) fail "python's wait: $(cat "$Z" 2>/dev/null)" ;;
+esac
 untake
 done_testing
