@@ -269,6 +269,10 @@ check_self "melted lazily in a namespace"
 check 0 "snap (waits until all is paged in)" "$CRYO" snap one
 check 0 "inspect" "$CRYO" inspect one
 check_out "^  host pid $H \(pid $P in its pid namespace\)" "its snapshot in the namespace has both pids"
+want=$(awk '/^  fds:/ {f = 1; next} f && /^    / {print $1; next} {f = 0}' "$OUT" | sort -n | tr '\n' ' ')
+have=$(ls "/proc/$H/fd" | sort -n | tr '\n' ' ')
+[ -n "$want" ] && [ "$want" = "$have" ] && pass "it has exactly its own fds: $have" ||
+	fail "fds of $H: $have; its snapshot's: $want"
 check 0 "freeze it" "$CRYO" freeze one
 until_n 5 all_gone "$H" "$I" && pass "it and its init are gone" || fail "left after freeze: $H $I"
 untake
