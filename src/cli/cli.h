@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -59,6 +60,12 @@ struct restore_result;
 struct store;
 int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 		   struct restore_result *res);
+
+/* How a melt's result reads: the pid its program sees (the old one), and
+ * " in a new pid namespace, host pid N" when it went into one (else ""). */
+struct restore_result;
+pid_t cli_melted_pid(const struct restore_result *res);
+const char *cli_pidns_note(const struct restore_result *res, char *buf, size_t n);
 
 /* Start cryod for CRYO_HOME with its defaults unless one runs (said on
  * stdout when started, unless quiet): CLI_OK or the failure (said). */

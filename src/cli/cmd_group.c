@@ -8,6 +8,7 @@
 #include "dump/dump.h"
 #include "image/image.h"
 #include "image/registry.h"
+#include "proc/pidns.h"
 #include "term/term.h"
 #include "daemon/sched.h"
 
@@ -235,6 +236,18 @@ static int take(struct cli *c, struct grp_args *a, pid_t pid, int freeze, int ad
 	return rc;
 }
 
+/* The pid the program of host pid sees, when it lives in a pid namespace
+ * below ours (a container's); 0 otherwise. */
+static pid_t ns_pid_of(pid_t pid)
+{
+	unsigned level;
+	pid_t v;
+
+	if (proc_ns_level(pid, &level) || !level || proc_ns_pid(pid, 0, level, &v))
+		return 0;
+	return v;
+}
+
 /* Record pid as group a->name and take its first snapshot. */
 static int adopt_pid(struct cli *c, struct grp_args *a, pid_t pid)
 {
@@ -253,6 +266,7 @@ static int adopt_pid(struct cli *c, struct grp_args *a, pid_t pid)
 	e.created_ns = now_realtime();
 	if (registry_pid_starttime(e.pid, &e.starttime))
 		return cli_fail(c, "adopt: no process %d", (int)e.pid);
+	e.ns_pid = ns_pid_of(pid);
 	/* The first snapshot right away: adopting means protected from now. */
 	rc = take(c, a, e.pid, 0, 1);
 	if (rc)

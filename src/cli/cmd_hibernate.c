@@ -330,8 +330,11 @@ static int run_resume(struct cli *c, const struct cli_cmd *self, int argc, char 
 			snprintf(what, sizeof(what), "NOT melted: %s", store_strerror(err));
 		} else {
 			melted++;
-			snprintf(what, sizeof(what), "runs again as pid %d (%.1f ms; memory "
-				 "pages in behind it)", (int)res.pid, res.total_ns / 1e6);
+			char note[64];
+
+			snprintf(what, sizeof(what), "runs again as pid %d%s (%.1f ms; memory "
+				 "pages in behind it)", (int)cli_melted_pid(&res),
+				 cli_pidns_note(&res, note, sizeof(note)), res.total_ns / 1e6);
 		}
 		progress(sc.json, i + 1, n, names[i], what);
 	}

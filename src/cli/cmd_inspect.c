@@ -409,12 +409,22 @@ static void t_fds(const Cryo__FdsEntry *fe)
 	}
 }
 
+/* A process of a group in a pid namespace: its pids above are the ones
+ * its program saw; the host's at the snapshot beside them. */
+static void host_pid_line(const Cryo__ProcRef *ref)
+{
+	if (ref->has_host_pid)
+		printf("  host pid %u (pid %u in its pid namespace)\n", ref->host_pid, ref->pid);
+}
+
 /* A zombie has only its ref: what its parent's wait will read. */
 static void zombie(struct insp *in, const Cryo__ProcRef *z)
 {
 	if (in->j) {
 		json_obj_begin(in->j);
 		json_kv_u64(in->j, "pid", z->pid);
+		if (z->has_host_pid)
+			json_kv_u64(in->j, "host_pid", z->host_pid);
 		json_kv_u64(in->j, "ppid", z->ppid);
 		json_kv_bool(in->j, "zombie", true);
 		json_kv_u64(in->j, "exit_status", (uint32_t)z->exit_status);
@@ -426,6 +436,7 @@ static void zombie(struct insp *in, const Cryo__ProcRef *z)
 		printf("killed by signal %d\n", WTERMSIG(z->exit_status));
 	else
 		printf("exited with %d\n", WEXITSTATUS(z->exit_status));
+	host_pid_line(z);
 }
 
 /* System V segments: the group's, not one process's. */
@@ -493,6 +504,8 @@ static int one_proc(struct cli *c, struct insp *in, const Cryo__ProcRef *ref)
 	if (in->j) {
 		json_obj_begin(in->j);
 		json_kv_u64(in->j, "pid", ref->pid);
+		if (ref->has_host_pid)
+			json_kv_u64(in->j, "host_pid", ref->host_pid);
 		json_kv_u64(in->j, "space", ref->space);
 		j_core(in->j, pe);
 		j_mm(in, ref->space, mm);
@@ -500,6 +513,7 @@ static int one_proc(struct cli *c, struct insp *in, const Cryo__ProcRef *ref)
 		json_obj_end(in->j);
 	} else {
 		t_core(pe);
+		host_pid_line(ref);
 		t_mm(in, ref->space, mm);
 		t_fds(fe);
 	}
@@ -589,6 +603,7 @@ static int run_inspect(struct cli *c, const struct cli_cmd *self, int argc, char
 		json_kv_u64(&j, "image_version", g->version);
 		json_kv_u64(&j, "time_ns", g->time_ns);
 		json_kv_bool(&j, "frozen", g->frozen);
+		json_kv_bool(&j, "pid_ns", g->pid_ns);
 		json_kv_u64(&j, "stopped_ns", g->stopped_ns);
 		json_kv_u64(&j, "pages", info.pages);
 		json_kv_u64(&j, "zero_pages", info.zero_pages);
@@ -598,11 +613,12 @@ static int run_inspect(struct cli *c, const struct cli_cmd *self, int argc, char
 		json_arr_begin(&j);
 	} else {
 		printf("group %s snapshot %" PRIu64 " taken %s%s, stopped %.1f ms, %" PRIu64
-		       " pages (%" PRIu64 " zero), %u records, image v%u, cryo %s\n",
+		       " pages (%" PRIu64 " zero), %u records, image v%u, cryo %s%s\n",
 		       g->name, info.no, cli_time(g->time_ns, tb, sizeof(tb)),
 		       g->frozen ? " (freeze)" : "", g->stopped_ns / 1e6, info.pages,
 		       info.zero_pages, info.records, g->version,
-		       g->cryo_version ? g->cryo_version : "?");
+		       g->cryo_version ? g->cryo_version : "?",
+		       g->pid_ns ? "; in a pid namespace (pids as its programs saw them)" : "");
 	}
 	if (!in.j)
 		t_sysv(g);

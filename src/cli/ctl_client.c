@@ -41,19 +41,28 @@ int cli_ctl_ps(struct cli *c, int json)
 		json_init(&j, stdout);
 		json_arr_begin(&j);
 	} else {
-		printf("%-16s %8s %-8s\n", "NAME", "PID", "STATE");
+		printf("%-16s %8s %-8s %8s\n", "NAME", "PID", "STATE", "NS-PID");
 	}
 	for (size_t i = 0; i < rep->n_groups; i++) {
 		const Cryo__CtlGroup *g = rep->groups[i];
 
 		if (!json) {
-			printf("%-16s %8d %-8s\n", g->name, g->pid, g->state);
+			char np[16] = "-";
+
+			if (g->has_ns_pid)
+				snprintf(np, sizeof(np), "%d", g->ns_pid);
+			printf("%-16s %8d %-8s %8s\n", g->name, g->pid, g->state, np);
 			continue;
 		}
 		json_obj_begin(&j);
 		json_kv_str(&j, "name", g->name);
 		json_key(&j, "pid");
 		json_i64(&j, g->pid);
+		json_key(&j, "ns_pid");
+		if (g->has_ns_pid)
+			json_i64(&j, g->ns_pid);
+		else
+			json_null(&j);
 		json_kv_str(&j, "state", g->state);
 		json_obj_end(&j);
 	}

@@ -416,6 +416,10 @@ static int ps_one(void *arg, const struct registry_entry *e)
 	if (!g->name || !g->state)
 		return -ENOMEM;
 	g->pid = (int32_t)e->pid;
+	if (e->ns_pid) {
+		g->has_ns_pid = 1;
+		g->ns_pid = (int32_t)e->ns_pid;
+	}
 	if (owner >= 0) {
 		g->has_uid = 1;
 		g->uid = (uint32_t)owner;

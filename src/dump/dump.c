@@ -19,6 +19,7 @@
 #include "proc/fds.h"
 #include "proc/inject.h"
 #include "proc/maps.h"
+#include "proc/pidns.h"
 #include "proc/procfs.h"
 #include "proc/status.h"
 
@@ -108,13 +109,13 @@ int dump_put_records(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *
 	char key[STORE_KEY_MAX + 1];
 	int r;
 
-	image_key(key, sizeof(key), d->pid, "core");
+	image_key(key, sizeof(key), d->vpid, "core");
 	if ((r = image_put(d->txn, key, &pe->base)))
 		return r;
-	image_key(key, sizeof(key), d->pid, "mm");
+	image_key(key, sizeof(key), d->vpid, "mm");
 	if ((r = image_put(d->txn, key, &mm->base)))
 		return r;
-	image_key(key, sizeof(key), d->pid, "fds");
+	image_key(key, sizeof(key), d->vpid, "fds");
 	return image_put(d->txn, key, &fe->base);
 }
 
@@ -129,16 +130,23 @@ int dump_put_group(struct dump_ctx *d, size_t n, Cryo__ProcRef *zombies, size_t 
 		return -ENOMEM;
 	g.version = IMAGE_VERSION;
 	g.name = (char *)d->name;
-	g.root_pid = (uint32_t)d->pid;
+	g.root_pid = (uint32_t)d->vpid;
+	/* pids as the programs saw them; the host's beside them, for inspect */
+	g.has_pid_ns = 1;
+	g.pid_ns = d->ns_level > 0;
 	for (size_t i = 0; i < n; i++) {
 		struct proc_stat ps;
 
 		cryo__proc_ref__init(&refs[i]);
-		refs[i].pid = (uint32_t)d[i].pid;
+		refs[i].pid = (uint32_t)d[i].vpid;
 		refs[i].space = d[i].space;
 		if (!proc_stat_read(d[i].pid, 0, &ps)) {
 			refs[i].has_ppid = 1;
-			refs[i].ppid = (uint32_t)ps.f[PROC_STAT_PPID];
+			refs[i].ppid = (uint32_t)dump_ns_vpid(d, (pid_t)ps.f[PROC_STAT_PPID], 0);
+		}
+		if (d->ns_level) {
+			refs[i].has_host_pid = 1;
+			refs[i].host_pid = (uint32_t)d[i].pid;
 		}
 		prefs[i] = &refs[i];
 	}
@@ -168,6 +176,42 @@ int dump_put_group(struct dump_ctx *d, size_t n, Cryo__ProcRef *zombies, size_t 
 			return r;
 	}
 	return image_put(d->txn, IMAGE_KEY_GROUP, &g.base);
+}
+
+int dump_ns_setup(struct dump_ctx *d, int want_level)
+{
+	unsigned level = 0;
+	int r = proc_ns_level(d->pid, &level);
+
+	if (r == -ENOTSUP)
+		r = 0;		/* no NSpid lines: a kernel without them sees one level */
+	if (r) {
+		pr_err("pid %d: its pid namespace: %s", (int)d->pid, strerror(-r));
+		return r;
+	}
+	if (want_level >= 0 && level != (unsigned)want_level) {
+		pr_err("pid %d is in a pid namespace of its own (level %u, the group's is %d): "
+		       "not supported yet", (int)d->pid, level, want_level);
+		return -ENOTSUP;
+	}
+	d->ns_level = level;
+	d->vpid = dump_ns_vpid(d, d->pid, 0);
+	if (d->vpid <= 0) {
+		pr_err("pid %d: no pid in its own namespace", (int)d->pid);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+pid_t dump_ns_vpid(const struct dump_ctx *d, pid_t pid, pid_t tid)
+{
+	pid_t v = 0;
+
+	if (!d->ns_level || pid <= 0)
+		return tid ? tid : pid;
+	if (proc_ns_pid(pid, tid, d->ns_level, &v))
+		return 0;
+	return v;
 }
 
 /* What makes a process impossible to capture faithfully, said before it
@@ -375,7 +419,7 @@ static int begin(struct dump_ctx *d, struct store *s, int incremental)
 	int r = store_txn_begin(s, d->name, incremental ? STORE_SNAP_NEWEST : 0, &d->txn);
 
 	if (!r && incremental) {
-		r = dump_incr_open(d, s, d->pid);
+		r = dump_incr_open(d, s, d->vpid);
 		if (!r && !d->base) {
 			/* no usable base: a full snapshot, with nothing of the old */
 			store_txn_abort(d->txn);
@@ -421,6 +465,12 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 		return -EINVAL;
 	d.chunks_tail = &d.chunks;
 	d.track = o ? o->track : NULL;
+	/* the pids the image records, before an incremental base is chosen */
+	r = dump_check_target(pid);
+	if (!r)
+		r = dump_ns_setup(&d, -1);
+	if (r)
+		return r;
 	r = begin(&d, s, o && o->base);
 	if (r)
 		return r;

@@ -60,7 +60,11 @@ struct dump_chunk {
 struct dump_ctx {
 	struct store_txn *txn;
 	const char *name;
-	pid_t pid;
+	pid_t pid;			/* the host's: what cryo reads and traces */
+	/* The group's pid namespace level (proc/pidns.h; 0: the host's) and
+	 * the pid the program sees there: what the image records. */
+	unsigned ns_level;
+	pid_t vpid;
 	struct proc_ctl *ctl;
 	struct proc_maps maps;		/* smaps, read before any injection */
 	struct dump_vma *vmas;
@@ -207,6 +211,13 @@ int dump_core(struct dump_ctx *d, Cryo__ProcessEntry *pe);
 
 /* dump.c, shared with dump_tree.c */
 int dump_check_target(pid_t pid);
+/* d->ns_level and d->vpid of d->pid. want_level < 0: the process's own
+ * level is the group's (the root); else it must be want_level (a process
+ * in a pid namespace of its own under the group's is -ENOTSUP). */
+int dump_ns_setup(struct dump_ctx *d, int want_level);
+/* Host pid (tid 0) or host tid of thread tid of pid as the group's
+ * programs see it: itself at level 0; 0 when not visible there. */
+pid_t dump_ns_vpid(const struct dump_ctx *d, pid_t pid, pid_t tid);
 int dump_check_paged_in(pid_t pid);
 /* Everything read from one stopped process. */
 int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/vec.h"
+#include "proc/pidns.h"
 #include "proc/procfs.h"
 #include "proc/status.h"
 
@@ -44,8 +45,33 @@ static int tree_has(const struct tree *t, pid_t pid)
 		if (t->pids[i] == pid)
 			return 1;
 	for (size_t i = 0; i < t->nzombies; i++)
-		if (t->zombies[i].pid == (uint32_t)pid)
+		if ((t->zombies[i].has_host_pid ? t->zombies[i].host_pid : t->zombies[i].pid) ==
+		    (uint32_t)pid)
 			return 1;
+	return 0;
+}
+
+/* A zombie's pid, group and session as the group's programs see them. */
+static int zombie_ids(const struct tree *t, Cryo__ProcRef *z, pid_t pid, pid_t parent)
+{
+	const struct dump_ctx *root = &t->d[0];
+	pid_t v = dump_ns_vpid(root, pid, 0), pgid, sid;
+	int r;
+
+	if (!root->ns_level)
+		return 0;
+	r = v > 0 ? proc_ns_pgid_sid(pid, root->ns_level, &pgid, &sid) : -ESRCH;
+	if (r) {
+		pr_err("zombie %d (a child of %d): its pids in the group's namespace: %s", (int)pid,
+		       (int)parent, strerror(-r));
+		return r == -ESRCH ? -EAGAIN : r;	/* reaped meanwhile: list again */
+	}
+	z->pid = (uint32_t)v;
+	z->ppid = (uint32_t)dump_ns_vpid(root, parent, 0);
+	z->pgid = (uint32_t)pgid;
+	z->sid = (uint32_t)sid;
+	z->has_host_pid = 1;
+	z->host_pid = (uint32_t)pid;
 	return 0;
 }
 
@@ -74,7 +100,10 @@ static int add_zombie(struct tree *t, const struct proc_stat *st, pid_t pid, pid
 	z->pgid = (uint32_t)st->f[PROC_STAT_PGRP];
 	z->sid = (uint32_t)st->f[PROC_STAT_SESSION];
 	z->exit_signal = (uint32_t)st->f[PROC_STAT_EXIT_SIGNAL];
-	return 0;
+	r = zombie_ids(t, z, pid, parent);
+	if (r)
+		t->nzombies--;
+	return r;
 }
 
 static int tree_grow(struct tree *t)
@@ -146,6 +175,11 @@ static int add_process(struct tree *t, const char *name, pid_t pid)
 	d->fdc = &t->fdc;
 	d->shm = &t->shm;
 	d->chunks_tail = &d->chunks;
+	r = dump_ns_setup(d, t->n ? (int)t->d[0].ns_level : -1);
+	if (r == -ESRCH && t->n)
+		return -EAGAIN;	/* gone since the listing */
+	if (r)
+		return r;
 	r = proc_seize(pid, &d->ctl);
 	if (r && t->n && exiting(pid)) {
 		/* a child exiting as we came (ptrace refuses it): list again */

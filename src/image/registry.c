@@ -90,6 +90,10 @@ static int parse(const char *buf, struct registry_entry *e)
 		} else if (!strcmp(key, "created")) {
 			e->created_ns = v;
 			have |= 8;
+		} else if (!strcmp(key, "nspid") || !strcmp(key, "nsinit")) {
+			if (v > INT_MAX)
+				return -EBADMSG;
+			*(key[2] == 'p' ? &e->ns_pid : &e->ns_init) = (pid_t)v;
 		}	/* unknown keys: written by a newer cryo, skipped */
 	}
 	return have == 15 ? 0 : -EBADMSG;
@@ -141,6 +145,7 @@ int registry_put(const char *home, const struct registry_entry *e)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 80], tmp[PATH_MAX + 96], buf[256];
 	int fd, len, r;
+	size_t at;
 
 	if (!registry_name_ok(e->name))
 		return -EINVAL;
@@ -155,6 +160,12 @@ int registry_put(const char *home, const struct registry_entry *e)
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d", dir, e->name, (int)getpid());
 	len = snprintf(buf, sizeof(buf), "pid %d\nstarttime %" PRIu64 "\nstate %s\ncreated %" PRIu64 "\n",
 		       (int)e->pid, e->starttime, registry_state_name(e->state), e->created_ns);
+	at = (size_t)len;
+	if (e->ns_pid > 0)
+		at += (size_t)snprintf(buf + at, sizeof(buf) - at, "nspid %d\n", (int)e->ns_pid);
+	if (e->ns_init > 0)
+		at += (size_t)snprintf(buf + at, sizeof(buf) - at, "nsinit %d\n", (int)e->ns_init);
+	len = (int)at;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;

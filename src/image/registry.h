@@ -5,6 +5,9 @@
  *   starttime 123456        field 22 of /proc/PID/stat: tells pid reuse
  *   state running           running | frozen | exited
  *   created 1763800000000000000   ns since the epoch
+ *   nspid 17                the pid its program sees, when it runs in a pid
+ *   nsinit 31400            namespace of its own, and that namespace's init
+ *                           (host pid); both lines absent otherwise
  *
  * Written atomically (temp file, fsync, rename, fsync of the directory):
  * a reader sees the old file or the new one, never a mix. A file that
@@ -13,7 +16,9 @@
  * Group life (until the daemon): adopt -> running; snap keeps it running;
  * freeze -> frozen (after the snapshot is durable); melt -> running with
  * the new pid and starttime; a running group whose process is gone (or
- * whose pid now names another process) is reported exited. */
+ * whose pid now names another process) is reported exited.
+ *
+ * pid is always the host's: what cryod signals, watches and snapshots. */
 #ifndef CRYO_IMAGE_REGISTRY_H
 #define CRYO_IMAGE_REGISTRY_H
 
@@ -34,6 +39,8 @@ struct registry_entry {
 	uint64_t starttime;		/* clock ticks after boot, /proc/PID/stat */
 	enum registry_state state;
 	uint64_t created_ns;
+	pid_t ns_pid;			/* in a pid namespace: the program's pid; else 0 */
+	pid_t ns_init;			/* that namespace's init, if cryo's; else 0 */
 };
 
 /* home: CRYO_HOME. -ENOENT when the group is not registered; -EINVAL for

@@ -10,7 +10,13 @@
  *            layout, unmap the child's memory, move the special mappings,
  *            map and fill the target's, PR_SET_MM_MAP.
  *   task.c   threads (clone3 with their tids), per-thread and process-wide
- *            state, creds last, pending signals, registers, detach. */
+ *            state, creds last, pending signals, registers, detach.
+ *   pidns.c  when a pid is taken: a new pid namespace, its init, and the
+ *            host pids of the processes made in it.
+ *
+ * Two pids per process: pid is the image's, the one the program sees
+ * (set_tid, syscalls injected into it); hpid the one cryo sees it by on
+ * the host (ptrace, /proc, kill). They differ only in a new namespace. */
 #ifndef CRYO_RESTORE_INTERNAL_H
 #define CRYO_RESTORE_INTERNAL_H
 
@@ -51,7 +57,9 @@ struct rst {
 	struct store_snap *sn;
 	const struct restore_opts *o;
 	const char *name;
-	pid_t pid;
+	pid_t pid;			/* the program's (the image's) */
+	pid_t hpid;			/* the host's; 0 for a zombie in a namespace */
+	bool ns;			/* in a new pid namespace (pidns.c) */
 	uint32_t space;			/* page space of the process */
 	Cryo__ProcessEntry *pe;
 	Cryo__MmEntry *mm;
@@ -90,6 +98,9 @@ struct rst_tree {
 	int *slot_fd;
 	const Cryo__GroupEntry *g;
 	struct rst_shared sh;
+	/* in a new pid namespace (pidns.c): its init's host pid */
+	bool pidns;
+	pid_t init_hpid;
 };
 
 uint64_t rst_now_ns(void);
@@ -98,6 +109,25 @@ uint64_t rst_now_ns(void);
  * returns once all wait to be seized. On failure nothing is left. */
 int rst_make_tree(struct rst_tree *t);
 void rst_tree_free(struct rst_tree *t);
+/* make.c, for pidns.c: a report line from inside a new process; the
+ * root's set-up (it forks the others). */
+void rst_say(int sfd, char kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+__attribute__((noreturn)) void rst_root_main(struct rst_tree *t, int sfd);
+
+/* pidns.c */
+/* Whether the tree goes into a new pid namespace (o->pidns; a pid or tid
+ * in use): 0 with t->pidns set, or the error for a pid in use. */
+int rst_pidns_decide(struct rst_tree *t, enum restore_pidns mode);
+/* Make the namespace, its init and the root in it (which makes the
+ * others); sp[0] is the reports' read end. */
+int rst_pidns_spawn(struct rst_tree *t, int sp[2]);
+/* After every process reported ready: their host pids (hpid). */
+int rst_pidns_map(struct rst_tree *t);
+/* The host tid of thread tid (the program's) of r, once clone3 made it. */
+int rst_pidns_tid(const struct rst *r, pid_t tid, pid_t *htid);
+/* A failed melt: SIGKILL the init, which ends every process in the
+ * namespace; wait (bounded) until it is gone. */
+void rst_pidns_kill(struct rst_tree *t);
 
 /* shared.c */
 /* Make every shared object and segment of t (cryo, before the processes;

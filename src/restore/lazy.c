@@ -100,7 +100,7 @@ int rst_lazy_fill(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf)
 				return kind;
 			if (kind != STORE_PAGE_DATA)
 				continue;
-			int ret = proc_mem_write(r->pid, page, buf, RST_PAGE, NULL);
+			int ret = proc_mem_write(r->hpid, page, buf, RST_PAGE, NULL);
 			if (ret) {
 				pr_err("%s: write stack page %#llx: %s", r->name,
 				       (unsigned long long)page, strerror(-ret));
@@ -138,7 +138,7 @@ int rst_lazy_start(struct rst *r)
 	if (!ret) {
 		struct pager_job j = {
 			.name = r->name, .sn = r->sn, .snap = info.no, .keep_fd = store_file_fd(r->store),
-			.uffd = r->uffd, .space = r->space, .r = rg, .n = n, .pid = r->pid,
+			.uffd = r->uffd, .space = r->space, .r = rg, .n = n, .pid = r->hpid,
 			.target_fd = r->lazy_target_fd, .dir = r->o->pager_dir,
 			.log_path = r->o->pager_log,
 		};

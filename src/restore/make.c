@@ -32,31 +32,6 @@
 #define STATUS_MAX	4096
 #define REPORT_CLOSE_MS	5000	/* each closes it right after its "K" */
 
-/* ---- the pid ---- */
-
-/* 0 when pid is free (or becomes free within the bound: a zombie, e.g. of
- * the process freeze just ended, waiting for pid 1 to reap it). */
-static int pid_wait_free(pid_t pid)
-{
-	for (int ms = 0;; ms += 10) {
-		struct proc_stat st;
-		int r = proc_stat_read(pid, 0, &st);
-
-		if (r == -ENOENT || r == -ESRCH)
-			return 0;
-		if (r == 0 && st.state != 'Z' && st.state != 'X') {
-			pr_err("pid %d is in use (by %s)", (int)pid, st.comm);
-			return -EEXIST;
-		}
-		if (ms >= ZOMBIE_WAIT_MS) {
-			pr_err("pid %d is in use (a zombie nobody reaped in %d ms)", (int)pid,
-			       ZOMBIE_WAIT_MS);
-			return -EEXIST;
-		}
-		usleep(10000);
-	}
-}
-
 /* ---- inside the new process (plain C, before its memory is replaced) ---- */
 
 /* One line to cryo: 'W' warning, 'E' error or 'K' ready, the pid, a
@@ -622,6 +597,22 @@ static __attribute__((noreturn)) void helper_main(struct rst_tree *t, int sfd)
 	_exit(p < 0 ? (errno & 0xff) : 0);
 }
 
+void rst_root_main(struct rst_tree *t, int sfd)
+{
+	child_main(t, 0, sfd, -1);
+}
+
+void rst_say(int sfd, char kind, const char *fmt, ...)
+{
+	char text[480];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	say(sfd, kind, "%s", text);
+}
+
 /* Read the processes' reports until every one said it is ready, one
  * failed, or all are gone; relay warnings. 0 when all are ready. */
 static int read_report(struct rst_tree *t, int fd)
@@ -749,37 +740,57 @@ static void unmake(struct rst_tree *t)
 		}
 }
 
+/* On the host: the root with its pid. A pid no process has can still be
+ * taken as the process group or session of others: a child the frozen
+ * process left, dead and waiting for pid 1 to reap it. Wait for that as
+ * for a zombie; then, unless the user said no, a new pid namespace. */
+static int spawn_host(struct rst_tree *t, int sp[2])
+{
+	enum restore_pidns mode = t->p[0].o->pidns;
+	int ret;
+
+	for (int ms = 0; (ret = spawn(t, sp)) == -EEXIST && ms < ZOMBIE_WAIT_MS; ms += 50)
+		usleep(50000);
+	if (ret == -EEXIST && mode == RESTORE_PIDNS_AUTO) {
+		pr_warn("%s: pid %d is in use as the process group or session of other "
+			"processes: melting into a new pid namespace", t->p[0].name,
+			(int)t->p[0].pid);
+		ret = rst_pidns_decide(t, RESTORE_PIDNS_ALWAYS);
+		return ret ? ret : rst_pidns_spawn(t, sp);
+	}
+	if (ret == -EEXIST)
+		pr_err("pid %d is in use (as the process group or session of other "
+		       "processes: children it left?)", (int)t->p[0].pid);
+	else if (ret)
+		pr_err("clone3 with pid %d: %s", (int)t->p[0].pid, strerror(-ret));
+	return ret;
+}
+
 int rst_make_tree(struct rst_tree *t)
 {
-	int sp[2], ret = 0;
+	int sp[2], ret;
 
-	for (size_t i = 0; i < t->n && !ret; i++)
-		ret = pid_wait_free(t->p[i].pid);
+	ret = rst_pidns_decide(t, t->p[0].o->pidns);
 	if (!ret)
 		ret = rst_shared_make(t);	/* once the pids (their mappings) are gone */
 	if (!ret)
 		ret = plan_fds(t);
 	if (ret)
 		return ret;
-	/* A pid no process has can still be taken as the process group or
-	 * session of others: a child the frozen process left, dead and
-	 * waiting for pid 1 to reap it. Wait for that as for a zombie. */
-	for (int ms = 0; (ret = spawn(t, sp)) == -EEXIST && ms < ZOMBIE_WAIT_MS; ms += 50)
-		usleep(50000);
-	if (ret) {
-		if (ret == -EEXIST)
-			pr_err("pid %d is in use (as the process group or session of other "
-			       "processes: children it left?)", (int)t->p[0].pid);
-		else
-			pr_err("clone3 with pid %d: %s", (int)t->p[0].pid, strerror(-ret));
+	ret = t->pidns ? rst_pidns_spawn(t, sp) : spawn_host(t, sp);
+	if (ret)
 		return ret;
-	}
 	ret = read_report(t, sp[0]);
 	if (!ret)
 		ret = report_closed(t, sp[0]);
 	close(sp[0]);
+	if (!ret && t->pidns)
+		ret = rst_pidns_map(t);
 	if (ret) {
-		unmake(t);
+		if (t->pidns)
+			rst_pidns_kill(t);
+		else
+			unmake(t);
 		pr_err("%s: pid %d: setting up the process%s failed", t->p[0].name,
 		       (int)t->p[0].pid, t->n > 1 ? "es" : "");
 	}

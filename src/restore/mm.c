@@ -98,7 +98,7 @@ int rst_put_data(struct rst *r, const void *buf, size_t len, uint64_t *addr)
 
 	if (len > RST_PAGE)
 		return -E2BIG;
-	ret = proc_mem_write(r->pid, r->scratch + RST_PAGE, buf, len, NULL);
+	ret = proc_mem_write(r->hpid, r->scratch + RST_PAGE, buf, len, NULL);
 	if (ret)
 		pr_err("write scratch data in %d: %s", (int)r->pid, strerror(-ret));
 	*addr = r->scratch + RST_PAGE;
@@ -175,7 +175,7 @@ static int setup_scratch(struct rst *r, const struct proc_maps *cm)
 static int unregister_rseq(struct rst *r)
 {
 	struct proc_rseq rs;
-	int ret = proc_get_rseq(r->pid, &rs);
+	int ret = proc_get_rseq(r->hpid, &rs);
 
 	if (ret == -ENOENT || (!ret && !rs.rseq_abi_pointer))
 		return 0;
@@ -514,7 +514,7 @@ static int write_runs(struct rst *r, uint64_t addr, const uint8_t *buf, const ui
 		}
 		ret = fault_fire(FP_RESTORE_PAGES_FAIL);
 		if (!ret)
-			ret = proc_mem_write(r->pid, addr + i * RST_PAGE, buf + i * RST_PAGE,
+			ret = proc_mem_write(r->hpid, addr + i * RST_PAGE, buf + i * RST_PAGE,
 					     k * RST_PAGE, NULL);
 		if (ret) {
 			pr_err("write %zu pages at %#llx: %s", k,
@@ -676,7 +676,7 @@ int rst_mm(struct rst *r)
 	uint8_t *buf = NULL, *kinds = NULL;
 	int ret;
 
-	ret = proc_maps_read(r->pid, false, &cm);
+	ret = proc_maps_read(r->hpid, false, &cm);
 	if (ret) {
 		pr_err("read the new process's maps: %s", strerror(-ret));
 		return ret;

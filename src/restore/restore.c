@@ -44,7 +44,7 @@ static int load_zombie(struct rst *r, const Cryo__ProcRef *ref)
 	pe->has_exit_signal = ref->has_exit_signal;
 	pe->exit_signal = ref->exit_signal;
 	r->pe = pe;
-	r->pid = (pid_t)ref->pid;
+	r->pid = r->hpid = (pid_t)ref->pid;
 	r->zombie = true;
 	r->exit_status = ref->exit_status;
 	return 0;
@@ -57,7 +57,7 @@ static int load_one(struct rst *r, const Cryo__ProcRef *ref)
 
 	if (ref->has_zombie && ref->zombie)
 		return load_zombie(r, ref);
-	r->pid = (pid_t)ref->pid;
+	r->pid = r->hpid = (pid_t)ref->pid;	/* on the host, until pidns.c says */
 	r->space = ref->space;
 	image_key(key, sizeof(key), r->pid, "core");
 	ret = image_get(r->sn, key, &cryo__process_entry__descriptor, (ProtobufCMessage **)&r->pe);
@@ -153,18 +153,22 @@ static void discard_one(struct rst *r)
 static void discard(struct rst_tree *t)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->p[i].pid > 0 && !t->p[i].zombie)
-			kill(t->p[i].pid, SIGKILL);
+		if (t->p[i].hpid > 0 && !t->p[i].zombie)
+			kill(t->p[i].hpid, SIGKILL);
 	for (size_t i = t->n; i-- > 0;)
 		discard_one(&t->p[i]);
 	for (size_t i = 0; i < t->n; i++)
-		for (int ms = 0; t->p[i].pid > 0 && !t->p[i].zombie && ms < GONE_WAIT_MS; ms += 5) {
+		for (int ms = 0; t->p[i].hpid > 0 && !t->p[i].zombie && ms < GONE_WAIT_MS; ms += 5) {
 			struct proc_stat st;
-			if (proc_stat_read(t->p[i].pid, 0, &st) || st.state == 'Z' ||
+			if (proc_stat_read(t->p[i].hpid, 0, &st) || st.state == 'Z' ||
 			    st.state == 'X')
 				break;
 			usleep(5000);
 		}
+	/* last: its exit waits until every process of the namespace is reaped,
+	 * which needs the ptrace exits collected above */
+	if (t->pidns)
+		rst_pidns_kill(t);
 }
 
 /* One seized process, from its pause() to the last step before detach. */
@@ -184,11 +188,11 @@ static int rebuild(struct rst *r)
 static int seize_all(struct rst_tree *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
-		int ret = t->p[i].zombie ? 0 : proc_seize(t->p[i].pid, &t->p[i].ctl);
+		int ret = t->p[i].zombie ? 0 : proc_seize(t->p[i].hpid, &t->p[i].ctl);
 
 		if (ret) {
-			pr_err("%s: seize new process %d: %s", t->p[i].name, (int)t->p[i].pid,
-			       strerror(-ret));
+			pr_err("%s: seize new process %d (host pid %d): %s", t->p[i].name,
+			       (int)t->p[i].pid, (int)t->p[i].hpid, strerror(-ret));
 			return ret;
 		}
 	}
@@ -307,11 +311,14 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 		read_ns += t.p[i].read_ns;
 		write_ns += t.p[i].write_ns;
 	}
-	res->pid = t.p[0].pid;
+	res->pid = t.p[0].hpid;
+	res->ns_pid = t.pidns ? t.p[0].pid : 0;
+	res->ns_init = t.pidns ? t.init_hpid : 0;
 	res->total_ns = rst_now_ns() - t0;
 	res->pager_pid = t.p[0].pager_pid;
-	pr_info("%s: pid %d runs again%s (%llu pages written, %.1f ms; reading them %.1f ms, "
+	pr_info("%s: pid %d runs again%s%s (%llu pages written, %.1f ms; reading them %.1f ms, "
 		"writing %.1f ms)", name, (int)t.p[0].pid, t.n > 1 ? ", with its tree" : "",
+		t.pidns ? ", in a new pid namespace" : "",
 		(unsigned long long)pages, (double)res->total_ns / 1e6, (double)read_ns / 1e6,
 		(double)write_ns / 1e6);
 	goto out;

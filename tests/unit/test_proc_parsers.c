@@ -351,6 +351,46 @@ static void stat_of_child(void **state)
 	stop_child(&c);
 }
 
+/* NSpid, NSpgid, NSsid: one id per pid namespace level, the same number
+ * of levels on each line. Our own status with its NS lines replaced. */
+static void status_ns_lines(void **state)
+{
+	static const char ns2[] = "NSpid:\t4242\t17\nNSpgid:\t4200\t1\nNSsid:\t4200\t1\n";
+	static const char bad[] = "NSpid:\t4242\t17\nNSpgid:\t4200\n";
+	struct proc_status st;
+	char *own, *text, *p;
+	size_t len, n = 0;
+	(void)state;
+
+	assert_int_equal(proc_read_file(0, "status", &own, &len), 0);
+	assert_int_equal(proc_status_parse(own, len, &st), 0);
+	assert_true(st.ns_levels >= 1);
+	assert_int_equal(st.ns_pid[st.ns_levels - 1], getpid());
+	assert_int_equal(st.ns_sid[st.ns_levels - 1], getsid(0));
+	text = malloc(len + sizeof(ns2) + sizeof(bad));
+	assert_non_null(text);
+	for (p = own; *p;) {
+		size_t l = strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n');
+
+		if (strncmp(p, "NS", 2)) {
+			memcpy(text + n, p, l);
+			n += l;
+		}
+		p += l;
+	}
+	memcpy(text + n, ns2, sizeof(ns2) - 1);
+	assert_int_equal(proc_status_parse(text, n + sizeof(ns2) - 1, &st), 0);
+	assert_int_equal(st.ns_levels, 2);
+	assert_int_equal(st.ns_pid[0], 4242);
+	assert_int_equal(st.ns_pid[1], 17);
+	assert_int_equal(st.ns_pgid[1], 1);
+	assert_int_equal(st.ns_sid[0], 4200);
+	memcpy(text + n, bad, sizeof(bad) - 1);
+	assert_int_equal(proc_status_parse(text, n + sizeof(bad) - 1, &st), -EINVAL);
+	free(text);
+	free(own);
+}
+
 static void status_stat_malformed(void **state)
 {
 	struct proc_status ss;
@@ -686,6 +726,7 @@ int main(void)
 		cmocka_unit_test(status_of_child),
 		cmocka_unit_test(stat_of_child),
 		cmocka_unit_test(status_stat_malformed),
+		cmocka_unit_test(status_ns_lines),
 		cmocka_unit_test(limits_of_child),
 		cmocka_unit_test(auxv_self),
 		cmocka_unit_test(tasks_of_child),
