@@ -227,8 +227,7 @@ static void run_workload(const char *mode)
 		else
 			unlink(path);
 		snprintf(path, sizeof(path), "%s/result", dir);
-		/* a tree melts eagerly even when asked for lazy (no pager) */
-		if (melt_as(mode, pid, i % 2 == 0 && strcmp(mode, "tree")))
+		if (melt_as(mode, pid, i % 2 == 0))
 			return;
 		if (wait_file(path, 10) || usleep(20000) || read_text(path, res, sizeof(res))) {
 			FAIL("%s: melt %d: no result", mode, i + 1);
@@ -743,21 +742,23 @@ static int lazy_melt_slow(const char *name, pid_t pid)
 	return ret;
 }
 
-static void run_lazyops(void)
+/* A lazy melt with a slowed pager, a snapshot tried while pages are out
+ * (refused), the workload's checks; then an eager melt and its checks. */
+static void run_lazily(const char *mode)
 {
 	char dir[512], path[600], res[256];
-	char *argv[] = { (char *)workload, "lazyops", dir, NULL };
+	char *argv[] = { (char *)workload, (char *)mode, dir, NULL };
 	struct dump_opts so = { 0 };
 	struct dump_result dr;
 	pid_t pid;
 	int s, ret;
 
-	snprintf(dir, sizeof(dir), "%s/lazyops", base);
+	snprintf(dir, sizeof(dir), "%s/%s", base, mode);
 	mkdir(dir, 0755);
 	pid = spawn(argv);
 	snprintf(path, sizeof(path), "%s/ready", dir);
-	if (wait_file(path, 20) || freeze("lazyops", pid)) {
-		FAIL("lazyops: setup");
+	if (wait_file(path, 20) || freeze(mode, pid)) {
+		FAIL("%s: setup", mode);
 		kill(pid, SIGKILL);
 		waitpid(pid, &s, 0);
 		return;
@@ -775,28 +776,38 @@ static void run_lazyops(void)
 		unlink(path);
 		snprintf(path, sizeof(path), "%s/result", dir);
 		unlink(path);
-		if (lazy ? lazy_melt_slow("lazyops", pid) : melt_as("lazyops", pid, false))
+		if (lazy ? lazy_melt_slow(mode, pid) : melt_as(mode, pid, false))
 			return;
 		if (lazy) {
 			/* memory still out: a snapshot now would lose it */
-			ret = dump_group(st, "lazyops", pid, &so, &dr);
+			ret = dump_group(st, mode, pid, &so, &dr);
 			if (ret != -EINPROGRESS)
-				FAIL("lazyops: snapshot while paging in: %s, not EINPROGRESS",
+				FAIL("%s: snapshot while paging in: %s, not EINPROGRESS", mode,
 				     strerror(-ret));
 			else
-				printf("  lazyops: snapshot while paging in refused (EINPROGRESS) "
-				       "PASS\n");
+				printf("  %s: snapshot while paging in refused (EINPROGRESS) "
+				       "PASS\n", mode);
 		}
 		snprintf(path, sizeof(path), "%s/go", dir);
 		close(open(path, O_CREAT | O_WRONLY, 0644));
 		if (workload_passed(dir, res, sizeof(res)))
-			FAIL("lazyops: %s melt: %s", lazy ? "lazy" : "eager", res);
+			FAIL("%s: %s melt: %s", mode, lazy ? "lazy" : "eager", res);
 		else
-			printf("  lazyops: %s melt: %s", lazy ? "lazy" : "eager", res);
+			printf("  %s: %s melt: %s", mode, lazy ? "lazy" : "eager", res);
 		wait_gone(pid);
-		if (pager_done("lazyops"))
+		if (pager_done(mode))
 			return;
 	}
+}
+
+static void run_lazyops(void)
+{
+	run_lazily("lazyops");
+}
+
+static void run_lazytree(void)
+{
+	run_lazily("lazytree");
 }
 
 static int selected(int argc, char **argv, const char *name)
@@ -833,6 +844,8 @@ static const struct scenario {
 	{ "faults", "faults", run_faults },
 	{ "lazyops", "lazy melt: threads, fork, DONTNEED, mremap, munmap before pages came in",
 	  run_lazyops },
+	{ "lazytree", "lazy melt of a tree: every process faults at once, a fork while paging in",
+	  run_lazytree },
 };
 
 int main(int argc, char **argv)
