@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,6 +30,7 @@
 
 #define ZOMBIE_WAIT_MS	3000	/* pid 1 here reaps orphans every 0.5-2 s */
 #define STATUS_MAX	4096
+#define REPORT_CLOSE_MS	5000	/* each closes it right after its "K" */
 
 /* ---- the pid ---- */
 
@@ -633,6 +635,33 @@ static int read_report(struct rst_tree *t, int fd)
 
 /* Fork the helper that clone3s the root with its pid; its exit status
  * is clone3's errno. */
+/* Every process closes its end of the report pipe right after its "K";
+ * seizing one before it did would freeze that fd into the program (it
+ * showed up as a stray pipe at fd 252). So wait for end of file: all
+ * ends closed. */
+static int report_closed(struct rst_tree *t, int fd)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	char buf[256];
+
+	for (int waited = 0; waited < REPORT_CLOSE_MS; waited += 10) {
+		ssize_t n;
+
+		if (poll(&pf, 1, 10) < 0 && errno != EINTR)
+			return -errno;
+		if (!pf.revents)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno != EINTR && errno != EAGAIN)
+			return -errno;
+	}
+	pr_err("%s: a process did not close its report pipe in %d ms", t->p[0].name,
+	       REPORT_CLOSE_MS);
+	return -ETIMEDOUT;
+}
+
 static int spawn(struct rst_tree *t, int sp[2])
 {
 	pid_t helper;
@@ -710,6 +739,8 @@ int rst_make_tree(struct rst_tree *t)
 		return ret;
 	}
 	ret = read_report(t, sp[0]);
+	if (!ret)
+		ret = report_closed(t, sp[0]);
 	close(sp[0]);
 	if (ret) {
 		unmake(t);

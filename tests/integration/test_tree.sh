@@ -9,8 +9,10 @@
 # two python processes talking over a socketpair, frozen
 # mid-conversation; a zombie child whose status its parent waits for after
 # melt. A lazy melt must have started a pager that served the tree and
-# ended; an eager one none. Then a tree sharing memory (python's mmap over
-# fork) refused with the reason, left running.
+# ended; an eager one none. Then bash with 40 children, melted lazily (its
+# one pager serves 41 processes and then closes every copy of their
+# userfaultfds); a tree sharing memory (python's mmap over fork) refused
+# with the reason, left running.
 # usage: test_tree.sh CRYO
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -182,6 +184,28 @@ else
 fi
 paged_as $m zomb-$m
 done
+
+# ---- a wide tree: 40 children (the capture's tables grow while it stops them) ----
+setsid bash -c 'for i in $(seq 40); do sleep 1000 & done; wait' </dev/null >/dev/null 2>&1 &
+P=$!
+disown
+until_n 10 has_kids $P 40 || fail "bash never started its 40 sleeps"
+before=$(kids $P)
+check 0 "adopt bash with 40 children" "$CRYO" adopt "$P" --name wide
+check 0 "freeze the wide tree" "$CRYO" freeze wide
+until_n 5 gone "$P" || fail "pid $P still there after freeze"
+MELT_N0=$(tree_ins wide)
+check 0 "melt the wide tree" "$CRYO" melt wide
+if [ "$(kids $P)" = "$before" ]; then
+	pass "all 40 children back with their pids"
+else
+	fail "children after melt: '$(kids $P)', before: '$before'"
+fi
+paged_as lazy wide
+no_uffd() { for k in $P $(kids $P); do ls -l "/proc/$k/fd" 2>/dev/null | grep -q userfaultfd && return 1; done; return 0; }
+until_n 10 no_uffd && pass "all in: none of the 41 processes holds a userfaultfd" ||
+	fail "a process of the wide tree still holds a userfaultfd"
+kill -9 "$P" $(pgrep -P "$P") 2>/dev/null
 
 # ---- refused, never wrong: memory shared between processes ----
 rm -f "$T/shm.pid"
