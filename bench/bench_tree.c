@@ -7,7 +7,9 @@
  * fds in all). Each runs a fresh image (exec of this program), not a fork
  * of the benchmark with its store buffers. The
  * single process: 256 MiB and 1,000 fds. Each figure: snap (stopped,
- * durable), freeze (durable), eager melt (until it runs). Limits: memcpy
+ * durable), freeze (durable), eager melt (until it runs), lazy melt (until
+ * it runs, until its one pager has every page of every process in; the
+ * processes sleep meanwhile: all of it is prefetch). Limits: memcpy
  * of the same bytes (stopped), disk write+fdatasync of the same bytes
  * (durable, freeze), and the tree beside the single process. We are the
  * tree's subreaper, so every process frozen is reaped before the melt
@@ -18,6 +20,7 @@
 #include "bench_util.h"
 #include "common/log.h"
 #include "dump/dump.h"
+#include "pager/serve.h"
 #include "restore/restore.h"
 
 #include <dirent.h>
@@ -207,8 +210,25 @@ static long count_fds(pid_t pid)
 
 struct figs {
 	long fds;
-	double snap_stopped, snap_durable, freeze_durable, melt;
+	double snap_stopped, snap_durable, freeze_durable, melt, lazy_run, lazy_in;
 };
+
+/* A lazy melt of the same snapshot: until it runs, until all is in. */
+static int measure_lazy(struct store *s, const char *name, struct figs *f)
+{
+	struct restore_opts ro = { .snap = STORE_SNAP_NEWEST, .lazy = true };
+	struct restore_result rr = { 0 };
+	uint64_t t0 = bu_now_ns();
+	int r = restore_group(s, name, &ro, &rr);
+
+	if (r)
+		return r;
+	r = pager_wait(rr.pager_pid, 600000);
+	f->lazy_run = rr.total_ns / 1e6;
+	f->lazy_in = (bu_now_ns() - t0) / 1e6;
+	kill_tree(rr.pid);
+	return r;
+}
 
 static int measure(struct store *s, const char *name, int tree, size_t total, struct figs *f)
 {
@@ -238,7 +258,8 @@ static int measure(struct store *s, const char *name, int tree, size_t total, st
 	f->freeze_durable = r2.total_ns / 1e6;
 	f->melt = rr.total_ns / 1e6;
 	kill_tree(rr.pid);
-	return 0;
+	reap_all();
+	return measure_lazy(s, name, f);
 }
 
 int main(int argc, char **argv)
@@ -317,5 +338,13 @@ int main(int argc, char **argv)
 		  "memcpy of the same bytes");
 	bu_report(&res, "tree_melt_ms", "tree: eager melt, running", ft.melt, "ms", fs.melt,
 		  "the single process");
+	bu_report(&res, "single_lazy_run_ms", "single: lazy melt, running", fs.lazy_run, "ms",
+		  fs.melt, "its eager melt");
+	bu_report(&res, "single_lazy_in_ms", "single: lazy melt, all in", fs.lazy_in, "ms",
+		  fs.melt, "its eager melt");
+	bu_report(&res, "tree_lazy_run_ms", "tree: lazy melt, running", ft.lazy_run, "ms", ft.melt,
+		  "its eager melt");
+	bu_report(&res, "tree_lazy_in_ms", "tree: lazy melt, all in", ft.lazy_in, "ms", ft.melt,
+		  "its eager melt");
 	return bu_results_finish(&res);
 }
