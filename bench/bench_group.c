@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "dump/dump.h"
+#include "pager/serve.h"
 #include "restore/restore.h"
 
 void bg_close_fds(int keep)
@@ -60,4 +62,20 @@ int bg_measure(struct store *s, const char *name, pid_t pid, struct bg_figs *f)
 	f->melt = rr.total_ns / 1e6;
 	bg_kill(rr.pid);
 	return 0;
+}
+
+int bg_measure_lazy(struct store *s, const char *name, struct bg_figs *f)
+{
+	struct restore_opts ro = { .snap = STORE_SNAP_NEWEST, .lazy = true };
+	struct restore_result rr = { 0 };
+	uint64_t t0 = bu_now_ns();
+	int r = restore_group(s, name, &ro, &rr);
+
+	if (r)
+		return r;
+	r = pager_wait(rr.pager_pid, 600000);
+	f->lazy_run = rr.total_ns / 1e6;
+	f->lazy_in = (bu_now_ns() - t0) / 1e6;
+	bg_kill(rr.pid);
+	return r;
 }

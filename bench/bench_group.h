@@ -12,11 +12,15 @@
 
 struct bg_figs {
 	double snap_stopped, snap_durable, freeze_durable, melt;	/* ms */
+	double lazy_run, lazy_in;	/* ms: lazy melt until it runs, all in */
 };
 
 /* Snap the group rooted at pid, freeze it, reap it, melt it eagerly, end
  * it. 0 or -errno; the group is ended either way. */
 int bg_measure(struct store *s, const char *name, pid_t pid, struct bg_figs *f);
+/* After bg_measure: a lazy melt of the same snapshot, until it runs and
+ * until its pager has every page in, then end it. 0 or -errno. */
+int bg_measure_lazy(struct store *s, const char *name, struct bg_figs *f);
 /* SIGKILL the session root leads (the melted processes left any process
  * group) and reap everything. */
 void bg_kill(pid_t root);

@@ -7,7 +7,9 @@
  * fds in all). Each runs a fresh image (exec of this program), not a fork
  * of the benchmark with its store buffers. The
  * single process: 256 MiB and 1,000 fds. Each figure: snap (stopped,
- * durable), freeze (durable), eager melt (until it runs). Limits: memcpy
+ * durable), freeze (durable), eager melt (until it runs), lazy melt (until
+ * it runs, until its one pager has every page of every process in; the
+ * processes sleep meanwhile: all of it is prefetch). Limits: memcpy
  * of the same bytes (stopped), disk write+fdatasync of the same bytes
  * (durable, freeze), and the tree beside the single process (measured
  * as bench_group.h says).
@@ -186,11 +188,13 @@ static int measure(struct store *s, const char *name, int tree, size_t total, lo
 		   struct bg_figs *f)
 {
 	pid_t pid = start(tree, total, tree ? NPROC : 1);
+	int r;
 
 	if (pid < 0)
 		return -ECHILD;
 	*fds = count_fds(pid);
-	return bg_measure(s, name, pid, f);
+	r = bg_measure(s, name, pid, f);
+	return r ? r : bg_measure_lazy(s, name, f);
 }
 
 int main(int argc, char **argv)
@@ -270,5 +274,13 @@ int main(int argc, char **argv)
 		  "memcpy of the same bytes");
 	bu_report(&res, "tree_melt_ms", "tree: eager melt, running", ft.melt, "ms", fs.melt,
 		  "the single process");
+	bu_report(&res, "single_lazy_run_ms", "single: lazy melt, running", fs.lazy_run, "ms",
+		  fs.melt, "its eager melt");
+	bu_report(&res, "single_lazy_in_ms", "single: lazy melt, all in", fs.lazy_in, "ms",
+		  fs.melt, "its eager melt");
+	bu_report(&res, "tree_lazy_run_ms", "tree: lazy melt, running", ft.lazy_run, "ms", ft.melt,
+		  "its eager melt");
+	bu_report(&res, "tree_lazy_in_ms", "tree: lazy melt, all in", ft.lazy_in, "ms", ft.melt,
+		  "its eager melt");
 	return bu_results_finish(&res);
 }

@@ -81,6 +81,8 @@ struct pager {
 	struct pending retry[RETRY_MAX];	/* faults to serve again */
 	size_t nretry;
 	uint64_t last_fault_ns;		/* when a fault was last served */
+	pager_fork_fn fork_fn;		/* told of each fork (pager_on_fork) */
+	void *fork_arg;
 	struct pager_stats st;
 };
 
@@ -439,6 +441,8 @@ static int on_fork(struct pager *p, struct pg_proc *parent, int uffd)
 	memcpy(pp->r, parent->r, parent->nr * sizeof(*pp->r));
 	memcpy(pp->data, parent->data, parent->ndata * sizeof(*pp->data));
 	memcpy(pp->done, parent->done, parent->ndata);
+	if (p->fork_fn)
+		p->fork_fn(p->fork_arg, parent->uffd, uffd);
 	return 0;
 }
 
@@ -892,6 +896,12 @@ void pager_free(struct pager *p)
 	free(p->lat);
 	free(p->buf);
 	free(p);
+}
+
+void pager_on_fork(struct pager *p, pager_fork_fn fn, void *arg)
+{
+	p->fork_fn = fn;
+	p->fork_arg = arg;
 }
 
 int pager_hint(struct pager *p, uint32_t space, const uint64_t *vpns, size_t n)

@@ -277,6 +277,11 @@ static int call(struct proc_ctl *ctl, size_t idx, long nr, uint64_t a0, uint64_t
 	return (r < 0 && r > -4096) ? (int)r : 0;
 }
 
+int proc_remote_call(struct proc_ctl *ctl, long nr, const uint64_t a[6], int64_t *res)
+{
+	return call(ctl, 0, nr, a[0], a[1], a[2], a[3], a[4], a[5], res);
+}
+
 int proc_inject_scratch_data(struct proc_ctl *ctl, uint64_t *addr)
 {
 	int64_t r;

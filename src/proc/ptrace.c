@@ -32,14 +32,17 @@ int proc_ctl_find(const struct proc_ctl *ctl, pid_t tid)
 	return -1;
 }
 
-int proc_wait_stop(struct proc_thread *t)
+/* flags WNOHANG: -EAGAIN when t has not stopped yet. */
+static int wait_stop(struct proc_thread *t, int flags)
 {
 	int status;
 	pid_t r;
 
 	do
-		r = waitpid(t->tid, &status, __WALL);
+		r = waitpid(t->tid, &status, __WALL | flags);
 	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return -EAGAIN;
 	if (r < 0) {
 		int ret = -errno;
 		pr_err("waitpid %d: %s", (int)t->tid, strerror(-ret));
@@ -65,14 +68,20 @@ int proc_wait_stop(struct proc_thread *t)
 	return 0;
 }
 
+int proc_wait_stop(struct proc_thread *t)
+{
+	return wait_stop(t, 0);
+}
+
 /* Bring a freshly interrupted thread to its PTRACE_EVENT_STOP. A signal
  * that reaches the thread first (signal-delivery-stop) is passed on: the
  * pending interrupt then stops it right after, and the process merely ran
- * a little further before the snapshot instant. */
-static int wait_interrupt_stop(struct proc_thread *t)
+ * a little further before the snapshot instant. flags WNOHANG: -EAGAIN
+ * while it has not stopped yet. */
+static int wait_interrupt_stop(struct proc_thread *t, int flags)
 {
 	for (int i = 0; i < 1000; i++) {
-		int ret = proc_wait_stop(t);
+		int ret = wait_stop(t, flags);
 		if (ret)
 			return ret;
 		if (t->stop_event == PTRACE_EVENT_STOP)
@@ -168,12 +177,67 @@ static void compact(struct proc_ctl *ctl)
 	ctl->n = j;
 }
 
-int proc_seize(pid_t pid, struct proc_ctl **out)
+/* Seize every thread of ctl->pid not seized yet; *added: how many. */
+static int seize_new(struct proc_ctl *ctl, size_t *added)
 {
-	struct proc_ctl *ctl;
-	int ret = 0, round;
+	pid_t *tids;
+	size_t ntids;
+	int ret;
 
-	ctl = calloc(1, sizeof(*ctl));
+	*added = 0;
+	ret = proc_task_list(ctl->pid, &tids, &ntids);
+	if (ret) {
+		pr_err("list threads of %d: %s", (int)ctl->pid, strerror(-ret));
+		return ret;
+	}
+	for (size_t i = 0; i < ntids && !ret; i++) {
+		struct proc_thread *t;
+		int k = proc_ctl_find(ctl, tids[i]);
+		if (k >= 0 && !ctl->t[k].gone)
+			continue;
+		if (k >= 0) {
+			/* A tid that ended and was reused by a new thread. */
+			t = &ctl->t[k];
+			memset(t, 0, sizeof(*t));
+			t->tid = tids[i];
+		} else {
+			t = add_thread(ctl, tids[i]);
+		}
+		if (!t) {
+			ret = -ENOMEM;
+			break;
+		}
+		(*added)++;
+		ret = seize_one(ctl, t);
+	}
+	free(tids);
+	return ret;
+}
+
+/* Wait until every seized thread is in its interrupt stop. flags
+ * WNOHANG: -EAGAIN while one is not. The leader (t[0]) last: if the
+ * process is exiting, the leader's exit is reported only once its other
+ * threads' exits were collected (by us, their tracer). */
+static int wait_all(struct proc_ctl *ctl, int flags)
+{
+	for (size_t i = ctl->n; i-- > 0;) {
+		struct proc_thread *t = &ctl->t[i];
+		int ret;
+
+		if (!t->seized || t->stopped)
+			continue;
+		ret = wait_interrupt_stop(t, flags);
+		if (ret && ret != -ESRCH)
+			return ret;
+	}
+	return 0;
+}
+
+static int ctl_new(pid_t pid, struct proc_ctl **out)
+{
+	struct proc_ctl *ctl = calloc(1, sizeof(*ctl));
+	int ret;
+
 	if (!ctl)
 		return -ENOMEM;
 	ctl->pid = pid;
@@ -184,53 +248,39 @@ int proc_seize(pid_t pid, struct proc_ctl **out)
 		free(ctl);
 		return ret;
 	}
-	for (round = 0; round < SEIZE_ROUNDS_MAX; round++) {
-		pid_t *tids;
-		size_t ntids, added = 0;
+	*out = ctl;
+	return 0;
+}
 
-		ret = proc_task_list(pid, &tids, &ntids);
-		if (ret) {
-			pr_err("list threads of %d: %s", (int)pid, strerror(-ret));
-			goto fail;
-		}
-		for (size_t i = 0; i < ntids; i++) {
-			struct proc_thread *t;
-			int k = proc_ctl_find(ctl, tids[i]);
-			if (k >= 0 && !ctl->t[k].gone)
-				continue;
-			if (k >= 0) {
-				/* A tid that ended and was reused by a new thread. */
-				t = &ctl->t[k];
-				memset(t, 0, sizeof(*t));
-				t->tid = tids[i];
-			} else {
-				t = add_thread(ctl, tids[i]);
-			}
-			if (!t) {
-				free(tids);
-				ret = -ENOMEM;
-				goto fail;
-			}
-			added++;
-			ret = seize_one(ctl, t);
-			if (ret) {
-				free(tids);
-				goto fail;
-			}
-		}
-		free(tids);
+/* All stopped and no thread added by the last round: the set is final. */
+static int seize_done(struct proc_ctl *ctl)
+{
+	compact(ctl);
+	if (!ctl->n) {
+		pr_err("process %d has no live thread", (int)ctl->pid);
+		return -ESRCH;
+	}
+	pr_debug("seized %d: %zu threads", (int)ctl->pid, ctl->n);
+	return 0;
+}
+
+int proc_seize(pid_t pid, struct proc_ctl **out)
+{
+	struct proc_ctl *ctl = NULL;
+	int ret = ctl_new(pid, &ctl), round;
+
+	if (ret)
+		return ret;
+	for (round = 0; round < SEIZE_ROUNDS_MAX; round++) {
+		size_t added;
+
+		ret = seize_new(ctl, &added);
 		/* A thread not yet stopped may still clone: wait for all, then
 		 * list again; only a round that adds nothing is final. */
-		for (size_t i = 0; i < ctl->n; i++) {
-			struct proc_thread *t = &ctl->t[i];
-			if (!t->seized || t->stopped)
-				continue;
-			ret = wait_interrupt_stop(t);
-			if (ret == -ESRCH)
-				continue;
-			if (ret)
-				goto fail;
-		}
+		if (!ret)
+			ret = wait_all(ctl, 0);
+		if (ret)
+			goto fail;
 		if (!added)
 			break;
 	}
@@ -239,18 +289,43 @@ int proc_seize(pid_t pid, struct proc_ctl **out)
 		ret = -EAGAIN;
 		goto fail;
 	}
-	compact(ctl);
-	if (!ctl->n) {
-		pr_err("process %d has no live thread", (int)pid);
-		ret = -ESRCH;
+	ret = seize_done(ctl);
+	if (ret)
 		goto fail;
-	}
-	pr_debug("seized %d: %zu threads", (int)pid, ctl->n);
 	*out = ctl;
 	return 0;
 fail:
 	proc_release(ctl);
 	return ret;
+}
+
+int proc_seize_start(pid_t pid, struct proc_ctl **out)
+{
+	struct proc_ctl *ctl = NULL;
+	size_t added;
+	int ret = ctl_new(pid, &ctl);
+
+	if (ret)
+		return ret;
+	ret = seize_new(ctl, &added);
+	if (ret) {
+		proc_release(ctl);
+		return ret;
+	}
+	*out = ctl;
+	return 0;
+}
+
+int proc_seize_poll(struct proc_ctl *ctl)
+{
+	size_t added;
+	int ret = wait_all(ctl, WNOHANG);
+
+	if (!ret)
+		ret = seize_new(ctl, &added);
+	if (ret)
+		return ret;
+	return added ? -EAGAIN : seize_done(ctl);
 }
 
 static int detach_one(pid_t pid, struct proc_thread *t)
@@ -263,7 +338,7 @@ static int detach_one(pid_t pid, struct proc_thread *t)
 	 * step left it running. */
 	if (!t->stopped) {
 		if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) == 0)
-			ret = wait_interrupt_stop(t);
+			ret = wait_interrupt_stop(t, 0);
 		else
 			ret = -errno;
 		if (ret == -ESRCH)

@@ -54,6 +54,14 @@ struct proc_ctl {
  * ptrace stop. On failure nothing stays traced. *out: free with
  * proc_release(). */
 int proc_seize(pid_t pid, struct proc_ctl **out);
+/* The same without waiting, for a caller that must go on with other work
+ * while the threads stop (a pager whose target may be waiting on one of
+ * its faults): proc_seize_start() seizes and interrupts every thread;
+ * proc_seize_poll() returns -EAGAIN until each is stopped and no thread
+ * was added, then 0 (the ctl is then as proc_seize() leaves it), or an
+ * error. Either way proc_release() ends it. */
+int proc_seize_start(pid_t pid, struct proc_ctl **out);
+int proc_seize_poll(struct proc_ctl *ctl);
 /* Detach every thread, after removing what injection added. Returns the
  * first error but always finishes; NULL does nothing. */
 int proc_release(struct proc_ctl *ctl);

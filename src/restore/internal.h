@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "image/image.h"
+#include "pager/pager.h"
 #include "proc/ptrace.h"
 #include "restore/restore.h"
 
@@ -72,8 +73,9 @@ struct rst {
 	/* lazy melt (lazy.c) */
 	int uffd;			/* ours, until the pager takes it; else -1 */
 	int lazy_target_fd;		/* the process's own copy */
-	pid_t pager_pid;
-	bool lazy;			/* o->lazy, unless the group is a tree */
+	struct pager_range *lazy_rg;	/* registered, for the pager (ours) */
+	size_t lazy_n;
+	bool lazy;			/* o->lazy */
 	/* a zombie: made only to exit again with its status; pe is ours
 	 * (pid, ppid, pgid, sid, exit_signal), no mm or fds */
 	bool zombie;
@@ -101,6 +103,7 @@ struct rst_tree {
 	/* in a new pid namespace (pidns.c): its init's host pid */
 	bool pidns;
 	pid_t init_hpid;
+	pid_t pager_pid;		/* lazy: the group's pager (lazy.c) */
 };
 
 uint64_t rst_now_ns(void);
@@ -151,7 +154,8 @@ int rst_mm(struct rst *r);
 bool rst_lazy_vma(const struct rst *r, const Cryo__VmaEntry *v);
 int rst_lazy_begin(struct rst *r);
 int rst_lazy_fill(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf);
-int rst_lazy_start(struct rst *r);
+int rst_lazy_register(struct rst *r);
+int rst_lazy_spawn(struct rst_tree *t);
 
 /* task.c */
 int rst_threads(struct rst *r);

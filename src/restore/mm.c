@@ -717,7 +717,7 @@ int rst_mm(struct rst *r)
 	free(buf);
 	free(kinds);
 	if (!ret && r->lazy)
-		ret = rst_lazy_start(r);
+		ret = rst_lazy_register(r);
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
 		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
 			ret = finish_one(r, r->mm->vmas[i]);

@@ -101,7 +101,7 @@ static int load(struct rst_tree *t, const struct rst *proto, Cryo__GroupEntry *g
 		return -ENOMEM;
 	for (size_t i = 0; i < g->n_procs && !ret; i++) {
 		t->p[i] = *proto;
-		t->p[i].lazy = proto->o->lazy && g->n_procs == 1;
+		t->p[i].lazy = proto->o->lazy;
 		t->n++;
 		ret = load_one(&t->p[i], g->procs[i]);
 		for (size_t k = 0; !ret && i && k < i; k++)
@@ -120,9 +120,6 @@ static int load(struct rst_tree *t, const struct rst *proto, Cryo__GroupEntry *g
 			}
 		}
 	}
-	if (!ret && g->n_procs > 1 && proto->o->lazy)
-		pr_info("%s: %zu processes: melting eagerly (lazy melt is for one process "
-			"for now)", proto->name, g->n_procs);
 	return ret;
 }
 
@@ -171,17 +168,33 @@ static void discard(struct rst_tree *t)
 		rst_pidns_kill(t);
 }
 
-/* One seized process, from its pause() to the last step before detach. */
+/* One seized process, after its memory, to the last step before detach. */
 static int rebuild(struct rst *r)
 {
-	int ret = rst_mm(r);
+	int ret = rst_threads(r);
 
-	if (!ret)
-		ret = rst_threads(r);
 	if (!ret)
 		ret = rst_process_state(r);
 	if (!ret)
 		ret = rst_finish(r);
+	return ret;
+}
+
+/* Every process's memory first, then (lazy) the group's pager, then the
+ * rest of each: the rest touches lazy memory, which only a pager serves
+ * (lazy.c). */
+static int rebuild_all(struct rst_tree *t)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < t->n && !ret; i++)
+		if (!t->p[i].zombie)
+			ret = rst_mm(&t->p[i]);
+	if (!ret && t->p[0].o->lazy)
+		ret = rst_lazy_spawn(t);
+	for (size_t i = 0; i < t->n && !ret; i++)
+		if (!t->p[i].zombie)
+			ret = rebuild(&t->p[i]);
 	return ret;
 }
 
@@ -259,6 +272,7 @@ static void tree_free(struct rst_tree *t)
 			image_free((ProtobufCMessage *)t->p[i].pe);
 		if (t->p[i].uffd >= 0)
 			close(t->p[i].uffd);
+		free(t->p[i].lazy_rg);
 	}
 	rst_tree_free(t);
 	rst_shared_free(&t->sh);
@@ -294,9 +308,8 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 		goto out;	/* nothing of ours is left to kill */
 	}
 	ret = seize_all(&t);
-	for (size_t i = 0; i < t.n && !ret; i++)
-		if (!t.p[i].zombie)
-			ret = rebuild(&t.p[i]);
+	if (!ret)
+		ret = rebuild_all(&t);
 	for (size_t i = 0; i < t.n && !ret; i++)
 		if (!t.p[i].zombie)
 			ret = resume_fds(&t.p[i]);
@@ -315,7 +328,7 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 	res->ns_pid = t.pidns ? t.p[0].pid : 0;
 	res->ns_init = t.pidns ? t.init_hpid : 0;
 	res->total_ns = rst_now_ns() - t0;
-	res->pager_pid = t.p[0].pager_pid;
+	res->pager_pid = t.pager_pid;
 	pr_info("%s: pid %d runs again%s%s (%llu pages written, %.1f ms; reading them %.1f ms, "
 		"writing %.1f ms)", name, (int)t.p[0].pid, t.n > 1 ? ", with its tree" : "",
 		t.pidns ? ", in a new pid namespace" : "",

@@ -1930,6 +1930,157 @@ static void mode_scmrights(void)
 	result(1, NULL);
 }
 
+/* ---- lazytree: a tree whose processes all fault on memory still out ----
+ *
+ *   root ── A ── C        each maps its own region after the fork (its
+ *        └─ B             own pattern); all inherit "common" and "late"
+ *
+ * After a lazy melt with a slowed pager (DIR/lazy present), every process
+ * checks its own region and common at once (each is still out: mincore),
+ * then A forks F, which checks late, which nobody touched since the melt:
+ * F's faults come through the userfaultfd the kernel gave it at the fork,
+ * of which the pager must have given F its own copy (F waits for it).
+ * Each exits with 0 or the number of its failed check; root collects them. */
+
+#define LT_PAGES	2048u
+#define LT_LEN		((size_t)LT_PAGES * 4096)
+
+enum { LT_OWN = 20, LT_COMMON, LT_LATE, LT_FORK, LT_OUT, LT_NOCOPY };
+
+/* How many userfaultfds this process holds. */
+static int lt_uffds(void)
+{
+	char path[64], link[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0) {
+			link[k] = 0;
+			n += !strcmp(link, "anon_inode:[userfaultfd]");
+		}
+	}
+	return n;
+}
+
+static char *lt_common, *lt_late;
+
+static size_t lt_resident(const void *p)
+{
+	unsigned char v[LT_PAGES];
+	size_t n = 0;
+
+	if (mincore((void *)p, LT_LEN, v))
+		return LT_PAGES;
+	for (size_t i = 0; i < LT_PAGES; i++)
+		n += v[i] & 1;
+	return n;
+}
+
+static char *lt_map(uint32_t seed)
+{
+	char *m = mmap(NULL, LT_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		result(0, "mmap");
+	fill(m, LT_LEN, seed);
+	return m;
+}
+
+/* After go: this process's checks; F too for A. 0 or the failed check. */
+static int lt_check(const char *own, uint32_t seed, int forks)
+{
+	int lazy = exists("lazy"), st = 0;
+	size_t r_own = lt_resident(own), r_common = lt_resident(lt_common);
+	pid_t f;
+
+	if (lazy && (r_own == LT_PAGES || r_common == LT_PAGES))
+		return LT_OUT;	/* all in before use: nothing tested */
+	if (!check(own, LT_LEN, seed))
+		return LT_OWN;
+	if (!check(lt_common, LT_LEN, 300))
+		return LT_COMMON;
+	if (!forks)
+		return 0;
+	f = fork();
+	if (f == 0) {
+		double t = now();
+
+		if (lazy && lt_resident(lt_late) == LT_PAGES)
+			_exit(LT_OUT);
+		/* its parent's copy, inherited, and its own from the pager */
+		while (lazy && lt_uffds() < 2)
+			if (now() - t > 4)
+				_exit(LT_NOCOPY);
+			else
+				usleep(1000);
+		_exit(check(lt_late, LT_LEN, 301) ? 0 : LT_LATE);
+	}
+	if (f < 0 || waitpid(f, &st, 0) != f || !WIFEXITED(st))
+		return LT_FORK;
+	return WEXITSTATUS(st);
+}
+
+static __attribute__((noreturn)) void lt_child(const char *name, uint32_t seed, int forks,
+					       pid_t (*more)(void))
+{
+	char *own = lt_map(seed);
+	pid_t c = more ? more() : 0;
+	int r, st;
+
+	tree_ready(name);
+	wait_go();
+	r = lt_check(own, seed, forks);
+	if (!r && c > 0 && (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st)))
+		r = WIFEXITED(st) ? WEXITSTATUS(st) : LT_FORK;
+	_exit(r);
+}
+
+static pid_t lt_fork_c(void)
+{
+	pid_t c = fork();
+
+	if (c == 0)
+		lt_child("c", 203, 0, NULL);
+	return c;
+}
+
+static void mode_lazytree(void)
+{
+	static const char *const kids[] = { "a", "b", "c" };
+	char *own;
+	pid_t a, b;
+	int st, r;
+
+	/* mapped first, highest: the pager prefetches from low addresses up */
+	lt_late = lt_map(301);
+	lt_common = lt_map(300);
+	a = fork();
+	if (a == 0)
+		lt_child("a", 201, 1, lt_fork_c);
+	b = fork();
+	if (b == 0)
+		lt_child("b", 202, 0, NULL);
+	own = lt_map(200);
+	tree_wait_ready(kids, 3);
+	touch("ready", NULL);
+	wait_go();
+	r = lt_check(own, 200, 0);
+	if (r)
+		result(0, "root: check %d failed", r);
+	for (int i = 0; i < 2; i++) {
+		pid_t who = i ? b : a;
+
+		if (waitpid(who, &st, 0) != who || !WIFEXITED(st) || WEXITSTATUS(st))
+			result(0, "child %c: check %d failed (status %#x)", "ab"[i],
+			       WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
+	}
+	result(1, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3)
@@ -1961,6 +2112,8 @@ int main(int argc, char **argv)
 		mode_lazyops();
 	else if (!strcmp(argv[1], "tree"))
 		mode_tree();
+	else if (!strcmp(argv[1], "lazytree"))
+		mode_lazytree();
 	else if (!strcmp(argv[1], "unixconn"))
 		mode_unixconn();
 	else if (!strcmp(argv[1], "fdkinds"))
