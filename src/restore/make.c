@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -406,10 +407,17 @@ static __attribute__((noreturn)) void child_main(struct rst_tree *t, size_t pi, 
 		say(sfd, 'E', "fault point restore.child.fail");
 		_exit(1);
 	}
-	say(sfd, 'K', "ok");
-	close(sfd);
-	for (;;)
-		pause();
+	/* Ready; then wait to be seized. If cryo dies before it seizes us,
+	 * its end of the pipe closes (POLLERR here) and we go: nothing is
+	 * left half made. Seized, our registers are replaced and the wait
+	 * is over; cryo closes sfd for us. */
+	say(sfd, 'K', "%d", sfd);
+	for (;;) {
+		struct pollfd pf = { .fd = sfd, .events = 0 };
+
+		if (poll(&pf, 1, -1) > 0 && (pf.revents & (POLLERR | POLLHUP | POLLNVAL)))
+			_exit(1);
+	}
 }
 
 /* ---- in cryo ---- */
@@ -620,8 +628,12 @@ static int read_report(struct rst_tree *t, int fd)
 			else if (buf[0] == 'E') {
 				pr_err("%s: pid %d: %s", t->p[0].name, pid, text);
 				failed = true;
-			} else if (buf[0] == 'K')
+			} else if (buf[0] == 'K') {
 				ready++;
+				for (size_t i = 0; i < t->n; i++)
+					if (t->p[i].pid == pid)
+						t->p[i].report_fd = atoi(text);
+			}
 			len -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, len + 1);
 		}
@@ -710,6 +722,10 @@ int rst_make_tree(struct rst_tree *t)
 		return ret;
 	}
 	ret = read_report(t, sp[0]);
+	if (!ret) {
+		t->report_rd = sp[0];
+		return fault_fire(FP_RESTORE_SEIZE_CRASH);
+	}
 	close(sp[0]);
 	if (ret) {
 		unmake(t);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "proc/inject.h"
 #include "proc/status.h"
 
 #define GONE_WAIT_MS 3000
@@ -166,10 +167,20 @@ static void discard(struct rst_tree *t)
 		}
 }
 
-/* One seized process, from its pause() to the last step before detach. */
+/* One seized process, from its wait to the last step before detach. */
 static int rebuild(struct rst *r)
 {
-	int ret = rst_mm(r);
+	int ret = 0;
+
+	if (r->report_fd >= 0) {
+		ret = proc_remote_close(r->ctl, r->report_fd);
+		if (ret)
+			pr_err("%s: close the report pipe in %d: %s", r->name, (int)r->pid,
+			       strerror(-ret));
+		r->report_fd = -1;
+	}
+	if (!ret)
+		ret = rst_mm(r);
 
 	if (!ret)
 		ret = rst_threads(r);
@@ -180,18 +191,24 @@ static int rebuild(struct rst *r)
 	return ret;
 }
 
+/* Seized as processes being made: if cryo dies from now on, the kernel
+ * kills them (PTRACE_O_EXITKILL). Until then they watched cryo's end of
+ * the report pipe, closed here. */
 static int seize_all(struct rst_tree *t)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		int ret = t->p[i].zombie ? 0 : proc_seize(t->p[i].pid, &t->p[i].ctl);
+	int ret = 0;
 
-		if (ret) {
+	for (size_t i = 0; i < t->n && !ret; i++) {
+		ret = t->p[i].zombie ? 0 : proc_seize_opts(t->p[i].pid, PROC_SEIZE_MADE,
+							   &t->p[i].ctl);
+		if (ret)
 			pr_err("%s: seize new process %d: %s", t->p[i].name, (int)t->p[i].pid,
 			       strerror(-ret));
-			return ret;
-		}
 	}
-	return 0;
+	if (t->report_rd >= 0)
+		close(t->report_rd);
+	t->report_rd = -1;
+	return ret;
 }
 
 /* Every process runs again at once: none sees another half made. */
@@ -214,6 +231,8 @@ static int release_all(struct rst_tree *t)
 
 static void tree_free(struct rst_tree *t)
 {
+	if (t->report_rd >= 0)
+		close(t->report_rd);
 	for (size_t i = 0; i < t->n; i++) {
 		image_free((ProtobufCMessage *)t->p[i].fds);
 		image_free((ProtobufCMessage *)t->p[i].mm);
@@ -231,8 +250,9 @@ static void tree_free(struct rst_tree *t)
 int restore_group(struct store *s, const char *name, const struct restore_opts *o,
 		  struct restore_result *res)
 {
-	struct rst proto = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1 };
-	struct rst_tree t = { 0 };
+	struct rst proto = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1,
+			     .report_fd = -1 };
+	struct rst_tree t = { .report_rd = -1 };
 	Cryo__GroupEntry *g = NULL;
 	uint64_t t0 = rst_now_ns(), pages = 0, read_ns = 0, write_ns = 0;
 	int ret;
