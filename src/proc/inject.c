@@ -470,6 +470,7 @@ int proc_remote_userfaultfd(struct proc_ctl *ctl, int flags, int *local)
 	int64_t rfd;
 	int ret, r, fd;
 
+	pr_debug("%d: a userfaultfd made inside it", (int)ctl->pid);
 	ret = uffd_call(ctl, heal, flags, &rfd);
 	if (ret) {
 		pr_err("userfaultfd in %d: %s", (int)ctl->pid, strerror(-ret));
