@@ -10,6 +10,7 @@
 #include "dump/dump.h"
 #include "image/registry.h"
 #include "pager/serve.h"
+#include "term/term.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -530,9 +531,10 @@ out:
 	return ok;
 }
 
-/* Run `cryo melt NAME` (this binary) and collect what it says: the melt
- * is the command's, with its terminal and registry steps, run as root. */
-static int run_melt_cmd(const char *name, char **text)
+/* Run `cryo ARGS...` (this binary) and collect what it says: the work is
+ * the command's (melt: with its terminal and registry steps), run as
+ * root. */
+static int run_cmd(char *const argv[], char **text)
 {
 	int p[2], st;
 	char buf[4096];
@@ -548,7 +550,6 @@ static int run_melt_cmd(const char *name, char **text)
 		return -errno;
 	}
 	if (c == 0) {
-		char *argv[] = { "cryo", "melt", (char *)name, NULL };
 		sigset_t none;
 
 		sigemptyset(&none);
@@ -595,13 +596,76 @@ static int ctl_melt(void *arg, uid_t uid, const char *name, Cryo__CtlReply *rep)
 			       -ENOMEM : -EBUSY;
 	if (uid != 0 && !snapshot_is_users(d->store_path, name, uid, &why))
 		return asprintf(&rep->text, "%s: %s", name, why) < 0 ? -ENOMEM : -EPERM;
-	r = run_melt_cmd(name, &rep->text);
+	{
+		char *argv[] = { "cryo", "melt", (char *)name, NULL };
+
+		r = run_cmd(argv, &rep->text);
+	}
 	pr_info("melt of %s asked for by uid %u: %s", name, (unsigned)uid,
 		rep->text ? rep->text : strerror(-r));
 	return r;
 }
 
-static const struct ctl_ops cryod_ctl_ops = { .ps = ctl_ps, .snap = ctl_snap, .melt = ctl_melt };
+/* rm: the group's process's uid decides, or without one the owner its
+ * newest snapshot records; neither: root's alone. `cryo rm` does the rest
+ * (it refuses a running group without force). */
+static int ctl_rm(void *arg, uid_t uid, const char *name, bool force, Cryo__CtlReply *rep)
+{
+	struct cryod *d = arg;
+	struct registry_entry e;
+	char *argv[] = { "cryo", "rm", (char *)name, force ? "--force" : NULL, NULL };
+	long owner = -1;
+	int known, r;
+
+	if (!registry_name_ok(name))
+		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
+	known = !registry_get(d->o->home, name, &e);
+	if (known)
+		owner = owner_of(&e);
+	if (owner < 0)
+		owner = recorded_owner(d->store_path, name);
+	if (!known && owner < 0)
+		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
+	if (owner < 0 ? uid != 0 : !ctl_allowed(uid, (uid_t)owner))
+		return asprintf(&rep->text, "group %s is not yours", name) < 0 ? -ENOMEM : -EPERM;
+	r = run_cmd(argv, &rep->text);
+	pr_info("rm of %s asked for by uid %u: %s", name, (unsigned)uid,
+		rep->text ? rep->text : strerror(-r));
+	return r;
+}
+
+/* attach: a connection to the group's terminal holder, made here (its
+ * socket is root's) for the owner of the group's running process. */
+static int ctl_attach(void *arg, uid_t uid, const char *name, Cryo__CtlReply *rep, int *fd)
+{
+	struct cryod *d = arg;
+	struct registry_entry e;
+	long owner;
+
+	if (!registry_name_ok(name) || registry_get(d->o->home, name, &e))
+		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
+	owner = owner_of(&e);
+	if (owner >= 0 && !ctl_allowed(uid, (uid_t)owner))
+		return asprintf(&rep->text, "group %s is not yours", name) < 0 ? -ENOMEM : -EPERM;
+	if (owner < 0 || e.state != REGISTRY_RUNNING)
+		return asprintf(&rep->text, "group %s is not running", name) < 0 ? -ENOMEM : -ESRCH;
+	*fd = term_connect(d->o->home, name);
+	if (*fd == -ENOENT)
+		return asprintf(&rep->text, "group %s has no terminal (only 'cryo run' groups, "
+				"and melted groups that had one, do)", name) < 0 ? -ENOMEM : -ENOENT;
+	if (*fd < 0) {
+		int r = *fd;
+
+		*fd = -1;
+		return asprintf(&rep->text, "the terminal of %s: %s", name, strerror(-r)) < 0 ?
+			       -ENOMEM : r;
+	}
+	pr_info("uid %u attaches to the terminal of %s", (unsigned)uid, name);
+	return 0;
+}
+
+static const struct ctl_ops cryod_ctl_ops = { .ps = ctl_ps, .snap = ctl_snap, .melt = ctl_melt,
+					      .rm = ctl_rm, .attach = ctl_attach };
 
 static int signals_open(sigset_t *old)
 {
