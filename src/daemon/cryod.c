@@ -433,6 +433,23 @@ static int ctl_ps(void *arg, uid_t uid, Cryo__CtlReply *rep)
 	return r == -ENOENT ? 0 : r;
 }
 
+/* *e: name's entry, if it runs and uid may act on it; else the reason in
+ * rep->text and -errno. */
+static int running_group(struct cryod *d, uid_t uid, const char *name, struct registry_entry *e,
+			 Cryo__CtlReply *rep)
+{
+	long owner;
+
+	if (!registry_name_ok(name) || registry_get(d->o->home, name, e))
+		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
+	owner = owner_of(e);
+	if (owner >= 0 && !ctl_allowed(uid, (uid_t)owner))
+		return asprintf(&rep->text, "group %s is not yours", name) < 0 ? -ENOMEM : -EPERM;
+	if (owner < 0 || e->state != REGISTRY_RUNNING)
+		return asprintf(&rep->text, "group %s is not running", name) < 0 ? -ENOMEM : -ESRCH;
+	return 0;
+}
+
 static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, bool freeze,
 		    Cryo__CtlReply *rep)
 {
@@ -440,16 +457,10 @@ static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, bool free
 	struct registry_entry e;
 	struct dump_result res;
 	bool armed;
-	long owner;
 	int r;
 
-	if (!registry_name_ok(name) || registry_get(d->o->home, name, &e))
-		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
-	owner = owner_of(&e);
-	if (owner >= 0 && !ctl_allowed(uid, (uid_t)owner))
-		return asprintf(&rep->text, "group %s is not yours", name) < 0 ? -ENOMEM : -EPERM;
-	if (owner < 0 || e.state != REGISTRY_RUNNING)
-		return asprintf(&rep->text, "group %s is not running", name) < 0 ? -ENOMEM : -ESRCH;
+	if ((r = running_group(d, uid, name, &e, rep)))
+		return r;
 	if (weak && !sched_idle_now(e.pid, 200))
 		return asprintf(&rep->text, "%s: busy, weak snapshot skipped", name) < 0 ? -ENOMEM : 0;
 	/* a pager holds the store for reading until its melt is all in */
@@ -640,22 +651,16 @@ static int ctl_attach(void *arg, uid_t uid, const char *name, Cryo__CtlReply *re
 {
 	struct cryod *d = arg;
 	struct registry_entry e;
-	long owner;
+	int r;
 
-	if (!registry_name_ok(name) || registry_get(d->o->home, name, &e))
-		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
-	owner = owner_of(&e);
-	if (owner >= 0 && !ctl_allowed(uid, (uid_t)owner))
-		return asprintf(&rep->text, "group %s is not yours", name) < 0 ? -ENOMEM : -EPERM;
-	if (owner < 0 || e.state != REGISTRY_RUNNING)
-		return asprintf(&rep->text, "group %s is not running", name) < 0 ? -ENOMEM : -ESRCH;
+	if ((r = running_group(d, uid, name, &e, rep)))
+		return r;
 	*fd = term_connect(d->o->home, name);
 	if (*fd == -ENOENT)
 		return asprintf(&rep->text, "group %s has no terminal (only 'cryo run' groups, "
 				"and melted groups that had one, do)", name) < 0 ? -ENOMEM : -ENOENT;
 	if (*fd < 0) {
-		int r = *fd;
-
+		r = *fd;
 		*fd = -1;
 		return asprintf(&rep->text, "the terminal of %s: %s", name, strerror(-r)) < 0 ?
 			       -ENOMEM : r;
