@@ -127,7 +127,7 @@ static void hold(struct hib_group *g)
 		/* stopped, it forks no more: its children are all there */
 		if (proc_children(pid, &kids, &nk))
 			continue;
-		if (!vec_reserve((void **)&todo, &cap, n + nk, sizeof(*todo))) {
+		if (nk && !vec_reserve((void **)&todo, &cap, n + nk, sizeof(*todo))) {
 			memcpy(todo + n, kids, nk * sizeof(*kids));
 			n += nk;
 		}

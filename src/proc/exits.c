@@ -35,23 +35,25 @@ static int filter_supported(void)
 
 static int send_listen(int fd)
 {
-	struct {
-		struct nlmsghdr nl;
-		struct cn_msg cn;
-		struct exits_listen l;
-	} __attribute__((packed)) m;
-	size_t len = filter_supported() ? sizeof(m.l) : sizeof(m.l.op);
+	uint8_t m[NLMSG_HDRLEN + sizeof(struct cn_msg) + sizeof(struct exits_listen)]
+		__attribute__((aligned(8)));
+	struct exits_listen l = { .op = PROC_CN_MCAST_LISTEN, .event_type = PROC_EVENT_EXIT };
+	size_t len = filter_supported() ? sizeof(l) : sizeof(l.op);
+	struct nlmsghdr nl = { 0 };
+	struct cn_msg cn;
 
-	memset(&m, 0, sizeof(m));
-	m.nl.nlmsg_len = (uint32_t)(sizeof(m.nl) + sizeof(m.cn) + len);
-	m.nl.nlmsg_type = NLMSG_DONE;
-	m.nl.nlmsg_pid = (uint32_t)getpid();
-	m.cn.id.idx = CN_IDX_PROC;
-	m.cn.id.val = CN_VAL_PROC;
-	m.cn.len = (uint16_t)len;
-	m.l.op = PROC_CN_MCAST_LISTEN;
-	m.l.event_type = PROC_EVENT_EXIT;
-	if (send(fd, &m, m.nl.nlmsg_len, 0) != (ssize_t)m.nl.nlmsg_len)
+	memset(m, 0, sizeof(m));
+	memset(&cn, 0, sizeof(cn));
+	nl.nlmsg_len = (uint32_t)(NLMSG_HDRLEN + sizeof(cn) + len);
+	nl.nlmsg_type = NLMSG_DONE;
+	nl.nlmsg_pid = (uint32_t)getpid();
+	cn.id.idx = CN_IDX_PROC;
+	cn.id.val = CN_VAL_PROC;
+	cn.len = (uint16_t)len;
+	memcpy(m, &nl, sizeof(nl));
+	memcpy(m + NLMSG_HDRLEN, &cn, sizeof(cn));
+	memcpy(m + NLMSG_HDRLEN + sizeof(cn), &l, len);
+	if (send(fd, m, nl.nlmsg_len, 0) != (ssize_t)nl.nlmsg_len)
 		return -errno;
 	return 0;
 }
