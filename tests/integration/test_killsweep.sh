@@ -13,7 +13,7 @@
 # and registers, queued signals, mask and memory.
 # Default (about a minute here): every 3rd window of cryo snap, every 8th
 # of freeze and arming, every 12th of melt, and the last few of each. CRYO_LONG=1: every window of
-# each (about 5 minutes).
+# each (about 8 minutes here).
 # usage: test_killsweep.sh CRYO WORKLOAD
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
