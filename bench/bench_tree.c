@@ -3,7 +3,9 @@
  *
  * The tree: a root with 7 children with 8 children each (64 processes);
  * each process has 4 MiB of pseudo-random memory (256 MiB in all), a pipe
- * to its parent and /dev/null open 14 times (about 16 fds each). The
+ * to its parent and to each child, and /dev/null open 10 times (~1,000
+ * fds in all). Each runs a fresh image (exec of this program), not a fork
+ * of the benchmark with its store buffers. The
  * single process: 256 MiB and 1,000 fds. Each figure: snap (stopped,
  * durable), freeze (durable), eager melt (until it runs). Limits: memcpy
  * of the same bytes (stopped), disk write+fdatasync of the same bytes
@@ -27,13 +29,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define MIB	(1ull << 20)
 #define FANOUT	7	/* root's children; each has FANOUT + 1 */
 #define NPROC	(1 + FANOUT + FANOUT * (FANOUT + 1))
-#define NULLS	14	/* /dev/null fds per tree process */
+#define NULLS	10	/* /dev/null fds per tree process */
 #define SINGLE_FDS 1000
 
 static void fill(size_t len, uint64_t seed)
@@ -51,25 +54,44 @@ static void fill(size_t len, uint64_t seed)
 	}
 }
 
+/* A child keeps only fds 0-2, *a and *b (moved to 3 and 4): not its
+ * parent's pipes to earlier siblings nor its /dev/null fds, so the tree
+ * holds ~1,000 fds in all. */
+static void keep_only(int *a, int *b)
+{
+	int na = fcntl(*a, F_DUPFD, 1000), nb = fcntl(*b, F_DUPFD, 1001);
+
+	if (na < 0 || nb < 0)
+		_exit(1);
+	syscall(SYS_close_range, 3u, 999u, 0u);
+	if (dup2(na, 3) != 3 || dup2(nb, 4) != 4)
+		_exit(1);
+	syscall(SYS_close_range, 5u, ~0u, 0u);
+	*a = 3;
+	*b = 4;
+}
+
 /* One process of the tree: its memory and fds, then its children, then
  * "ready" on fd ready, then wait. */
 static __attribute__((noreturn)) void member(size_t mem, int depth, int ready, uint64_t seed)
 {
 	int p[2];
 
-	fill(mem, seed);
-	for (int i = 0; i < NULLS; i++)
-		if (open("/dev/null", O_RDONLY) < 0)
-			_exit(1);
 	for (int i = 0; depth < 2 && i < FANOUT + depth; i++) {
 		if (pipe(p))
 			_exit(1);
 		if (fork() == 0) {
 			close(p[0]);
+			keep_only(&ready, &p[1]);
 			member(mem, depth + 1, ready, seed * 31 + (uint64_t)i + 1);
 		}
 		close(p[1]);	/* the parent keeps the read end: a pipe to each child */
 	}
+	/* after the forks: a child holds its own memory only */
+	fill(mem, seed);
+	for (int i = 0; i < NULLS; i++)
+		if (open("/dev/null", O_RDONLY) < 0)
+			_exit(1);
 	if (write(ready, "r", 1) != 1)
 		_exit(1);
 	for (;;)
@@ -91,6 +113,7 @@ static __attribute__((noreturn)) void single(size_t mem, int ready)
 /* Start the workload; return its root once all n processes said ready. */
 static pid_t start(int tree, size_t total, int n)
 {
+	char arg[32], fd[16];
 	int p[2];
 	pid_t pid;
 	char c;
@@ -100,10 +123,27 @@ static pid_t start(int tree, size_t total, int n)
 	pid = fork();
 	if (pid == 0) {
 		close(p[0]);
+		/* nothing of ours: the store's fd would be captured as a file */
+		if (p[1] > 3)
+			syscall(SYS_close_range, 3u, (unsigned)p[1] - 1, 0u);
+		syscall(SYS_close_range, (unsigned)p[1] + 1, ~0u, 0u);
+		{
+			int nul = open("/dev/null", O_RDWR);
+
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
 		setsid();	/* kill_tree ends the session */
-		if (tree)
-			member(total / NPROC, 0, p[1], 1);
-		single(total, p[1]);
+		/* a fresh image: a fork of ours would carry the store's buffers
+		 * (~13 MiB of heap) into every one of the 64 processes */
+		snprintf(arg, sizeof(arg), "%zu", total);
+		snprintf(fd, sizeof(fd), "%d", p[1]);
+		execl("/proc/self/exe", "bench_tree", "--workload", tree ? "tree" : "single", arg,
+		      fd, (char *)NULL);
+		_exit(127);
 	}
 	close(p[1]);
 	for (int i = 0; i < n; i++)
@@ -214,6 +254,12 @@ int main(int argc, char **argv)
 	double mem, disk, ms_mem, ms_disk;
 	int r;
 
+	if (argc == 5 && !strcmp(argv[1], "--workload")) {
+		total = strtoull(argv[3], NULL, 10);
+		if (!strcmp(argv[2], "tree"))
+			member(total / NPROC, 0, atoi(argv[4]), 1);
+		single(total, atoi(argv[4]));
+	}
 	if (bu_parse_args(argc, argv, "bench_tree", &args))
 		return 2;
 	if (geteuid()) {

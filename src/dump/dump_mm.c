@@ -300,9 +300,10 @@ struct batch {
 
 static uint8_t *chunk_buf(void)
 {
-	/* Huge pages, populated at once: faulting in 2048 small pages one by
-	 * one while the process is stopped would cost more than the copy.
-	 * Over-allocate by 2 MiB to align to a huge page, trim the rest. */
+	/* Aligned to a huge page so that populating it (chunk_populate) costs
+	 * a fault per 2 MiB, not one per page: over-allocate by 2 MiB, trim
+	 * the rest. Nothing is populated yet: a process with little memory
+	 * (64 of them in a tree) must not pay for clearing 8 MiB each. */
 	size_t huge = 2u << 20, len = DUMP_BATCH + huge;
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uintptr_t a;
@@ -316,9 +317,18 @@ static uint8_t *chunk_buf(void)
 		munmap((void *)(a + DUMP_BATCH), (uintptr_t)p + len - (a + DUMP_BATCH));
 	p = (uint8_t *)a;
 	(void)madvise(p, DUMP_BATCH, MADV_HUGEPAGE);
-	if (madvise(p, DUMP_BATCH, 23 /* MADV_POPULATE_WRITE */) < 0)
-		memset(p, 0, DUMP_BATCH);
 	return p;
+}
+
+/* Fault in the first bytes of a chunk at once (huge pages) before a read
+ * fills them: faulting in small pages one by one while the process is
+ * stopped would cost more than the copy. If the kernel cannot, the read
+ * faults them in itself. */
+static void chunk_populate(uint8_t *p, size_t bytes)
+{
+	size_t huge = 2u << 20, len = (bytes + huge - 1) & ~(huge - 1);
+
+	(void)madvise(p, len < DUMP_BATCH ? len : DUMP_BATCH, 23 /* MADV_POPULATE_WRITE */);
 }
 
 /* Write the pages of the ranges (their bytes in p, in order); on top of a
@@ -361,32 +371,30 @@ static int put_pages(struct dump_ctx *d, const struct proc_mem_range *rg, size_t
 static int defer(struct dump_ctx *d, struct batch *b)
 {
 	struct dump_chunk *c = malloc(sizeof(*c) + b->n * sizeof(c->r[0]));
-	uint8_t *nb;
 
 	if (!c)
 		return -ENOMEM;
-	nb = chunk_buf();
-	if (!nb) {
-		free(c);
-		return -ENOMEM;
-	}
 	c->next = NULL;
 	c->n = b->n;
 	memcpy(c->r, b->r, b->n * sizeof(c->r[0]));
 	c->buf = b->buf;
 	*d->chunks_tail = c;
 	d->chunks_tail = &c->next;
-	b->buf = nb;
+	b->buf = NULL;		/* the next flush makes a new one, if any */
 	return 0;
 }
 
 static int flush(struct dump_ctx *d, struct batch *b)
 {
-	uint8_t *p = b->buf;
+	uint8_t *p;
 	int r = 0;
 
 	if (!b->n)
 		return 0;
+	if (!b->buf && !(b->buf = chunk_buf()))
+		return -ENOMEM;
+	chunk_populate(b->buf, b->bytes);
+	p = b->buf;
 	if (b->readable) {
 		r = proc_mem_readv(d->pid, b->r, b->n, b->buf);
 	} else {
@@ -640,9 +648,6 @@ int dump_mm_pages(struct dump_ctx *d)
 		goto out;
 	b->memfd = -1;
 	b->readable = 1;
-	b->buf = chunk_buf();
-	if (!b->buf)
-		goto out;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0) {

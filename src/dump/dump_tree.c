@@ -81,7 +81,17 @@ static int tree_grow(struct tree *t)
 	size_t cap_pids = t->cap;
 	int r = vec_reserve((void **)&t->pids, &cap_pids, t->n + 1, sizeof(*t->pids));
 
-	return r ? r : vec_reserve((void **)&t->d, &t->cap, t->n + 1, sizeof(*t->d));
+	if (!r)
+		r = vec_reserve((void **)&t->d, &t->cap, t->n + 1, sizeof(*t->d));
+	/* the array moved: a context's chunks_tail may point into it */
+	for (size_t i = 0; !r && i < t->n; i++) {
+		struct dump_ctx *d = &t->d[i];
+
+		d->chunks_tail = &d->chunks;
+		while (*d->chunks_tail)
+			d->chunks_tail = &(*d->chunks_tail)->next;
+	}
+	return r;
 }
 
 /* Why a process under the root cannot be captured now; 1 for a zombie

@@ -21,6 +21,24 @@
 #include "image/image.h"
 #include "proc/fds.h"
 
+/* Every fd of a capture's processes by what it links to (readlink of
+ * /proc/PID/fd/N), sorted by link, then group order, then fd: made once,
+ * on the first question about who else holds a pipe or socket (asking
+ * each process's fd directory per fd cost a tree of 64 processes half of
+ * its snapshot). The processes are stopped: their fd tables hold still. */
+struct fd_link {
+	char *link;
+	uint32_t at;			/* the process's index in the group */
+	int fd;
+	pid_t pid;
+};
+struct fd_links {
+	struct fd_link *v;
+	size_t n;
+	int made;
+};
+void fd_links_free(struct fd_links *l);
+
 /* What dump knows of one fd of a stopped process. */
 struct fd_probe {
 	pid_t pid;
@@ -33,6 +51,7 @@ struct fd_probe {
 	 * of them is inside the group); 0: only pid */
 	const pid_t *group;
 	size_t ngroup;
+	struct fd_links *links;		/* of group (or pid); NULL: made per question */
 };
 
 /* A file whose contents a snapshot holds, by identity: saved once even
@@ -52,6 +71,7 @@ struct fd_dump_ctx {
 	struct fd_saved *saved;
 	size_t nsaved, saved_cap;
 	uint64_t content_pages;		/* pages written for file contents */
+	struct fd_links links;		/* the group's fds; fd_dump_ctx_fini frees */
 };
 
 /* Where a connection to outside the group goes at melt. NULL fields take

@@ -3,6 +3,7 @@
 #define LOG_PREFIX "fds: "
 #include "fds/fd_priv.h"
 #include "common/log.h"
+#include "common/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -334,6 +335,7 @@ pid_t fd_contents_saver(const struct fd_dump_ctx *c, const struct stat *st)
 
 void fd_dump_ctx_fini(struct fd_dump_ctx *c)
 {
+	fd_links_free(&c->links);
 	free(c->saved);
 	c->saved = NULL;
 	c->nsaved = c->saved_cap = 0;
@@ -402,98 +404,144 @@ int fd_link_pipe(const char *link, uint64_t *ino)
 	return 1;
 }
 
-/* One process's ends of the pipe, added to out. */
-static int scan_one(pid_t pid, const char *want, struct fd_pipe_ends *out)
+/* ---- who in the group holds what ---- */
+
+void fd_links_free(struct fd_links *l)
 {
-	char dir[64], link[128];
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].link);
+	free(l->v);
+	*l = (struct fd_links){ 0 };
+}
+
+static int cmp_link(const void *a, const void *b)
+{
+	const struct fd_link *x = a, *y = b;
+	int c = strcmp(x->link, y->link);
+
+	if (c)
+		return c;
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+static int links_add_proc(struct fd_links *l, size_t *cap, pid_t pid, uint32_t at)
+{
+	char dir[64], link[256];
 	struct dirent *de;
+	int r = 0;
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	d = opendir(dir);
 	if (!d)
 		return -errno;
-	while ((de = readdir(d))) {
-		struct proc_fdinfo fi;
-		ssize_t n;
+	while (!r && (de = readdir(d))) {
 		char *end;
 		long fd = strtol(de->d_name, &end, 10);
+		ssize_t n;
 
 		if (de->d_name[0] < '0' || de->d_name[0] > '9' || *end)
 			continue;
 		n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
 		if (n < 0)
-			continue;
+			continue;	/* closed meanwhile: not held */
 		link[n] = '\0';
-		if (strcmp(link, want))
-			continue;
-		if (proc_fdinfo_read(pid, (int)fd, &fi))
+		if (l->n == *cap && (r = vec_reserve((void **)&l->v, cap, l->n + 1, sizeof(*l->v))))
+			break;
+		l->v[l->n] = (struct fd_link){ strdup(link), at, (int)fd, pid };
+		if (!l->v[l->n].link)
+			r = -ENOMEM;
+		else
+			l->n++;
+	}
+	closedir(d);
+	return r;
+}
+
+static int links_make(struct fd_links *l, const struct fd_probe *p)
+{
+	size_t cap = 0, n = p->ngroup ? p->ngroup : 1;
+	int r = 0;
+
+	for (size_t i = 0; i < n && !r; i++)
+		r = links_add_proc(l, &cap, p->ngroup ? p->group[i] : p->pid, (uint32_t)i);
+	if (r) {
+		fd_links_free(l);
+		return r;
+	}
+	qsort(l->v, l->n, sizeof(*l->v), cmp_link);
+	l->made = 1;
+	return 0;
+}
+
+/* The group's fds that link to want: [*first, *first + *n), in group
+ * order and by fd. l: the probe's table, or tmp made for this question. */
+static int links_find(const struct fd_probe *p, struct fd_links *tmp, const char *want,
+		      const struct fd_link **first, size_t *n)
+{
+	struct fd_links *l = p->links ? p->links : tmp;
+	size_t lo = 0, hi;
+	int r;
+
+	if (!l->made && (r = links_make(l, p)))
+		return r;
+	hi = l->n;
+	while (lo < hi) {	/* the first entry not below want */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(l->v[mid].link, want) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*first = l->v + lo;
+	for (*n = 0; lo + *n < l->n && !strcmp(l->v[lo + *n].link, want); (*n)++)
+		;
+	return 0;
+}
+
+int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out)
+{
+	struct fd_links tmp = { 0 };
+	const struct fd_link *f;
+	char want[64];
+	size_t n;
+	int r;
+
+	*out = (struct fd_pipe_ends){ .first_read = -1 };
+	snprintf(want, sizeof(want), "pipe:[%" PRIu64 "]", ino);
+	r = links_find(p, &tmp, want, &f, &n);
+	for (size_t i = 0; !r && i < n; i++) {
+		struct proc_fdinfo fi;
+
+		if (proc_fdinfo_read(f[i].pid, f[i].fd, &fi))
 			continue;
 		if ((fi.flags & O_ACCMODE) != O_WRONLY) {
 			out->nread++;
-			/* first in group order: an earlier process keeps its lowest */
-			if (out->first_read < 0 ||
-			    (out->first_read_pid == pid && fd < out->first_read)) {
-				out->first_read = (int)fd;
-				out->first_read_pid = pid;
+			/* first in group order, lowest fd: the order of f */
+			if (out->first_read < 0) {
+				out->first_read = f[i].fd;
+				out->first_read_pid = f[i].pid;
 			}
 		}
 		if ((fi.flags & O_ACCMODE) != O_RDONLY)
 			out->nwrite++;
 		proc_fdinfo_free(&fi);
 	}
-	closedir(d);
-	return 0;
-}
-
-int fd_pipe_scan(const struct fd_probe *p, uint64_t ino, struct fd_pipe_ends *out)
-{
-	char want[64];
-	int r = 0;
-
-	*out = (struct fd_pipe_ends){ .first_read = -1 };
-	snprintf(want, sizeof(want), "pipe:[%" PRIu64 "]", ino);
-	if (!p->ngroup)
-		return scan_one(p->pid, want, out);
-	for (size_t i = 0; i < p->ngroup && !r; i++)
-		r = scan_one(p->group[i], want, out);
+	fd_links_free(&tmp);
 	return r;
-}
-
-/* ---- objects held in the group ---- */
-
-static int holds(pid_t pid, const char *want)
-{
-	char dir[64], link[128];
-	struct dirent *de;
-	int found = 0;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	d = opendir(dir);
-	if (!d)
-		return 0;
-	while (!found && (de = readdir(d))) {
-		ssize_t n;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
-		if (n < 0)
-			continue;
-		link[n] = '\0';
-		found = !strcmp(link, want);
-	}
-	closedir(d);
-	return found;
 }
 
 int fd_group_holds(const struct fd_probe *p, const char *link)
 {
-	if (!p->ngroup)
-		return holds(p->pid, link);
-	for (size_t i = 0; i < p->ngroup; i++)
-		if (holds(p->group[i], link))
-			return 1;
-	return 0;
+	struct fd_links tmp = { 0 };
+	const struct fd_link *f;
+	size_t n = 0;
+
+	if (links_find(p, &tmp, link, &f, &n))
+		n = 0;
+	fd_links_free(&tmp);
+	return n > 0;
 }

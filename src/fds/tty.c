@@ -32,11 +32,17 @@ static int tty_match(const struct fd_probe *p)
 	return S_ISCHR(p->st.st_mode) && ma >= 136 && ma <= 143;
 }
 
-static int is_ctty(pid_t pid, dev_t rdev)
+/* 1 if rdev is pid's controlling terminal; *fg: its foreground process
+ * group then (0 if none). */
+static int is_ctty(pid_t pid, dev_t rdev, int64_t *fg)
 {
 	struct proc_stat ps;
 
-	return !proc_stat_read(pid, 0, &ps) && (dev_t)ps.f[PROC_STAT_TTY_NR] == rdev;
+	*fg = 0;
+	if (proc_stat_read(pid, 0, &ps) || (dev_t)ps.f[PROC_STAT_TTY_NR] != rdev)
+		return 0;
+	*fg = ps.f[PROC_STAT_TPGID] > 0 ? ps.f[PROC_STAT_TPGID] : 0;
+	return 1;
 }
 
 static int tty_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEntry *e)
@@ -44,6 +50,7 @@ static int tty_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEnt
 	Cryo__Tty t = CRYO__TTY__INIT;
 	struct termios tio;
 	struct winsize ws;
+	int64_t fg;
 	int r;
 
 	(void)c;
@@ -54,7 +61,11 @@ static int tty_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEnt
 	}
 	t.was = (char *)p->link;
 	t.has_ctty = 1;
-	t.ctty = is_ctty(p->pid, p->st.st_rdev);
+	t.ctty = is_ctty(p->pid, p->st.st_rdev, &fg);
+	if (fg > 0 && fg <= UINT32_MAX) {
+		t.has_fg_pgrp = 1;
+		t.fg_pgrp = (uint32_t)fg;
+	}
 	t.has_iflag = t.has_oflag = t.has_cflag = t.has_lflag = t.has_line = 1;
 	t.iflag = tio.c_iflag;
 	t.oflag = tio.c_oflag;
@@ -100,6 +111,33 @@ static void apply(int fd, const Cryo__Tty *t)
 		(void)ioctl(fd, TIOCSWINSZ, &ws);
 }
 
+/* The terminal's foreground process group as it was (a shell's job in
+ * the foreground: else it would stop on SIGTTIN at its next read). A
+ * finish step: it runs in the session leader once its fds are in place,
+ * and so after its children and their process groups are made
+ * (restore/make.c forks a process's children before its fds; a terminal
+ * the root shares with them is made before the forks). A group that did
+ * not come back (its leader had exited: make.c puts its members in their
+ * parent's) is refused by the kernel, and the leader's stays. */
+static int tty_finish(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
+{
+	Cryo__Tty *t;
+	pid_t fg;
+
+	if (!c->policy || !c->policy->tty_path || getsid(0) != getpid())
+		return 0;
+	t = (Cryo__Tty *)fd_unpack(e, &cryo__tty__descriptor);
+	if (!t)
+		return -EBADMSG;
+	fg = (pid_t)t->fg_pgrp;
+	if (t->ctty && t->has_fg_pgrp && fg > 0 && fg != getpgrp() &&
+	    tcsetpgrp((int)e->fd, fg) < 0)
+		pr_warn("fd %u: foreground process group %d not restored (%s); the session "
+			"leader's is", e->fd, (int)fg, strerror(errno));
+	cryo__tty__free_unpacked(t, NULL);
+	return 0;
+}
+
 static int tty_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
 {
 	Cryo__Tty *t;
@@ -138,5 +176,6 @@ const struct fd_ops fd_ops_tty = {
 	.match = tty_match,
 	.dump = tty_dump,
 	.restore = tty_restore,
+	.finish = tty_finish,
 	.describe = tty_describe,
 };

@@ -44,7 +44,7 @@ int proc_status_read(pid_t pid, pid_t tid, struct proc_status *st);
 /* Fields of /proc/PID/stat, numbered as in proc(5): 1 pid, 2 comm, 3 state. */
 enum proc_stat_field {
 	PROC_STAT_PPID = 4, PROC_STAT_PGRP = 5, PROC_STAT_SESSION = 6,
-	PROC_STAT_TTY_NR = 7, PROC_STAT_FLAGS = 9, PROC_STAT_PRIORITY = 18,
+	PROC_STAT_TTY_NR = 7, PROC_STAT_TPGID = 8, PROC_STAT_FLAGS = 9, PROC_STAT_PRIORITY = 18,
 	PROC_STAT_NICE = 19, PROC_STAT_NUM_THREADS = 20,
 	PROC_STAT_STARTTIME = 22, PROC_STAT_VSIZE = 23, PROC_STAT_RSS = 24,
 	PROC_STAT_START_CODE = 26, PROC_STAT_END_CODE = 27,

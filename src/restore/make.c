@@ -722,6 +722,9 @@ int rst_make_tree(struct rst_tree *t)
 		return ret;
 	}
 	ret = read_report(t, sp[0]);
+	/* Each process keeps its end open until seized (child_main): cryo
+	 * closes it in the process by injection then (restore.c rebuild),
+	 * so no stray fd stays in the program. */
 	if (!ret) {
 		t->report_rd = sp[0];
 		return fault_fire(FP_RESTORE_SEIZE_CRASH);

@@ -1,6 +1,7 @@
 #!/bin/bash
 # `cryo melt` from the command line (root): a frozen sleep is melted with
-# its pid, not our child, not traced, its registry entry running again; a
+# its pid, not our child, not traced, its registry entry running again,
+# with exactly its own fds (eager and lazy); a
 # second melt while it runs says "pid N is in use"; a missing group is one
 # clear line.
 # usage: test_melt.sh CRYO
@@ -11,6 +12,8 @@ check 0 "store init" "$CRYO" store init --size 256M
 setsid sleep 30 </dev/null >/dev/null 2>&1 &
 PID=$!
 sleep 0.3
+fdlist() { ls -l "/proc/$1/fd" | awk 'NR > 1 { print $9, $10, ($11 ~ /^pipe:/ ? "pipe" : $11) }'; }
+FDS=$(fdlist "$PID")
 check 0 "adopt sleep $PID" "$CRYO" adopt "$PID" --name napper
 check 0 "freeze napper" "$CRYO" freeze napper
 wait "$PID" 2>/dev/null
@@ -36,6 +39,18 @@ else
 	fail "registry after melt: $(cat "$CRYO_HOME/groups/napper")"
 fi
 
+# exactly its fds: none of cryo's (its report pipe was once seized into
+# a process that had not closed it yet), melted eagerly and lazily
+for mode in --eager --lazy; do
+	[ "$mode" = --lazy ] && mode=
+	check 0 "freeze and melt ${mode:-lazily}" bash -c "'$CRYO' freeze napper && '$CRYO' melt napper $mode"
+	# a lazy melt keeps its uffd (fd 1000+) until every page is in
+	for _ in $(seq 100); do [ -e "$CRYO_HOME/pager/napper.state" ] || break; sleep 0.1; done
+	now=$(fdlist "$PID")
+	[ "$now" = "$(echo "$FDS" | sed 's|-> pipe$|-> '"$CRYO_HOME"'/log/napper.log|')" ] || [ "$now" = "$FDS" ] &&
+		pass "after melt ${mode:-lazily} it has its own fds and no other" ||
+		fail "fds after melt ${mode:-lazily}: $(echo "$now" | tr '\n' ';') before: $(echo "$FDS" | tr '\n' ';')"
+done
 check 1 "melt while it runs" "$CRYO" melt napper
 check_err1
 check_err "pid $PID is in use" "the error names the pid"

@@ -4,7 +4,8 @@
 # process with its pid under its parent, the pipes between them with the
 # bytes in flight: the count comes out exactly N); the same pipeline
 # snapshotted while it runs, killed with -9 and melted from that snapshot;
-# `make -j2` frozen while both jobs run, finishing after melt; two python
+# `make -j2` frozen while both jobs run, finishing after melt; bash with 40
+# children; two python
 # processes talking over a socketpair, frozen mid-conversation; a zombie
 # child whose status its parent waits for after melt; a tree
 # sharing memory (python's mmap over fork) refused with the reason, left
@@ -147,6 +148,23 @@ if [ "$(cat "$Z" 2>/dev/null)" = PASS ]; then
 else
 	fail "python's wait after melt: $(cat "$Z" 2>/dev/null)"
 fi
+
+# ---- a wide tree: 40 children (the capture's tables grow while it stops them) ----
+setsid bash -c 'for i in $(seq 40); do sleep 1000 & done; wait' </dev/null >/dev/null 2>&1 &
+P=$!
+disown
+until_n 10 has_kids $P 40 || fail "bash never started its 40 sleeps"
+before=$(kids $P)
+check 0 "adopt bash with 40 children" "$CRYO" adopt "$P" --name wide
+check 0 "freeze the wide tree" "$CRYO" freeze wide
+until_n 5 gone "$P" || fail "pid $P still there after freeze"
+check 0 "melt the wide tree" "$CRYO" melt wide
+if [ "$(kids $P)" = "$before" ]; then
+	pass "all 40 children back with their pids"
+else
+	fail "children after melt: '$(kids $P)', before: '$before'"
+fi
+kill -9 "$P" $(pgrep -P "$P") 2>/dev/null
 
 # ---- refused, never wrong: memory shared between processes ----
 rm -f "$T/shm.pid"
