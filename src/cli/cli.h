@@ -77,6 +77,9 @@ int cli_daemon_ensure(struct cli *c, int quiet);
 int cli_ctl_ps(struct cli *c, int json);
 int cli_ctl_snap(struct cli *c, const char *name, int weak, int freeze);
 int cli_ctl_melt(struct cli *c, const char *name);
+int cli_ctl_rm(struct cli *c, const char *name, int force);
+/* *fd: a connection to name's terminal holder (term_attach_fd) */
+int cli_ctl_attach(struct cli *c, const char *name, int *fd);
 
 /* A family's run: the subcommand of self named by argv[1] (argv[0] is the
  * family's own name) gets argv + 1. Handles `--help` for the family. */

@@ -26,7 +26,7 @@
 struct ps_row {
 	struct registry_entry e;
 	int alive;
-	char ended[24];			/* "exited(3)", from its terminal's holder */
+	char ended[24];			/* "exited(3)": how its process ended */
 	const char *paging;		/* a lazy melt not all in: "paging", "stalled" */
 	uint64_t snaps, stored, last_ns;
 	uint64_t rss;			/* bytes; 0 when not running */
@@ -89,14 +89,20 @@ static uint64_t rss_of(pid_t pid)
 	return (uint64_t)kb * 1024;
 }
 
-/* How a `cryo run` group's process ended, as its terminal's holder (its
- * parent) saw it: CRYO_HOME/term/NAME.exit "exited N" or "killed SIG". */
+/* How a group's process ended: as cryod saw it (any group it watched:
+ * registry_exit_get), or as the terminal's holder of a `cryo run` group
+ * (its parent) did: CRYO_HOME/term/NAME.exit "exited N" or "killed SIG".
+ * Neither: "exited", how not known. */
 static void read_ended(struct ps_row *r)
 {
 	char path[PATH_MAX], how[16];
 	int v;
 	FILE *f;
 
+	if (!registry_exit_get(cli_home(), &r->e, &v) && v >= 0) {
+		registry_exit_text(v, r->ended, sizeof(r->ended));
+		return;
+	}
 	if (term_path(cli_home(), r->e.name, "exit", path, sizeof(path)))
 		return;
 	f = fopen(path, "re");
@@ -252,10 +258,12 @@ const struct cli_cmd cli_cmd_ps = {
 		 "DIRTY/s NS-PID. PID is the host's; NS-PID the pid the program sees\n"
 		 "when it runs in a pid namespace of its own (its pids were taken at\n"
 		 "melt), \"-\" otherwise. STATE is running, frozen, or exited (registered\n"
-		 "running but its process is gone: `cryo recover` brings it back);\n"
-		 "paging while a lazy melt still brings its memory in, stalled if that\n"
-		 "melt's pager died (the next snap, or cryod, ends it). STORED is what\n"
-		 "its snapshots added to the store; RSS the running process's resident\n"
+		 "running but its process is gone: `cryo recover` brings it back):\n"
+		 "exited(N) or killed(SIG) when cryod (or the terminal of a `cryo run`\n"
+		 "group) saw how it ended, exited alone when nothing did; paging while\n"
+		 "a lazy melt still brings its memory in, stalled if that melt's pager\n"
+		 "died (the next snap, or cryod, ends it). STORED is what its\n"
+		 "snapshots added to the store; RSS the running process's resident\n"
 		 "memory; DIRTY/s needs the daemon and shows \"-\" without it.\n"
 		 "\n"
 		 "Options:\n"

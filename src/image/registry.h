@@ -55,6 +55,19 @@ int registry_del(const char *home, const char *name);
 typedef int (*registry_fn)(void *arg, const struct registry_entry *e);
 int registry_list(const char *home, registry_fn fn, void *arg);
 
+/* How a group's process ended, as cryod saw it (proc/exits.h):
+ * CRYO_HOME/exits/NAME, "pid P", "starttime S", "status W" (W the wait
+ * status, -1: ended, how not known). A file apart from the group's, which
+ * commands rewrite (freeze, melt): it names its process, so the record of
+ * an earlier one is never taken for the current one. */
+int registry_exit_put(const char *home, const struct registry_entry *e, int status);
+/* 0 and *status when e's process (pid and starttime) has a record;
+ * -ENOENT when not. */
+int registry_exit_get(const char *home, const struct registry_entry *e, int *status);
+/* "exited(N)", "killed(SIG)", or "exited" (status < 0: not known) into
+ * buf; returns buf. */
+const char *registry_exit_text(int status, char *buf, size_t n);
+
 const char *registry_state_name(enum registry_state s);
 int registry_name_ok(const char *name);
 

@@ -73,6 +73,18 @@ int proc_wait_stop(struct proc_thread *t)
 	return wait_stop(t, 0);
 }
 
+int proc_resume_wait(struct proc_thread *t, int request, const char *why)
+{
+	if (ptrace((enum __ptrace_request)request, t->tid, 0, 0)) {
+		int ret = -errno;
+
+		pr_err("resume %d %s: %s", (int)t->tid, why, strerror(-ret));
+		return ret;
+	}
+	t->stopped = false;
+	return proc_wait_stop(t);
+}
+
 /* Bring a freshly interrupted thread to its PTRACE_EVENT_STOP. A signal
  * that reaches the thread first (signal-delivery-stop) is passed on: the
  * pending interrupt then stops it right after, and the process merely ran
@@ -112,6 +124,18 @@ static struct proc_thread *add_thread(struct proc_ctl *ctl, pid_t tid)
 	return &ctl->t[ctl->n++];
 }
 
+/* PTRACE_SEIZE options: syscall stops told apart from SIGTRAPs (the heal
+ * path stops after an injected syscall that way, inject_heal.c); a
+ * process being made dies with us (PROC_SEIZE_MADE). */
+static unsigned long seize_options(const struct proc_ctl *ctl)
+{
+	unsigned long o = PTRACE_O_TRACESYSGOOD;
+
+	if (ctl->flags & PROC_SEIZE_MADE)
+		o |= PTRACE_O_EXITKILL;
+	return o;
+}
+
 /* ptrace_attach() says EPERM, not ESRCH, for a thread that is exiting.
  * Tell that apart from a real refusal (another tracer, no permission):
  * an exiting thread's task directory vanishes within moments. */
@@ -125,7 +149,7 @@ static int seize_retry_eperm(struct proc_ctl *ctl, struct proc_thread *t)
 		if (access(path, F_OK))
 			return -ESRCH;
 		nanosleep(&ts, NULL);
-		if (ptrace(PTRACE_SEIZE, t->tid, 0, 0) == 0)
+		if (ptrace(PTRACE_SEIZE, t->tid, 0, seize_options(ctl)) == 0)
 			return 0;
 		if (errno != EPERM)
 			return -errno;
@@ -137,7 +161,7 @@ static int seize_one(struct proc_ctl *ctl, struct proc_thread *t)
 {
 	int ret = 0;
 
-	if (ptrace(PTRACE_SEIZE, t->tid, 0, 0)) {
+	if (ptrace(PTRACE_SEIZE, t->tid, 0, seize_options(ctl))) {
 		ret = -errno;
 		if (ret == -EPERM)
 			ret = seize_retry_eperm(ctl, t);
@@ -233,7 +257,7 @@ static int wait_all(struct proc_ctl *ctl, int flags)
 	return 0;
 }
 
-static int ctl_new(pid_t pid, struct proc_ctl **out)
+static int ctl_new(pid_t pid, unsigned flags, struct proc_ctl **out)
 {
 	struct proc_ctl *ctl = calloc(1, sizeof(*ctl));
 	int ret;
@@ -241,6 +265,9 @@ static int ctl_new(pid_t pid, struct proc_ctl **out)
 	if (!ctl)
 		return -ENOMEM;
 	ctl->pid = pid;
+	ctl->flags = flags;
+	ctl->heal_memfd = -1;
+	ctl->heal_owner = -1;
 	ctl->pidfd = pidfd_open(pid, 0);
 	if (ctl->pidfd < 0) {
 		ret = -errno;
@@ -266,8 +293,13 @@ static int seize_done(struct proc_ctl *ctl)
 
 int proc_seize(pid_t pid, struct proc_ctl **out)
 {
+	return proc_seize_opts(pid, 0, out);
+}
+
+int proc_seize_opts(pid_t pid, unsigned flags, struct proc_ctl **out)
+{
 	struct proc_ctl *ctl = NULL;
-	int ret = ctl_new(pid, &ctl), round;
+	int ret = ctl_new(pid, flags, &ctl), round;
 
 	if (ret)
 		return ret;
@@ -303,7 +335,7 @@ int proc_seize_start(pid_t pid, struct proc_ctl **out)
 {
 	struct proc_ctl *ctl = NULL;
 	size_t added;
-	int ret = ctl_new(pid, &ctl);
+	int ret = ctl_new(pid, 0, &ctl);
 
 	if (ret)
 		return ret;
@@ -383,6 +415,8 @@ int proc_release(struct proc_ctl *ctl)
 	}
 	if (ctl->pidfd >= 0)
 		close(ctl->pidfd);
+	if (ctl->heal_memfd >= 0)
+		close(ctl->heal_memfd);
 	free(ctl->t);
 	free(ctl);
 	return ret;
@@ -599,11 +633,17 @@ int proc_thread_capture(struct proc_ctl *ctl, size_t idx, struct proc_thread_sta
 	tid = ctl->t[idx].tid;
 	memset(st, 0, sizeof(*st));
 	st->tid = tid;
-	if ((ret = proc_get_regs(tid, &st->regs)))
+	/* A thread in the middle of heal-path injections has our registers
+	 * and mask loaded; its own are kept aside. */
+	if (ctl->t[idx].inj_active)
+		st->regs = ctl->t[idx].r0;
+	else if ((ret = proc_get_regs(tid, &st->regs)))
 		goto fail;
 	if ((ret = proc_get_xstate(tid, &st->xstate, &st->xstate_len)))
 		goto fail;
-	if ((ret = proc_get_sigmask(tid, &st->sigmask)))
+	if (ctl->t[idx].inj_active)
+		st->sigmask = ctl->t[idx].r0_mask;
+	else if ((ret = proc_get_sigmask(tid, &st->sigmask)))
 		goto fail;
 	if ((ret = proc_peek_siginfo(tid, false, &st->pending, &st->npending)))
 		goto fail;

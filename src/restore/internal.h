@@ -80,6 +80,10 @@ struct rst {
 	 * (pid, ppid, pgid, sid, exit_signal), no mm or fds */
 	bool zombie;
 	int exit_status;
+	/* its end of the report pipe, which it waits on until seized (a
+	 * cryo that dies first closes the other end: it ends then); closed
+	 * by injection once seized; -1 none */
+	int report_fd;
 };
 
 /* Where one fd of one process comes from at melt (make.c). */
@@ -104,12 +108,16 @@ struct rst_tree {
 	bool pidns;
 	pid_t init_hpid;
 	pid_t pager_pid;		/* lazy: the group's pager (lazy.c) */
+	/* cryo's end of the report pipe, open until every process is seized
+	 * (after that PTRACE_O_EXITKILL ends them if cryo dies); -1 none */
+	int report_rd;
 };
 
 uint64_t rst_now_ns(void);
 
 /* make.c: create the processes with their pids, set up in plain C;
- * returns once all wait to be seized. On failure nothing is left. */
+ * returns once all wait to be seized (t->report_rd open: the caller
+ * closes it once they are). On failure nothing is left. */
 int rst_make_tree(struct rst_tree *t);
 void rst_tree_free(struct rst_tree *t);
 /* make.c, for pidns.c: a report line from inside a new process; the

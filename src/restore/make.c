@@ -9,13 +9,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -30,7 +30,6 @@
 
 #define ZOMBIE_WAIT_MS	3000	/* pid 1 here reaps orphans every 0.5-2 s */
 #define STATUS_MAX	4096
-#define REPORT_CLOSE_MS	5000	/* each closes it right after its "K" */
 
 /* ---- inside the new process (plain C, before its memory is replaced) ---- */
 
@@ -417,10 +416,17 @@ static __attribute__((noreturn)) void child_main(struct rst_tree *t, size_t pi, 
 		say(sfd, 'E', "fault point restore.child.fail");
 		_exit(1);
 	}
-	say(sfd, 'K', "ok");
-	close(sfd);
-	for (;;)
-		pause();
+	/* Ready; then wait to be seized. If cryo dies before it seizes us,
+	 * its end of the pipe closes (POLLERR here) and we go: nothing is
+	 * left half made. Seized, our registers are replaced and the wait
+	 * is over; cryo closes sfd for us. */
+	say(sfd, 'K', "%d", sfd);
+	for (;;) {
+		struct pollfd pf = { .fd = sfd, .events = 0 };
+
+		if (poll(&pf, 1, -1) > 0 && (pf.revents & (POLLERR | POLLHUP | POLLNVAL)))
+			_exit(1);
+	}
 }
 
 /* ---- in cryo ---- */
@@ -647,8 +653,12 @@ static int read_report(struct rst_tree *t, int fd)
 			else if (buf[0] == 'E') {
 				pr_err("%s: pid %d: %s", t->p[0].name, pid, text);
 				failed = true;
-			} else if (buf[0] == 'K')
+			} else if (buf[0] == 'K') {
 				ready++;
+				for (size_t i = 0; i < t->n; i++)
+					if (t->p[i].pid == pid)
+						t->p[i].report_fd = atoi(text);
+			}
 			len -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, len + 1);
 		}
@@ -660,33 +670,6 @@ static int read_report(struct rst_tree *t, int fd)
 
 /* Fork the helper that clone3s the root with its pid; its exit status
  * is clone3's errno. */
-/* Every process closes its end of the report pipe right after its "K";
- * seizing one before it did would freeze that fd into the program (it
- * showed up as a stray pipe at fd 252). So wait for end of file: all
- * ends closed. */
-static int report_closed(struct rst_tree *t, int fd)
-{
-	struct pollfd pf = { .fd = fd, .events = POLLIN };
-	char buf[256];
-
-	for (int waited = 0; waited < REPORT_CLOSE_MS; waited += 10) {
-		ssize_t n;
-
-		if (poll(&pf, 1, 10) < 0 && errno != EINTR)
-			return -errno;
-		if (!pf.revents)
-			continue;
-		n = read(fd, buf, sizeof(buf));
-		if (n == 0)
-			return 0;
-		if (n < 0 && errno != EINTR && errno != EAGAIN)
-			return -errno;
-	}
-	pr_err("%s: a process did not close its report pipe in %d ms", t->p[0].name,
-	       REPORT_CLOSE_MS);
-	return -ETIMEDOUT;
-}
-
 static int spawn(struct rst_tree *t, int sp[2])
 {
 	pid_t helper;
@@ -781,11 +764,16 @@ int rst_make_tree(struct rst_tree *t)
 	if (ret)
 		return ret;
 	ret = read_report(t, sp[0]);
-	if (!ret)
-		ret = report_closed(t, sp[0]);
-	close(sp[0]);
 	if (!ret && t->pidns)
 		ret = rst_pidns_map(t);
+	/* Each process keeps its end open until seized (child_main): cryo
+	 * closes it in the process by injection then (restore.c rebuild),
+	 * so no stray fd stays in the program. */
+	if (!ret) {
+		t->report_rd = sp[0];
+		return fault_fire(FP_RESTORE_SEIZE_CRASH);
+	}
+	close(sp[0]);
 	if (ret) {
 		if (t->pidns)
 			rst_pidns_kill(t);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "proc/inject.h"
 #include "proc/status.h"
 
 #define GONE_WAIT_MS 3000
@@ -180,6 +181,22 @@ static int rebuild(struct rst *r)
 	return ret;
 }
 
+/* The report pipe's end a seized process still holds: closed by
+ * injection (until its seizure it watched cryo's end, make.c). */
+static int close_report(struct rst *r)
+{
+	int ret = 0;
+
+	if (r->report_fd >= 0) {
+		ret = proc_remote_close(r->ctl, r->report_fd);
+		if (ret)
+			pr_err("%s: close the report pipe in %d: %s", r->name, (int)r->pid,
+			       strerror(-ret));
+		r->report_fd = -1;
+	}
+	return ret;
+}
+
 /* Every process's memory first, then (lazy) the group's pager, then the
  * rest of each: the rest touches lazy memory, which only a pager serves
  * (lazy.c). */
@@ -188,8 +205,11 @@ static int rebuild_all(struct rst_tree *t)
 	int ret = 0;
 
 	for (size_t i = 0; i < t->n && !ret; i++)
-		if (!t->p[i].zombie)
-			ret = rst_mm(&t->p[i]);
+		if (!t->p[i].zombie) {
+			ret = close_report(&t->p[i]);
+			if (!ret)
+				ret = rst_mm(&t->p[i]);
+		}
 	if (!ret && t->p[0].o->lazy)
 		ret = rst_lazy_spawn(t);
 	for (size_t i = 0; i < t->n && !ret; i++)
@@ -198,18 +218,24 @@ static int rebuild_all(struct rst_tree *t)
 	return ret;
 }
 
+/* Seized as processes being made: if cryo dies from now on, the kernel
+ * kills them (PTRACE_O_EXITKILL). Until then they watched cryo's end of
+ * the report pipe, closed here. */
 static int seize_all(struct rst_tree *t)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		int ret = t->p[i].zombie ? 0 : proc_seize(t->p[i].hpid, &t->p[i].ctl);
+	int ret = 0;
 
-		if (ret) {
+	for (size_t i = 0; i < t->n && !ret; i++) {
+		ret = t->p[i].zombie ? 0 : proc_seize_opts(t->p[i].hpid, PROC_SEIZE_MADE,
+							   &t->p[i].ctl);
+		if (ret)
 			pr_err("%s: seize new process %d (host pid %d): %s", t->p[i].name,
 			       (int)t->p[i].pid, (int)t->p[i].hpid, strerror(-ret));
-			return ret;
-		}
 	}
-	return 0;
+	if (t->report_rd >= 0)
+		close(t->report_rd);
+	t->report_rd = -1;
+	return ret;
 }
 
 /* The kinds' last word before the processes run (fd_ops.resume): each on
@@ -263,6 +289,8 @@ static int release_all(struct rst_tree *t)
 
 static void tree_free(struct rst_tree *t)
 {
+	if (t->report_rd >= 0)
+		close(t->report_rd);
 	for (size_t i = 0; i < t->n; i++) {
 		image_free((ProtobufCMessage *)t->p[i].fds);
 		image_free((ProtobufCMessage *)t->p[i].mm);
@@ -282,8 +310,9 @@ static void tree_free(struct rst_tree *t)
 int restore_group(struct store *s, const char *name, const struct restore_opts *o,
 		  struct restore_result *res)
 {
-	struct rst proto = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1 };
-	struct rst_tree t = { .sh = { .fd_lo = -1, .fd_hi = -1 } };
+	struct rst proto = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1,
+			     .report_fd = -1 };
+	struct rst_tree t = { .sh = { .fd_lo = -1, .fd_hi = -1 }, .report_rd = -1 };
 	Cryo__GroupEntry *g = NULL;
 	uint64_t t0 = rst_now_ns(), pages = 0, read_ns = 0, write_ns = 0;
 	int ret;
