@@ -13,12 +13,18 @@
  *                 before the stop (pre-copy); stopped time, durable time
  *                 and its share of the full snapshot's (issue 4's targets:
  *                 under 10 ms stopped, under 5% of full)
+ *   busy snap     the same while the process keeps writing 1% of its pages
+ *                 a second (one page at a time, paced), for a second before
+ *                 and during the snapshot: what the pre-copy rounds leave
+ *                 for the stop
  *   freeze        after another 1%, tracked: time to durable (= the time
  *                 the process is stopped: it waits for the commit)
  * Limits: memcpy (one core) for the time stopped reading memory, disk
  * write+fdatasync of the same bytes for durable. Not a test: it prints.
  *
- * usage (root): bench_freeze [--dir DIR] [--json RESULTS] [--scale F] */
+ * usage (root): bench_freeze [--dir DIR] [--json RESULTS] [--scale F]
+ * BENCH_FREEZE_MIB=4096 runs that one size only (experiments: the stop of
+ * a tracked snapshot of 4 GiB without the two smaller ones first). */
 #define LOG_PREFIX "bench: "
 #include "bench_util.h"
 #include "common/log.h"
@@ -33,11 +39,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MIB (1ull << 20)
 
-static volatile sig_atomic_t rewrite;
+static volatile sig_atomic_t rewrite, busy;
 
 static void on_usr1(int sig)
 {
@@ -45,8 +52,45 @@ static void on_usr1(int sig)
 	rewrite = 1;
 }
 
+static void on_usr2(int sig)
+{
+	(void)sig;
+	busy = !busy;
+}
+
+/* Busy: rewrite 1% of the pages a second, a page at a time, until told
+ * to stop; a different page each time (a stride through the memory). It
+ * sleeps 1 ms between batches and keeps the longest time a sleep took
+ * beyond that: the longest pause it saw, stopped or not scheduled, which
+ * it sends back when told to stop (the stop as the process lives it). */
+static void keep_writing(uint64_t *m, size_t len, int fd)
+{
+	size_t pages = len / 4096, at = 0;
+	double rate = (double)pages / 100;
+	uint64_t t0 = bu_now_ns(), done = 0, pause = 0;
+
+	if (write(fd, &pause, sizeof(pause)) != sizeof(pause))
+		_exit(1);
+	while (busy) {
+		uint64_t due = (uint64_t)(bu_secs(bu_now_ns() - t0) * rate), s;
+		struct timespec ms = { 0, 1000000 };
+
+		for (; done < due; done++) {
+			at = (at + 7919) % pages;
+			m[at * 512] ^= done;
+		}
+		s = bu_now_ns();
+		nanosleep(&ms, NULL);
+		s = bu_now_ns() - s;
+		if (s > 1000000 && s - 1000000 > pause)
+			pause = s - 1000000;
+	}
+	if (write(fd, &pause, sizeof(pause)) != sizeof(pause))
+		_exit(1);
+}
+
 /* The child: fill len bytes, say ready on fd, rewrite 1% of its pages at
- * each SIGUSR1 and say so. */
+ * each SIGUSR1 and say so; SIGUSR2 starts and stops keep_writing. */
 static void child(size_t len, int fd)
 {
 	uint64_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -56,6 +100,7 @@ static void child(size_t len, int fd)
 	if (m == MAP_FAILED)
 		_exit(1);
 	signal(SIGUSR1, on_usr1);
+	signal(SIGUSR2, on_usr2);
 	for (size_t i = 0; i < len / 8; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
@@ -66,8 +111,11 @@ static void child(size_t len, int fd)
 	for (unsigned round = 1;; round++) {
 		if (write(fd, "r", 1) != 1)
 			_exit(1);
-		while (!rewrite)
+		while (!rewrite) {
 			sigsuspend(&none);
+			if (busy)
+				keep_writing(m, len, fd);
+		}
 		rewrite = 0;
 		for (size_t pg = round; pg < len / 4096; pg += 100)
 			for (size_t w = 0; w < 512; w++)
@@ -95,6 +143,13 @@ static pid_t spawn(uint64_t mib, int *ready)
 	}
 	*ready = p[0];
 	return pid;
+}
+
+/* Make the child start or stop writing all the time; it says when, with
+ * the longest pause it saw meanwhile (ns). */
+static int toggle_busy(pid_t pid, int ready, uint64_t *pause)
+{
+	return kill(pid, SIGUSR2) || read(ready, pause, sizeof(*pause)) != sizeof(*pause) ? -1 : 0;
 }
 
 /* Make the child rewrite 1% and wait until it has. */
@@ -139,8 +194,10 @@ static int one_size(struct bu_results *res, const char *dir, uint64_t mib, doubl
 	struct dump_opts full = { .base = STORE_SNAP_NEWEST, .track = track },
 			 incr = { .base = STORE_SNAP_NEWEST },
 			 trk = { .base = STORE_SNAP_NEWEST, .track = track },
+			 bsy = { .base = STORE_SNAP_NEWEST, .track = track },
 			 frz = { .freeze = true, .base = STORE_SNAP_NEWEST, .track = track };
-	struct dump_result rs, ri, rt, rf;
+	struct dump_result rs, ri, rt, rb, rf;
+	uint64_t pause = 0;
 	double ms_mem = mib / mem_mibs * 1e3, ms_disk = mib / disk_mibs * 1e3;
 	char path[4096];
 	struct store *s;
@@ -175,6 +232,16 @@ static int one_size(struct bu_results *res, const char *dir, uint64_t mib, doubl
 		r = change_1pct(pid, ready) ? -ECHILD : dump_group(s, "bench", pid, &trk, &rt);
 	if (!r && !rt.tracked)
 		bu_note(res, "%" PRIu64 " MiB: the tracked snapshot fell back to comparing", mib);
+	if (!r && toggle_busy(pid, ready, &pause))
+		r = -ECHILD;
+	if (!r) {
+		sleep(1);
+		r = dump_group(s, "bench", pid, &bsy, &rb);
+		if (toggle_busy(pid, ready, &pause) && !r)
+			r = -ECHILD;
+	}
+	if (!r && !rb.tracked)
+		bu_note(res, "%" PRIu64 " MiB: the busy snapshot fell back to comparing", mib);
 	if (!r)
 		r = change_1pct(pid, ready) ? -ECHILD : dump_group(s, "bench", pid, &frz, &rf);
 	if (r) {
@@ -204,6 +271,13 @@ static int one_size(struct bu_results *res, const char *dir, uint64_t mib, doubl
 	       rt.total_ns / 1e6, "ms", rs.total_ns / 1e6, "the full snapshot");
 	report(res, mib, "tracked snap, pages written", "track_pages", (double)rt.pages, "pages",
 	       (double)rt.precopied, "of them read before the stop");
+	report(res, mib, "busy snap (1%/s), stopped", "busy_stopped_ms", rb.stopped_ns / 1e6, "ms",
+	       rt.stopped_ns / 1e6, "the tracked snap of an idle process");
+	report(res, mib, "busy snap, longest pause it saw", "busy_pause_ms", pause / 1e6, "ms",
+	       rb.stopped_ns / 1e6, "its stopped time, as measured");
+	report(res, mib, "busy snap, pages read stopped", "busy_stop_pages",
+	       (double)(rb.pages - rb.precopied), "pages", (double)rb.pages,
+	       "all the pages it wrote");
 	report(res, mib, "freeze (tracked, 1% written), durable", "freeze_track_durable_ms",
 	       rf.total_ns / 1e6, "ms", ms_disk / 100, "disk write+fdatasync of the 1%");
 	return 0;
@@ -214,6 +288,8 @@ int main(int argc, char **argv)
 	static const uint64_t sizes[] = { 256, 1024, 4096 };
 	struct bu_results res;
 	struct bu_args args;
+	const char *one = getenv("BENCH_FREEZE_MIB");
+	uint64_t only = one ? strtoull(one, NULL, 10) : 0;
 	double mem, disk;
 	int rc = 0;
 
@@ -234,6 +310,11 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		uint64_t mib = (uint64_t)(sizes[i] * args.scale);
 
+		if (only) {
+			if (i)
+				break;
+			mib = only;
+		}
 		if (!mib)
 			continue;
 		/* the child's memory, the snap's copy and the page cache */

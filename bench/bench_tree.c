@@ -3,20 +3,22 @@
  *
  * The tree: a root with 7 children with 8 children each (64 processes);
  * each process has 4 MiB of pseudo-random memory (256 MiB in all), a pipe
- * to its parent and /dev/null open 14 times (about 16 fds each). The
+ * to its parent and to each child, and /dev/null open 10 times (~1,000
+ * fds in all). Each runs a fresh image (exec of this program), not a fork
+ * of the benchmark with its store buffers. The
  * single process: 256 MiB and 1,000 fds. Each figure: snap (stopped,
- * durable), freeze (durable), eager melt (until it runs). Limits: memcpy
+ * durable), freeze (durable), eager melt (until it runs), lazy melt (until
+ * it runs, until its one pager has every page of every process in; the
+ * processes sleep meanwhile: all of it is prefetch). Limits: memcpy
  * of the same bytes (stopped), disk write+fdatasync of the same bytes
- * (durable, freeze), and the tree beside the single process. We are the
- * tree's subreaper, so every process frozen is reaped before the melt
- * (otherwise the melt would wait for pid 1 to reap them).
+ * (durable, freeze), and the tree beside the single process (measured
+ * as bench_group.h says).
  *
  * usage (root): bench_tree [--dir DIR] [--json RESULTS] [--scale F] */
 #define LOG_PREFIX "bench: "
 #include "bench_util.h"
+#include "bench_group.h"
 #include "common/log.h"
-#include "dump/dump.h"
-#include "restore/restore.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,13 +29,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define MIB	(1ull << 20)
 #define FANOUT	7	/* root's children; each has FANOUT + 1 */
 #define NPROC	(1 + FANOUT + FANOUT * (FANOUT + 1))
-#define NULLS	14	/* /dev/null fds per tree process */
+#define NULLS	10	/* /dev/null fds per tree process */
 #define SINGLE_FDS 1000
 
 static void fill(size_t len, uint64_t seed)
@@ -51,25 +54,44 @@ static void fill(size_t len, uint64_t seed)
 	}
 }
 
+/* A child keeps only fds 0-2, *a and *b (moved to 3 and 4): not its
+ * parent's pipes to earlier siblings nor its /dev/null fds, so the tree
+ * holds ~1,000 fds in all. */
+static void keep_only(int *a, int *b)
+{
+	int na = fcntl(*a, F_DUPFD, 1000), nb = fcntl(*b, F_DUPFD, 1001);
+
+	if (na < 0 || nb < 0)
+		_exit(1);
+	syscall(SYS_close_range, 3u, 999u, 0u);
+	if (dup2(na, 3) != 3 || dup2(nb, 4) != 4)
+		_exit(1);
+	syscall(SYS_close_range, 5u, ~0u, 0u);
+	*a = 3;
+	*b = 4;
+}
+
 /* One process of the tree: its memory and fds, then its children, then
  * "ready" on fd ready, then wait. */
 static __attribute__((noreturn)) void member(size_t mem, int depth, int ready, uint64_t seed)
 {
 	int p[2];
 
-	fill(mem, seed);
-	for (int i = 0; i < NULLS; i++)
-		if (open("/dev/null", O_RDONLY) < 0)
-			_exit(1);
 	for (int i = 0; depth < 2 && i < FANOUT + depth; i++) {
 		if (pipe(p))
 			_exit(1);
 		if (fork() == 0) {
 			close(p[0]);
+			keep_only(&ready, &p[1]);
 			member(mem, depth + 1, ready, seed * 31 + (uint64_t)i + 1);
 		}
 		close(p[1]);	/* the parent keeps the read end: a pipe to each child */
 	}
+	/* after the forks: a child holds its own memory only */
+	fill(mem, seed);
+	for (int i = 0; i < NULLS; i++)
+		if (open("/dev/null", O_RDONLY) < 0)
+			_exit(1);
 	if (write(ready, "r", 1) != 1)
 		_exit(1);
 	for (;;)
@@ -91,6 +113,7 @@ static __attribute__((noreturn)) void single(size_t mem, int ready)
 /* Start the workload; return its root once all n processes said ready. */
 static pid_t start(int tree, size_t total, int n)
 {
+	char arg[32], fd[16];
 	int p[2];
 	pid_t pid;
 	char c;
@@ -100,10 +123,25 @@ static pid_t start(int tree, size_t total, int n)
 	pid = fork();
 	if (pid == 0) {
 		close(p[0]);
-		setsid();	/* kill_tree ends the session */
-		if (tree)
-			member(total / NPROC, 0, p[1], 1);
-		single(total, p[1]);
+		/* nothing of ours: the store's fd would be captured as a file */
+		bg_close_fds(p[1]);
+		{
+			int nul = open("/dev/null", O_RDWR);
+
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+		setsid();	/* bg_kill ends the session */
+		/* a fresh image: a fork of ours would carry the store's buffers
+		 * (~13 MiB of heap) into every one of the 64 processes */
+		snprintf(arg, sizeof(arg), "%zu", total);
+		snprintf(fd, sizeof(fd), "%d", p[1]);
+		execl("/proc/self/exe", "bench_tree", "--workload", tree ? "tree" : "single", arg,
+		      fd, (char *)NULL);
+		_exit(127);
 	}
 	close(p[1]);
 	for (int i = 0; i < n; i++)
@@ -113,25 +151,6 @@ static pid_t start(int tree, size_t total, int n)
 		}
 	close(p[0]);
 	return pid;
-}
-
-static void reap_all(void)
-{
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
-}
-
-static void kill_tree(pid_t root)
-{
-	/* the melted tree is ours again (subreaper): its processes are our
-	 * descendants; a process group kill would miss the ones that left it */
-	char cmd[64];
-
-	snprintf(cmd, sizeof(cmd), "pkill -KILL -s %d", (int)root);
-	if (system(cmd))
-		(void)0;
-	kill(root, SIGKILL);
-	reap_all();
 }
 
 /* fds held by the process and every process under it */
@@ -165,47 +184,25 @@ static long count_fds(pid_t pid)
 	return n;
 }
 
-struct figs {
-	long fds;
-	double snap_stopped, snap_durable, freeze_durable, melt;
-};
-
-static int measure(struct store *s, const char *name, int tree, size_t total, struct figs *f)
+static int measure(struct store *s, const char *name, int tree, size_t total, long *fds,
+		   struct bg_figs *f)
 {
-	struct dump_opts snap = { 0 }, frz = { .freeze = true };
-	struct restore_opts ro = { .snap = STORE_SNAP_NEWEST, .lazy = false };
-	struct restore_result rr = { 0 };
-	struct dump_result r1, r2;
 	pid_t pid = start(tree, total, tree ? NPROC : 1);
 	int r;
 
 	if (pid < 0)
 		return -ECHILD;
-	f->fds = count_fds(pid);
-	r = dump_group(s, name, pid, &snap, &r1);
-	if (!r)
-		r = dump_group(s, name, pid, &frz, &r2);
-	if (r) {
-		kill_tree(pid);
-		return r;
-	}
-	reap_all();
-	r = restore_group(s, name, &ro, &rr);
-	if (r)
-		return r;
-	f->snap_stopped = r1.stopped_ns / 1e6;
-	f->snap_durable = r1.total_ns / 1e6;
-	f->freeze_durable = r2.total_ns / 1e6;
-	f->melt = rr.total_ns / 1e6;
-	kill_tree(rr.pid);
-	return 0;
+	*fds = count_fds(pid);
+	r = bg_measure(s, name, pid, f);
+	return r ? r : bg_measure_lazy(s, name, f);
 }
 
 int main(int argc, char **argv)
 {
 	struct store_create_opts co = { .codec = CODEC_LZ4 };
 	struct store_open_opts oo = { .no_autoclean = 1 };
-	struct figs ft, fs;
+	struct bg_figs ft, fs;
+	long nft = 0, nfs = 0;
 	struct bu_results res;
 	struct bu_args args;
 	struct store *s;
@@ -214,6 +211,12 @@ int main(int argc, char **argv)
 	double mem, disk, ms_mem, ms_disk;
 	int r;
 
+	if (argc == 5 && !strcmp(argv[1], "--workload")) {
+		total = strtoull(argv[3], NULL, 10);
+		if (!strcmp(argv[2], "tree"))
+			member(total / NPROC, 0, atoi(argv[4]), 1);
+		single(total, atoi(argv[4]));
+	}
 	if (bu_parse_args(argc, argv, "bench_tree", &args))
 		return 2;
 	if (geteuid()) {
@@ -244,9 +247,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "store %s: %s\n", path, store_strerror(r));
 		return 1;
 	}
-	r = measure(s, "single", 0, total, &fs);
+	r = measure(s, "single", 0, total, &nfs, &fs);
 	if (!r)
-		r = measure(s, "tree", 1, total, &ft);
+		r = measure(s, "tree", 1, total, &nft, &ft);
 	store_close(s);
 	unlink(path);
 	if (r) {
@@ -254,7 +257,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bu_note(&res, "%d processes, %ld fds (tree) vs 1 process, %ld fds; %zu MiB in all", NPROC,
-		ft.fds, fs.fds, (size_t)(total / MIB));
+		nft, nfs, (size_t)(total / MIB));
 	bu_report(&res, "single_snap_stopped_ms", "single: snap, stopped", fs.snap_stopped, "ms",
 		  ms_mem, "memcpy of the same bytes");
 	bu_report(&res, "tree_snap_stopped_ms", "tree: snap, stopped", ft.snap_stopped, "ms",
@@ -271,5 +274,13 @@ int main(int argc, char **argv)
 		  "memcpy of the same bytes");
 	bu_report(&res, "tree_melt_ms", "tree: eager melt, running", ft.melt, "ms", fs.melt,
 		  "the single process");
+	bu_report(&res, "single_lazy_run_ms", "single: lazy melt, running", fs.lazy_run, "ms",
+		  fs.melt, "its eager melt");
+	bu_report(&res, "single_lazy_in_ms", "single: lazy melt, all in", fs.lazy_in, "ms",
+		  fs.melt, "its eager melt");
+	bu_report(&res, "tree_lazy_run_ms", "tree: lazy melt, running", ft.lazy_run, "ms", ft.melt,
+		  "its eager melt");
+	bu_report(&res, "tree_lazy_in_ms", "tree: lazy melt, all in", ft.lazy_in, "ms", ft.melt,
+		  "its eager melt");
 	return bu_results_finish(&res);
 }

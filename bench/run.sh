@@ -20,7 +20,7 @@ dir="${BENCH_DIR:-$build/tmp}"
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" "$root" --buildtype=release -Dtests=false
 fi
-all="bench_store_full bench_store_incr bench_store_read bench_store_open bench_store_clean bench_melt bench_freeze bench_track bench_tree"
+all="bench_store_full bench_store_incr bench_store_read bench_store_open bench_store_clean bench_melt bench_freeze bench_track bench_tree bench_shm"
 # only the benchmarks (and what they link): the rest of the tree is not
 # needed here and its release build must not stop a measurement
 ninja -C "$build" $(for b in $all; do echo "bench/$b"; done) >/dev/null

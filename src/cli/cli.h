@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -60,6 +61,12 @@ struct store;
 int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 		   struct restore_result *res);
 
+/* How a melt's result reads: the pid its program sees (the old one), and
+ * " in a new pid namespace, host pid N" when it went into one (else ""). */
+struct restore_result;
+pid_t cli_melted_pid(const struct restore_result *res);
+const char *cli_pidns_note(const struct restore_result *res, char *buf, size_t n);
+
 /* Start cryod for CRYO_HOME with its defaults unless one runs (said on
  * stdout when started, unless quiet): CLI_OK or the failure (said). */
 int cli_daemon_ensure(struct cli *c, int quiet);
@@ -70,6 +77,9 @@ int cli_daemon_ensure(struct cli *c, int quiet);
 int cli_ctl_ps(struct cli *c, int json);
 int cli_ctl_snap(struct cli *c, const char *name, int weak, int freeze);
 int cli_ctl_melt(struct cli *c, const char *name);
+int cli_ctl_rm(struct cli *c, const char *name, int force);
+/* *fd: a connection to name's terminal holder (term_attach_fd) */
+int cli_ctl_attach(struct cli *c, const char *name, int *fd);
 
 /* A family's run: the subcommand of self named by argv[1] (argv[0] is the
  * family's own name) gets argv + 1. Handles `--help` for the family. */

@@ -32,7 +32,16 @@ static int run_attach(struct cli *c, const struct cli_cmd *self, int argc, char 
 	name = argv[optind];
 	if (!registry_name_ok(name))
 		return cli_usage(c, "attach", "attach: '%s' is not a valid group name", name);
-	r = term_attach(cli_home(), name, STDIN_FILENO, STDOUT_FILENO);
+	if (geteuid() != 0) {
+		/* the holder's socket is root's: cryod connects for its owner */
+		int fd, rc = cli_ctl_attach(c, name, &fd);
+
+		if (rc)
+			return rc;
+		r = term_attach_fd(fd, STDIN_FILENO, STDOUT_FILENO);
+	} else {
+		r = term_attach(cli_home(), name, STDIN_FILENO, STDOUT_FILENO);
+	}
 	if (r == -ENOENT)
 		return cli_fail(c, "attach: group %s has no terminal (only 'cryo run' groups, and "
 				"melted groups that had one, do)", name);
@@ -53,5 +62,6 @@ const struct cli_cmd cli_cmd_attach = {
 		 "Connects your terminal to the terminal of group NAME (made by 'cryo\n"
 		 "run', or by a melt of a process that had one): what the program wrote\n"
 		 "while nobody was attached is shown first (the last 64 KiB), keys go to\n"
-		 "it, window size changes follow. Ctrl-\\ detaches; the program runs on.\n",
+		 "it, window size changes follow. Ctrl-\\ detaches; the program runs on.\n"
+		 "Users other than root attach to their own groups through cryod.\n",
 };

@@ -8,6 +8,7 @@
 #include "dump/dump.h"
 #include "image/image.h"
 #include "image/registry.h"
+#include "proc/pidns.h"
 #include "term/term.h"
 #include "daemon/sched.h"
 
@@ -30,6 +31,7 @@ struct grp_args {
 	const char *name;
 	int json;
 	int weak, force, all;		/* snap only */
+	int tcp_established;		/* freeze only */
 	int npos;
 	const char *pos[2];
 	char path_buf[PATH_MAX];
@@ -45,6 +47,7 @@ static const struct option grp_opts[] = {
 	{ "force", no_argument, NULL, 'F' },
 	{ "all", no_argument, NULL, 'a' },
 	{ "no-daemon", no_argument, NULL, 'D' },
+	{ "tcp-established", no_argument, NULL, 'T' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -86,6 +89,12 @@ static int grp_parse(struct cli *c, const struct cli_cmd *self, int argc, char *
 				return cli_usage(c, a->cmd, "%s: unknown option '%s'", a->cmd,
 						 argv[optind - 1]);
 			*(ch == 'w' ? &a->weak : ch == 'F' ? &a->force : &a->all) = 1;
+			break;
+		case 'T':
+			if (strcmp(a->cmd, "freeze"))
+				return cli_usage(c, a->cmd, "%s: unknown option '%s'", a->cmd,
+						 argv[optind - 1]);
+			a->tcp_established = 1;
 			break;
 		case ':':
 			return cli_usage(c, a->cmd, "%s: option '%s' needs a value", a->cmd,
@@ -204,7 +213,8 @@ static int running_group(struct cli *c, const char *name, struct registry_entry 
 static int take(struct cli *c, struct grp_args *a, pid_t pid, int freeze, int adopt)
 {
 	/* After the first: only the pages that changed since the newest. */
-	struct dump_opts o = { .freeze = freeze, .base = adopt ? 0 : STORE_SNAP_NEWEST };
+	struct dump_opts o = { .freeze = freeze, .base = adopt ? 0 : STORE_SNAP_NEWEST,
+			       .tcp_established = freeze && a->tcp_established };
 	struct dump_result res;
 	struct store *s;
 	int rc, err;
@@ -226,6 +236,18 @@ static int take(struct cli *c, struct grp_args *a, pid_t pid, int freeze, int ad
 	return rc;
 }
 
+/* The pid the program of host pid sees, when it lives in a pid namespace
+ * below ours (a container's); 0 otherwise. */
+static pid_t ns_pid_of(pid_t pid)
+{
+	unsigned level;
+	pid_t v;
+
+	if (proc_ns_level(pid, &level) || !level || proc_ns_pid(pid, 0, level, &v))
+		return 0;
+	return v;
+}
+
 /* Record pid as group a->name and take its first snapshot. */
 static int adopt_pid(struct cli *c, struct grp_args *a, pid_t pid)
 {
@@ -244,6 +266,7 @@ static int adopt_pid(struct cli *c, struct grp_args *a, pid_t pid)
 	e.created_ns = now_realtime();
 	if (registry_pid_starttime(e.pid, &e.starttime))
 		return cli_fail(c, "adopt: no process %d", (int)e.pid);
+	e.ns_pid = ns_pid_of(pid);
 	/* The first snapshot right away: adopting means protected from now. */
 	rc = take(c, a, e.pid, 0, 1);
 	if (rc)
@@ -342,8 +365,12 @@ static int run_snap_or_freeze(struct cli *c, const struct cli_cmd *self, int arg
 	if (rc >= 0)
 		return rc;
 	/* the store is root's: others ask cryod, for their own groups */
-	if (geteuid() != 0)
+	if (geteuid() != 0) {
+		if (a.tcp_established)
+			return cli_fail(c, "freeze %s: --tcp-established is for root (it needs "
+					"CAP_NET_ADMIN)", a.name);
 		return cli_ctl_snap(c, a.name, 0, freeze);
+	}
 	rc = running_group(c, a.name, &e);
 	if (rc)
 		return rc;
@@ -567,11 +594,20 @@ const struct cli_cmd cli_cmd_freeze = {
 	.name = "freeze",
 	.run = run_freeze,
 	.summary = "snapshot a group, then end it; the image stays",
-	.usage = "Usage: cryo freeze NAME [--store PATH] [--json]\n"
+	.usage = "Usage: cryo freeze NAME [--tcp-established] [--store PATH] [--json]\n"
 		 "\n"
 		 "Like snap, but the process stays stopped until the snapshot is\n"
 		 "durable and is then killed (SIGKILL). The group is marked frozen;\n"
-		 "'cryo melt NAME' brings it back.\n",
+		 "'cryo melt NAME' brings it back.\n"
+		 "\n"
+		 "A TCP connection to a process outside the group comes back at melt\n"
+		 "as one its peer reset (the program reads what it had received, then\n"
+		 "ECONNRESET), unless:\n"
+		 "  --tcp-established  keep such connections: each is saved with TCP\n"
+		 "                     repair (sequence numbers, queues, options) and\n"
+		 "                     its packets are dropped (nftables table 'inet\n"
+		 "                     cryo') until melt, so the peer sees a pause,\n"
+		 "                     not a reset. The first melt takes them back.\n",
 };
 
 const struct cli_cmd cli_cmd_history = {

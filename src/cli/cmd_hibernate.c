@@ -7,14 +7,22 @@
  * "Most recently used": the latest time any thread of the group was on a
  * CPU (se.exec_start in /proc/PID/task/TID/sched).
  *
- * The freezes run one after another: the store has one writer at a time
- * (DESIGN-daemon.md). What a parallel hibernate would buy is the stop of
- * every group at one instant; each group is one instant already. */
+ * Every group is stopped first (ptrace, invisibly: hold_all), then the
+ * freezes run one after another, each group let go just before its own
+ * freeze seizes it again. Stopping first is what makes hibernate short
+ * on a busy machine: the syscalls a freeze injects run in the group's own
+ * threads, which wait for a CPU behind every group still running
+ * (bench_hibernate.sh: 4 busy groups, 2 cores). Capturing in parallel is
+ * not done: the store has one writer, and a freeze here is one core's
+ * work (docs/DESIGN-pager.md "hibernate and resume" has the figures). */
 #include "cli/json.h"
 #include "cli/store_cmd.h"
 #include "common/clock.h"
+#include "common/vec.h"
 #include "dump/dump.h"
 #include "image/registry.h"
+#include "proc/procfs.h"
+#include "proc/ptrace.h"
 #include "restore/restore.h"
 
 #include <dirent.h>
@@ -32,6 +40,8 @@
 struct hib_group {
 	struct registry_entry e;
 	double last_run_ms;		/* ms after boot a thread last ran */
+	struct proc_ctl **held;		/* its processes, stopped until its turn */
+	size_t nheld, nheld_cap;
 };
 
 struct hib {
@@ -88,9 +98,51 @@ static int collect(void *arg, const struct registry_entry *e)
 		h->g = p;
 		h->cap = cap;
 	}
+	memset(&h->g[h->n], 0, sizeof(h->g[0]));
 	h->g[h->n].e = *e;
 	h->g[h->n++].last_run_ms = last_run_ms(e->pid);
 	return 0;
+}
+
+/* Stop g's processes (the root and all under it) until let_go(): none
+ * is changed (a ptrace stop: no signal, nothing a snapshot records). One
+ * that cannot be stopped is only frozen later, running meanwhile. */
+static void hold(struct hib_group *g)
+{
+	pid_t *todo = NULL;
+	size_t n = 0, cap = 0;
+
+	if (vec_reserve((void **)&todo, &cap, 1, sizeof(*todo)))
+		return;
+	todo[n++] = g->e.pid;
+	while (n) {
+		pid_t pid = todo[--n], *kids = NULL;
+		struct proc_ctl *ctl;
+		size_t nk = 0;
+
+		if (vec_reserve((void **)&g->held, &g->nheld_cap, g->nheld + 1, sizeof(*g->held)) ||
+		    proc_seize(pid, &ctl))
+			continue;
+		g->held[g->nheld++] = ctl;
+		/* stopped, it forks no more: its children are all there */
+		if (proc_children(pid, &kids, &nk))
+			continue;
+		if (nk && !vec_reserve((void **)&todo, &cap, n + nk, sizeof(*todo))) {
+			memcpy(todo + n, kids, nk * sizeof(*kids));
+			n += nk;
+		}
+		free(kids);
+	}
+	free(todo);
+}
+
+static void let_go(struct hib_group *g)
+{
+	for (size_t i = 0; i < g->nheld; i++)
+		(void)proc_release(g->held[i]);
+	free(g->held);
+	g->held = NULL;
+	g->nheld = g->nheld_cap = 0;
 }
 
 static int by_recent(const void *a, const void *b)
@@ -139,8 +191,23 @@ static void progress(int json, size_t k, size_t n, const char *name, const char 
 	fflush(stdout);
 }
 
+static int hib_opt(struct store_cmd *sc, void *arg, int ch, const char *optarg)
+{
+	(void)sc;
+	(void)optarg;
+	if (ch != 'T')
+		return CLI_USAGE;
+	*(int *)arg = 1;
+	return 0;
+}
+
 static int run_hibernate(struct cli *c, const struct cli_cmd *self, int argc, char **argv)
 {
+	static const struct option extra[] = {
+		{ "tcp-established", no_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int tcp_established = 0;
 	struct store_cmd sc;
 	struct hib h = { 0 };
 	struct store *s = NULL;
@@ -149,7 +216,7 @@ static int run_hibernate(struct cli *c, const struct cli_cmd *self, int argc, ch
 	unsigned frozen = 0, failed = 0;
 	int rc, err;
 
-	rc = store_cmd_parse(&sc, c, self, argc, argv, NULL, NULL, NULL, 0, 0);
+	rc = store_cmd_parse(&sc, c, self, argc, argv, extra, hib_opt, &tcp_established, 0, 0);
 	if (rc >= 0)
 		return rc;
 	strncpy(sc.cmdpath, "hibernate", sizeof(sc.cmdpath));
@@ -182,12 +249,18 @@ static int run_hibernate(struct cli *c, const struct cli_cmd *self, int argc, ch
 	if (rc)
 		goto out;
 	cli_log_release(c, 1);
+	for (size_t i = 0; i < h.n; i++)
+		hold(&h.g[i]);
 	for (size_t i = 0; i < h.n; i++) {
 		struct registry_entry *e = &h.g[i].e;
-		struct dump_opts o = { .freeze = true, .base = STORE_SNAP_NEWEST };
+		struct dump_opts o = { .freeze = true, .base = STORE_SNAP_NEWEST,
+				       .tcp_established = tcp_established };
 		struct dump_result res;
 		char what[160], hb[32];
 
+		/* a moment running between the two: its image is the freeze's
+		 * instant, as ever */
+		let_go(&h.g[i]);
 		err = cli_wait_paged_in(e->name);
 		if (!err)
 			err = dump_group(s, e->name, e->pid, &o, &res);
@@ -224,6 +297,8 @@ static int run_hibernate(struct cli *c, const struct cli_cmd *self, int argc, ch
 			       failed == 1 ? "" : "s") : CLI_OK;
 	rc = store_cmd_close(&sc, s, rc);
 out:
+	for (size_t i = 0; i < h.n; i++)
+		let_go(&h.g[i]);
 	free(names);
 	free(h.g);
 	return rc;
@@ -314,8 +389,11 @@ static int run_resume(struct cli *c, const struct cli_cmd *self, int argc, char 
 			snprintf(what, sizeof(what), "NOT melted: %s", store_strerror(err));
 		} else {
 			melted++;
-			snprintf(what, sizeof(what), "runs again as pid %d (%.1f ms; memory "
-				 "pages in behind it)", (int)res.pid, res.total_ns / 1e6);
+			char note[64];
+
+			snprintf(what, sizeof(what), "runs again as pid %d%s (%.1f ms; memory "
+				 "pages in behind it)", (int)cli_melted_pid(&res),
+				 cli_pidns_note(&res, note, sizeof(note)), res.total_ns / 1e6);
 		}
 		progress(sc.json, i + 1, n, names[i], what);
 	}
@@ -339,7 +417,7 @@ static int run_resume(struct cli *c, const struct cli_cmd *self, int argc, char 
 const struct cli_cmd cli_cmd_hibernate = {
 	.name = "hibernate", .run = run_hibernate,
 	.summary = "freeze every running group (the laptop case)",
-	.usage = "Usage: cryo hibernate [--store PATH] [--json]\n"
+	.usage = "Usage: cryo hibernate [--tcp-established] [--store PATH] [--json]\n"
 		 "\n"
 		 "Freeze every running group, the most recently used first, one line of\n"
 		 "progress per group and a summary; their memory is freed, their images\n"
@@ -347,6 +425,8 @@ const struct cli_cmd cli_cmd_hibernate = {
 		 "'cryo resume'. Exits 1 if a group could not be frozen (it runs on).\n"
 		 "\n"
 		 "Options:\n"
+		 "  --tcp-established  keep the groups' TCP connections to outside, as\n"
+		 "                 'cryo freeze --tcp-established' does\n"
 		 "  --store PATH   the store (default $CRYO_HOME/store)\n"
 		 "  --json         a JSON summary\n"
 		 "  --help         show this help\n",

@@ -30,6 +30,7 @@ static const char *const vma_kinds[] = {
 	[CRYO__VMA_KIND__VMA_SPECIAL] = "special",
 	[CRYO__VMA_KIND__VMA_HEAP] = "heap",
 	[CRYO__VMA_KIND__VMA_STACK] = "stack",
+	[CRYO__VMA_KIND__VMA_SYSV_SHM] = "sysv-shm",
 };
 
 static const char *vma_kind(unsigned k)
@@ -276,6 +277,10 @@ static void j_mm(struct insp *in, uint32_t space, const Cryo__MmEntry *mm)
 			json_kv_u64(j, "memfd_space", v->memfd_space);
 			json_kv_u64(j, "memfd_pages", pages_in(in->sn, v->memfd_space, 0, 1ull << 47));
 		}
+		if (v->has_object_size)
+			json_kv_u64(j, "object_size", v->object_size);
+		if (v->has_sysv_shmid)
+			json_kv_u64(j, "sysv_shmid", v->sysv_shmid);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -385,6 +390,8 @@ static void t_mm(struct insp *in, uint32_t space, const Cryo__MmEntry *mm)
 			printf(" [shmem space %u]", v->shmem_space);
 		if (v->has_memfd_space)
 			printf(" [contents space %u]", v->memfd_space);
+		if (v->has_sysv_shmid)
+			printf(" [System V shm %u]", v->sysv_shmid);
 		printf("\n");
 	}
 }
@@ -402,12 +409,22 @@ static void t_fds(const Cryo__FdsEntry *fe)
 	}
 }
 
+/* A process of a group in a pid namespace: its pids above are the ones
+ * its program saw; the host's at the snapshot beside them. */
+static void host_pid_line(const Cryo__ProcRef *ref)
+{
+	if (ref->has_host_pid)
+		printf("  host pid %u (pid %u in its pid namespace)\n", ref->host_pid, ref->pid);
+}
+
 /* A zombie has only its ref: what its parent's wait will read. */
 static void zombie(struct insp *in, const Cryo__ProcRef *z)
 {
 	if (in->j) {
 		json_obj_begin(in->j);
 		json_kv_u64(in->j, "pid", z->pid);
+		if (z->has_host_pid)
+			json_kv_u64(in->j, "host_pid", z->host_pid);
 		json_kv_u64(in->j, "ppid", z->ppid);
 		json_kv_bool(in->j, "zombie", true);
 		json_kv_u64(in->j, "exit_status", (uint32_t)z->exit_status);
@@ -419,6 +436,42 @@ static void zombie(struct insp *in, const Cryo__ProcRef *z)
 		printf("killed by signal %d\n", WTERMSIG(z->exit_status));
 	else
 		printf("exited with %d\n", WEXITSTATUS(z->exit_status));
+	host_pid_line(z);
+}
+
+/* System V segments: the group's, not one process's. */
+static void t_sysv(const Cryo__GroupEntry *g)
+{
+	for (size_t i = 0; i < g->n_sysv_shm; i++) {
+		const Cryo__SysvShm *m = g->sysv_shm[i];
+
+		printf("sysv-shm %u key %#x %" PRIu64 " bytes mode %o owner %u:%u creator %u:%u "
+		       "space %u%s%s\n", m->shmid, (unsigned)m->key, m->size, m->mode, m->uid, m->gid,
+		       m->cuid, m->cgid, m->space, m->removed ? " removed" : "",
+		       m->locked ? " locked" : "");
+	}
+}
+
+static void j_sysv(struct json *j, const Cryo__GroupEntry *g)
+{
+	json_key(j, "sysv_shm");
+	json_arr_begin(j);
+	for (size_t i = 0; i < g->n_sysv_shm; i++) {
+		const Cryo__SysvShm *m = g->sysv_shm[i];
+
+		json_obj_begin(j);
+		json_kv_u64(j, "shmid", m->shmid);
+		json_kv_u64(j, "key", (uint32_t)m->key);
+		json_kv_u64(j, "size", m->size);
+		json_kv_u64(j, "mode", m->mode);
+		json_kv_u64(j, "uid", m->uid);
+		json_kv_u64(j, "gid", m->gid);
+		json_kv_u64(j, "space", m->space);
+		json_kv_bool(j, "removed", m->removed);
+		json_kv_bool(j, "locked", m->locked);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
 }
 
 static int one_proc(struct cli *c, struct insp *in, const Cryo__ProcRef *ref)
@@ -451,6 +504,8 @@ static int one_proc(struct cli *c, struct insp *in, const Cryo__ProcRef *ref)
 	if (in->j) {
 		json_obj_begin(in->j);
 		json_kv_u64(in->j, "pid", ref->pid);
+		if (ref->has_host_pid)
+			json_kv_u64(in->j, "host_pid", ref->host_pid);
 		json_kv_u64(in->j, "space", ref->space);
 		j_core(in->j, pe);
 		j_mm(in, ref->space, mm);
@@ -458,6 +513,7 @@ static int one_proc(struct cli *c, struct insp *in, const Cryo__ProcRef *ref)
 		json_obj_end(in->j);
 	} else {
 		t_core(pe);
+		host_pid_line(ref);
 		t_mm(in, ref->space, mm);
 		t_fds(fe);
 	}
@@ -547,6 +603,7 @@ static int run_inspect(struct cli *c, const struct cli_cmd *self, int argc, char
 		json_kv_u64(&j, "image_version", g->version);
 		json_kv_u64(&j, "time_ns", g->time_ns);
 		json_kv_bool(&j, "frozen", g->frozen);
+		json_kv_bool(&j, "pid_ns", g->pid_ns);
 		json_kv_u64(&j, "stopped_ns", g->stopped_ns);
 		json_kv_u64(&j, "pages", info.pages);
 		json_kv_u64(&j, "zero_pages", info.zero_pages);
@@ -556,16 +613,20 @@ static int run_inspect(struct cli *c, const struct cli_cmd *self, int argc, char
 		json_arr_begin(&j);
 	} else {
 		printf("group %s snapshot %" PRIu64 " taken %s%s, stopped %.1f ms, %" PRIu64
-		       " pages (%" PRIu64 " zero), %u records, image v%u, cryo %s\n",
+		       " pages (%" PRIu64 " zero), %u records, image v%u, cryo %s%s\n",
 		       g->name, info.no, cli_time(g->time_ns, tb, sizeof(tb)),
 		       g->frozen ? " (freeze)" : "", g->stopped_ns / 1e6, info.pages,
 		       info.zero_pages, info.records, g->version,
-		       g->cryo_version ? g->cryo_version : "?");
+		       g->cryo_version ? g->cryo_version : "?",
+		       g->pid_ns ? "; in a pid namespace (pids as its programs saw them)" : "");
 	}
+	if (!in.j)
+		t_sysv(g);
 	for (size_t i = 0; i < g->n_procs && !rc; i++)
 		rc = one_proc(c, &in, g->procs[i]);
 	if (in.j && !rc) {
 		json_arr_end(&j);
+		j_sysv(&j, g);
 		json_obj_end(&j);
 		json_end(&j);
 	}

@@ -16,6 +16,7 @@
 struct melt_args {
 	uint64_t snap;
 	int eager;
+	enum restore_pidns pidns;
 	const char *in, *out, *err;
 };
 
@@ -40,14 +41,22 @@ static int melt_opt(struct store_cmd *sc, void *arg, int ch, const char *optarg)
 	case 'E':
 		a->eager = 1;
 		return 0;
+	case 'P':
+		a->pidns = RESTORE_PIDNS_ALWAYS;
+		return 0;
+	case 'N':
+		a->pidns = RESTORE_PIDNS_NEVER;
+		return 0;
 	}
 	return CLI_USAGE;
 }
 
-/* Record that name runs again as pid: with the start time that tells this
- * process from a later one with its pid. */
-static void registry_running(const char *name, pid_t pid)
+/* Record that name runs again as res->pid (the host's): with the start
+ * time that tells this process from a later one with its pid, and its pid
+ * namespace's pids if it went into one. */
+static void registry_running(const char *name, const struct restore_result *res)
 {
+	pid_t pid = res->pid;
 	struct registry_entry e = { 0 };
 	struct timespec ts;
 
@@ -58,10 +67,28 @@ static void registry_running(const char *name, pid_t pid)
 		e.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	}
 	e.pid = pid;
+	e.ns_pid = res->ns_pid;
+	e.ns_init = res->ns_init;
 	e.state = REGISTRY_RUNNING;
 	if (registry_pid_starttime(pid, &e.starttime) || registry_put(cli_home(), &e))
 		fprintf(stderr, "cryo: warning: %s runs again as pid %d but the group "
 			"registry was not updated\n", name, (int)pid);
+}
+
+/* 1 with its host pid if group name runs now (registered running, the
+ * same process). Such a group is not melted a second time: its pids being
+ * in use, the copy would go into a pid namespace of its own and the
+ * registry would lose the first. */
+static int running_now(const char *name, pid_t *pid)
+{
+	struct registry_entry e;
+	uint64_t st;
+
+	if (registry_get(cli_home(), name, &e) || e.state != REGISTRY_RUNNING ||
+	    registry_pid_starttime(e.pid, &st) || st != e.starttime)
+		return 0;
+	*pid = e.pid;
+	return 1;
 }
 
 /* 1 if a process of the snapshot had a pseudo-terminal (fds/tty.c). */
@@ -147,7 +174,7 @@ int cli_melt_group(struct store *s, const char *name, struct restore_opts *o,
 			fprintf(stderr, "cryo: %s: its terminal will not end with it\n", name);
 	}
 	if (!err)
-		registry_running(name, res->pid);
+		registry_running(name, res);
 	return err;
 }
 
@@ -159,6 +186,8 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 		{ "stdout", required_argument, NULL, 'o' },
 		{ "stderr", required_argument, NULL, 'e' },
 		{ "eager", no_argument, NULL, 'E' },
+		{ "pidns", no_argument, NULL, 'P' },
+		{ "no-pidns", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct melt_args a = { .snap = STORE_SNAP_NEWEST };
@@ -167,6 +196,8 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 	struct store_cmd sc;
 	struct store *s;
 	const char *name;
+	char note[64];
+	pid_t running;
 	int rc, err;
 
 	rc = store_cmd_parse(&sc, c, self, argc, argv, extra, melt_opt, &a, 1, 1);
@@ -178,13 +209,18 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 		return cli_usage(c, "melt", "melt: bad group name '%s'", name);
 	/* the store is root's: others ask cryod, for a snapshot of their own */
 	if (geteuid() != 0) {
-		if (a.snap != STORE_SNAP_NEWEST || a.in || a.out || a.err || a.eager || sc.path_opt)
+		if (a.snap != STORE_SNAP_NEWEST || a.in || a.out || a.err || a.eager || a.pidns ||
+		    sc.path_opt)
 			return cli_fail(c, "melt %s: only root melts with options; others get the "
 					"newest snapshot of their own groups through cryod", name);
 		return cli_ctl_melt(c, name);
 	}
+	if (running_now(name, &running))
+		return cli_fail(c, "melt %s: the group is running (pid %d is in use by it); freeze "
+				"it first", name, (int)running);
 	o.snap = a.snap;
 	o.lazy = !a.eager;
+	o.pidns = a.pidns;
 	o.fds.stdin_path = a.in;
 	o.fds.stdout_path = a.out;
 	o.fds.stderr_path = a.err;
@@ -197,12 +233,16 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 		return store_cmd_close(&sc, s, rc);
 	}
 	cli_log_release(c, 1);
-	if (sc.json)
-		printf("{\"name\": \"%s\", \"pid\": %d, \"ms\": %.1f}\n", name, (int)res.pid,
+	if (sc.json && res.ns_pid)
+		printf("{\"name\": \"%s\", \"pid\": %d, \"ns_pid\": %d, \"ns_init_pid\": %d, "
+		       "\"ms\": %.1f}\n", name, (int)res.pid, (int)res.ns_pid, (int)res.ns_init,
 		       (double)res.total_ns / 1e6);
+	else if (sc.json)
+		printf("{\"name\": \"%s\", \"pid\": %d, \"ns_pid\": null, \"ms\": %.1f}\n", name,
+		       (int)res.pid, (double)res.total_ns / 1e6);
 	else
-		printf("melted %s: pid %d runs again (%.1f ms)\n", name, (int)res.pid,
-		       (double)res.total_ns / 1e6);
+		printf("melted %s: pid %d runs again%s (%.1f ms)\n", name, (int)cli_melted_pid(&res),
+		       cli_pidns_note(&res, note, sizeof(note)), (double)res.total_ns / 1e6);
 	return store_cmd_close(&sc, s, CLI_OK);
 }
 
@@ -210,7 +250,8 @@ const struct cli_cmd cli_cmd_melt = {
 	.name = "melt", .run = run_melt,
 	.summary = "bring a frozen group back from a snapshot",
 	.usage = "Usage: cryo melt NAME [--snapshot N] [--stdin FILE] [--stdout FILE]\n"
-		 "                 [--stderr FILE] [--store PATH] [--json]\n"
+		 "                 [--stderr FILE] [--eager] [--pidns | --no-pidns]\n"
+		 "                 [--store PATH] [--json]\n"
 		 "\n"
 		 "Rebuild the process of group NAME from its newest snapshot (or snapshot\n"
 		 "N) with its old pid, memory, threads, registers, signals, timers, fds and\n"
@@ -218,12 +259,17 @@ const struct cli_cmd cli_cmd_melt = {
 		 "traced). Its private memory comes in on demand: a pager process serves\n"
 		 "each first touch from the store and brings the rest in behind it (log:\n"
 		 "$CRYO_HOME/log/pager-NAME.log); snapshots of the group wait until all is\n"
-		 "in. Fails if the pid is in use, or a file it mapped changed since the\n"
+		 "in. If a pid or tid of the group is in use, the group goes into a new\n"
+		 "pid namespace (with a mount namespace and /proc of its own) in which\n"
+		 "every process keeps its old pid; `cryo ps` shows both pids. Refuses a\n"
+		 "group that is running; fails if a file it mapped changed since the\n"
 		 "snapshot; a failed melt leaves no process behind and the image as it\n"
 		 "was.\n"
 		 "\n"
 		 "Options:\n"
 		 "  --eager        write all of its memory before it runs (no pager)\n"
+		 "  --pidns        into a new pid namespace even if its pids are free\n"
+		 "  --no-pidns     never: a pid in use is an error\n"
 		 "  --snapshot N   melt snapshot N instead of the newest\n"
 		 "  --stdin FILE   what a terminal or outside pipe on input becomes\n"
 		 "                 (default /dev/null)\n"

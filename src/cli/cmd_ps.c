@@ -1,7 +1,10 @@
 /* cryo ps: the groups, their processes and their snapshots, one line each.
  *
- *   NAME PID STATE LAST-SNAPSHOT SNAPSHOTS STORED RSS DIRTY/s
+ *   NAME PID STATE LAST-SNAPSHOT SNAPSHOTS STORED RSS DIRTY/s NS-PID
  *
+ * PID is the host's (what kill, gdb and cryod use); NS-PID the one the
+ * program sees when it runs in a pid namespace of its own (a melt whose
+ * pids were taken), "-" otherwise.
  * STATE is the registry's, except that a running group whose process is
  * gone shows "exited". DIRTY/s needs cryod's dirty tracking: "-" until it
  * runs. */
@@ -23,7 +26,7 @@
 struct ps_row {
 	struct registry_entry e;
 	int alive;
-	char ended[24];			/* "exited(3)", from its terminal's holder */
+	char ended[24];			/* "exited(3)": how its process ended */
 	const char *paging;		/* a lazy melt not all in: "paging", "stalled" */
 	uint64_t snaps, stored, last_ns;
 	uint64_t rss;			/* bytes; 0 when not running */
@@ -86,14 +89,20 @@ static uint64_t rss_of(pid_t pid)
 	return (uint64_t)kb * 1024;
 }
 
-/* How a `cryo run` group's process ended, as its terminal's holder (its
- * parent) saw it: CRYO_HOME/term/NAME.exit "exited N" or "killed SIG". */
+/* How a group's process ended: as cryod saw it (any group it watched:
+ * registry_exit_get), or as the terminal's holder of a `cryo run` group
+ * (its parent) did: CRYO_HOME/term/NAME.exit "exited N" or "killed SIG".
+ * Neither: "exited", how not known. */
 static void read_ended(struct ps_row *r)
 {
 	char path[PATH_MAX], how[16];
 	int v;
 	FILE *f;
 
+	if (!registry_exit_get(cli_home(), &r->e, &v) && v >= 0) {
+		registry_exit_text(v, r->ended, sizeof(r->ended));
+		return;
+	}
 	if (term_path(cli_home(), r->e.name, "exit", path, sizeof(path)))
 		return;
 	f = fopen(path, "re");
@@ -134,11 +143,11 @@ static const char *age(uint64_t then_ns, uint64_t now_ns, char *buf, size_t n)
 static void print_rows(const struct ps *p, struct json *j)
 {
 	uint64_t now = wall_ns();
-	char a[32], st[16], rs[16];
+	char a[32], st[16], rs[16], np[16];
 
 	if (!j)
-		printf("%-16s %8s %-8s %-14s %9s %10s %10s %8s\n", "NAME", "PID", "STATE",
-		       "LAST-SNAPSHOT", "SNAPSHOTS", "STORED", "RSS", "DIRTY/s");
+		printf("%-16s %8s %-8s %-14s %9s %10s %10s %8s %8s\n", "NAME", "PID", "STATE",
+		       "LAST-SNAPSHOT", "SNAPSHOTS", "STORED", "RSS", "DIRTY/s", "NS-PID");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct ps_row *r = &p->rows[i];
 
@@ -147,6 +156,16 @@ static void print_rows(const struct ps *p, struct json *j)
 			json_kv_str(j, "name", r->e.name);
 			json_key(j, "pid");
 			json_i64(j, r->e.pid);
+			json_key(j, "ns_pid");
+			if (r->e.ns_pid)
+				json_i64(j, r->e.ns_pid);
+			else
+				json_null(j);
+			json_key(j, "ns_init_pid");
+			if (r->e.ns_init)
+				json_i64(j, r->e.ns_init);
+			else
+				json_null(j);
 			json_kv_str(j, "state", state_of(r));
 			json_kv_u64(j, "last_snapshot_ns", r->last_ns);
 			json_kv_u64(j, "snapshots", r->snaps);
@@ -157,10 +176,13 @@ static void print_rows(const struct ps *p, struct json *j)
 			json_obj_end(j);
 			continue;
 		}
-		printf("%-16s %8d %-8s %-14s %9" PRIu64 " %10s %10s %8s\n", r->e.name,
+		if (r->e.ns_pid)
+			snprintf(np, sizeof(np), "%d", (int)r->e.ns_pid);
+		printf("%-16s %8d %-8s %-14s %9" PRIu64 " %10s %10s %8s %8s\n", r->e.name,
 		       (int)r->e.pid, state_of(r), age(r->last_ns, now, a, sizeof(a)), r->snaps,
 		       cli_human(r->stored, st, sizeof(st)),
-		       r->alive ? cli_human(r->rss, rs, sizeof(rs)) : "-", "-");
+		       r->alive ? cli_human(r->rss, rs, sizeof(rs)) : "-", "-",
+		       r->e.ns_pid ? np : "-");
 	}
 }
 
@@ -233,10 +255,14 @@ const struct cli_cmd cli_cmd_ps = {
 	.usage = "Usage: cryo ps [--store PATH] [--json]\n"
 		 "\n"
 		 "One line per group: NAME PID STATE LAST-SNAPSHOT SNAPSHOTS STORED RSS\n"
-		 "DIRTY/s. STATE is running, frozen, or exited (registered running but its\n"
-		 "process is gone: `cryo recover` brings it back); paging while a lazy\n"
-		 "melt still brings its memory in, stalled if that melt's pager died (the\n"
-		 "next snap, or cryod, ends it). STORED is what its\n"
+		 "DIRTY/s NS-PID. PID is the host's; NS-PID the pid the program sees\n"
+		 "when it runs in a pid namespace of its own (its pids were taken at\n"
+		 "melt), \"-\" otherwise. STATE is running, frozen, or exited (registered\n"
+		 "running but its process is gone: `cryo recover` brings it back):\n"
+		 "exited(N) or killed(SIG) when cryod (or the terminal of a `cryo run`\n"
+		 "group) saw how it ended, exited alone when nothing did; paging while\n"
+		 "a lazy melt still brings its memory in, stalled if that melt's pager\n"
+		 "died (the next snap, or cryod, ends it). STORED is what its\n"
 		 "snapshots added to the store; RSS the running process's resident\n"
 		 "memory; DIRTY/s needs the daemon and shows \"-\" without it.\n"
 		 "\n"

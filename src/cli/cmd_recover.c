@@ -6,9 +6,10 @@
  * gone (no such pid, or the pid names a process with another start time).
  * Without cryod nothing records why a process ended, so a program that
  * quit on its own is recovered too; `cryo rm NAME` forgets a group. A
- * group whose pid another process holds now cannot come back with its pid
- * yet (a new pid namespace is for a later issue): it is reported, the
- * others are still recovered. Idempotent: a second run finds them running. */
+ * group that cannot come back is reported, the others are still
+ * recovered. Idempotent: a second run finds them running.
+ * A group whose pid another process holds now comes back in a new pid
+ * namespace, with its old pids there (restore/pidns.c). */
 #include "cli/json.h"
 #include "cli/store_cmd.h"
 #include "image/registry.h"
@@ -34,8 +35,10 @@ static int alive(const struct registry_entry *e)
 }
 
 static void report(struct recover *rc, const char *name, const char *what, pid_t pid,
-		   double ms, int err)
+		   const struct restore_result *res, double ms, int err)
 {
+	char note[64];
+
 	if (rc->j) {
 		json_obj_begin(rc->j);
 		json_kv_str(rc->j, "name", name);
@@ -43,6 +46,11 @@ static void report(struct recover *rc, const char *name, const char *what, pid_t
 		json_key(rc->j, "pid");
 		json_i64(rc->j, pid);
 		if (!strcmp(what, "melted")) {
+			json_key(rc->j, "ns_pid");
+			if (res->ns_pid)
+				json_i64(rc->j, res->ns_pid);
+			else
+				json_null(rc->j);
 			json_key(rc->j, "ms");
 			json_f64(rc->j, ms);
 		}
@@ -52,7 +60,8 @@ static void report(struct recover *rc, const char *name, const char *what, pid_t
 		return;
 	}
 	if (!strcmp(what, "melted"))
-		printf("recovered %s: pid %d runs again (%.1f ms)\n", name, (int)pid, ms);
+		printf("recovered %s: pid %d runs again%s (%.1f ms)\n", name,
+		       (int)cli_melted_pid(res), cli_pidns_note(res, note, sizeof(note)), ms);
 	else if (!strcmp(what, "running"))
 		printf("%s: still running as pid %d\n", name, (int)pid);
 	else if (!strcmp(what, "failed"))
@@ -72,18 +81,18 @@ static int recover_one(void *arg, const struct registry_entry *e)
 	}
 	if (e->state == REGISTRY_RUNNING && alive(e)) {
 		rc->running++;
-		report(rc, e->name, "running", e->pid, 0, 0);
+		report(rc, e->name, "running", e->pid, &res, 0, 0);
 		return 0;
 	}
 	fflush(stdout);
 	err = cli_melt_group(rc->s, e->name, &o, &res);
 	if (err) {
 		rc->failed++;
-		report(rc, e->name, "failed", e->pid, 0, err);
+		report(rc, e->name, "failed", e->pid, &res, 0, err);
 		return 0;
 	}
 	rc->melted++;
-	report(rc, e->name, "melted", res.pid, (double)res.total_ns / 1e6, 0);
+	report(rc, e->name, "melted", res.pid, &res, (double)res.total_ns / 1e6, 0);
 	return 0;
 }
 

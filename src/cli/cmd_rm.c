@@ -1,12 +1,14 @@
 /* cryo rm NAME: forget a group: its snapshots leave the store and its
  * registry entry goes. A group whose process runs is refused unless
- * --force: the process then keeps running, no longer persistent. */
+ * --force: the process then keeps running, no longer persistent. Users
+ * other than root go through cryod, for their own groups. */
 #include "cli/store_cmd.h"
 #include "image/registry.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int rm_opt(struct store_cmd *sc, void *arg, int ch, const char *optarg)
 {
@@ -38,6 +40,13 @@ static int run_rm(struct cli *c, const struct cli_cmd *self, int argc, char **ar
 	name = sc.pos[0];
 	if (!registry_name_ok(name))
 		return cli_usage(c, "rm", "rm: bad group name '%s'", name);
+	/* the store is root's: others ask cryod, for a group of their own */
+	if (geteuid() != 0) {
+		if (sc.path_opt)
+			return cli_fail(c, "rm %s: only root names a store; others remove their "
+				       "own groups through cryod", name);
+		return cli_ctl_rm(c, name, force);
+	}
 	err = registry_get(cli_home(), name, &e);
 	if (err && err != -ENOENT)
 		return cli_fail(c, "rm %s: reading its registry entry: %s", name, strerror(-err));
@@ -75,7 +84,8 @@ const struct cli_cmd cli_cmd_rm = {
 		 "\n"
 		 "Delete every snapshot of group NAME and its registry entry. A group whose\n"
 		 "process is running is refused unless --force: the process then keeps\n"
-		 "running, but is no longer persistent.\n"
+		 "running, but is no longer persistent. Users other than root remove\n"
+		 "their own groups through cryod.\n"
 		 "\n"
 		 "Options:\n"
 		 "  --force        remove a running group too (its process is not touched)\n"

@@ -2,6 +2,7 @@
  * lines, sizes, times and the store's path. */
 #include "cli/cli.h"
 #include "pager/serve.h"
+#include "restore/restore.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -262,5 +263,18 @@ const char *cli_store_path(const char *opt_path, char *buf, size_t n)
 	if (opt_path)
 		return opt_path;
 	snprintf(buf, n, "%s/store", cli_home());
+	return buf;
+}
+
+pid_t cli_melted_pid(const struct restore_result *res)
+{
+	return res->ns_pid ? res->ns_pid : res->pid;
+}
+
+const char *cli_pidns_note(const struct restore_result *res, char *buf, size_t n)
+{
+	if (!res->ns_pid)
+		return "";
+	snprintf(buf, n, " in a new pid namespace, host pid %d", (int)res->pid);
 	return buf;
 }

@@ -82,4 +82,9 @@ struct pm_scan_arg {
 #define UFFD_FEATURE_MOVE           (1ULL << 16)
 #endif
 
+/* --- pidfd (6.9+) --- */
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD 00000200	/* O_EXCL */
+#endif
+
 #endif

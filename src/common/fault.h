@@ -26,6 +26,7 @@
 	X(FP_INJECT_CRASH,         "proc.inject.crash",    0)             \
 	X(FP_INJECT_SLOW,          "proc.inject.slow",     EAGAIN)        \
 	X(FP_RESTORE_CHILD_FAIL,   "restore.child.fail",   EIO)           \
+	X(FP_RESTORE_SEIZE_CRASH,  "restore.seize.crash",  0)             \
 	X(FP_RESTORE_MMAP_FAIL,    "restore.mmap.fail",    EIO)           \
 	X(FP_RESTORE_PAGES_FAIL,   "restore.pages.fail",   EIO)           \
 	X(FP_RESTORE_THREADS_FAIL, "restore.threads.fail", EIO)           \

@@ -10,6 +10,8 @@
 #include "dump/dump.h"
 #include "image/registry.h"
 #include "pager/serve.h"
+#include "proc/exits.h"
+#include "term/term.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -37,6 +39,10 @@ struct group {
 	uint64_t last_snap_ns;		/* wall clock of the newest snapshot */
 	uint64_t weak, force, skipped, failed;
 	bool tracking;			/* the worker tracks its writes */
+	/* how it ended (proc/exits.h): the wait status of the last exit
+	 * event of its process; watched: seen alive since we listen */
+	bool watched, exit_seen;
+	int exit_status;
 };
 
 struct cryod {
@@ -48,6 +54,7 @@ struct cryod {
 	struct worker w;		/* does the snapshots (worker.h) */
 	uint64_t started_ns;
 	size_t paging;			/* lazy melts still paging in this tick */
+	int exits;			/* exit events (proc/exits.h), or -1 */
 };
 
 /* ---- the lock and the pid file ---- */
@@ -122,6 +129,7 @@ static struct group *group_get(struct cryod *d, const struct registry_entry *e)
 				d->g[i].pid = e->pid;
 				d->g[i].starttime = e->starttime;
 				d->g[i].have_prev = d->g[i].gone = false;
+				d->g[i].watched = d->g[i].exit_seen = false;
 				worker_forget(&d->w, d->g[i].name);
 				d->g[i].tracking = false;
 			}
@@ -230,6 +238,50 @@ static void tick_group(struct cryod *d, struct group *g)
 		g->prev = now;
 }
 
+/* An exit event: a thread of a group's process ended (the last one's
+ * status is the process's). */
+static void on_exit_event(void *arg, pid_t tgid, pid_t tid, int status)
+{
+	struct cryod *d = arg;
+
+	(void)tid;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->g[i].pid == tgid && !d->g[i].gone) {
+			d->g[i].exit_seen = true;
+			d->g[i].exit_status = status;
+		}
+}
+
+static void drain_exits(struct cryod *d)
+{
+	if (d->exits < 0 || proc_exits_drain(d->exits, on_exit_event, d) != -ENOBUFS)
+		return;
+	/* some were lost: a status seen before may not be the last one */
+	pr_warn("exit events were lost: how a group ends now may show as unknown");
+	for (size_t i = 0; i < d->n; i++)
+		d->g[i].exit_seen = false;
+}
+
+/* g's process is gone: record how it ended, if we were watching. */
+static void record_exit(struct cryod *d, struct group *g, const struct registry_entry *e)
+{
+	char text[32];
+	int status = -1, r;
+
+	if (d->exits < 0 || !g->watched)
+		return;
+	drain_exits(d);
+	if (g->exit_seen)
+		status = g->exit_status;
+	r = registry_exit_put(d->o->home, e, status);
+	if (r)
+		pr_warn("group %s: recording how pid %d ended: %s", g->name, (int)e->pid,
+			strerror(-r));
+	pr_info("group %s: pid %d %s%s", g->name, (int)e->pid,
+		registry_exit_text(status, text, sizeof(text)),
+		status < 0 ? " (status unknown: its exit event was lost)" : "");
+}
+
 static int see(void *arg, const struct registry_entry *e)
 {
 	struct cryod *d = arg;
@@ -245,15 +297,18 @@ static int see(void *arg, const struct registry_entry *e)
 		load_last(d, g);
 	g->seen = true;
 	if (registry_pid_starttime(e->pid, &st) || st != e->starttime) {
-		if (!g->gone)
+		if (!g->gone) {
+			record_exit(d, g, e);
 			pr_info("group %s: pid %d is gone; `cryo recover` melts it", g->name,
 				(int)e->pid);
+		}
 		g->gone = true;
 		worker_forget(&d->w, g->name);
 		g->tracking = false;
 		return 0;
 	}
 	g->gone = false;
+	g->watched = d->exits >= 0;
 	if (!d->paging)
 		tick_group(d, g);
 	return 0;
@@ -378,6 +433,7 @@ static long recorded_owner(const char *store_path, const char *name)
 }
 
 struct ps_ctx {
+	const char *home;
 	const char *store_path;
 	uid_t uid;
 	Cryo__CtlReply *rep;
@@ -411,11 +467,23 @@ static int ps_one(void *arg, const struct registry_entry *e)
 	cryo__ctl_group__init(g);
 	p->rep->groups[p->rep->n_groups++] = g;
 	g->name = strdup(e->name);
-	g->state = strdup(e->state == REGISTRY_RUNNING ? (owner < 0 ? "exited" : "running") :
-			  registry_state_name(e->state));
+	if (e->state == REGISTRY_RUNNING && owner < 0) {
+		char text[32];
+		int status = -1;
+
+		(void)registry_exit_get(p->home, e, &status);
+		g->state = strdup(registry_exit_text(status, text, sizeof(text)));
+	} else {
+		g->state = strdup(e->state == REGISTRY_RUNNING ? "running" :
+				  registry_state_name(e->state));
+	}
 	if (!g->name || !g->state)
 		return -ENOMEM;
 	g->pid = (int32_t)e->pid;
+	if (e->ns_pid) {
+		g->has_ns_pid = 1;
+		g->ns_pid = (int32_t)e->ns_pid;
+	}
 	if (owner >= 0) {
 		g->has_uid = 1;
 		g->uid = (uint32_t)owner;
@@ -426,10 +494,28 @@ static int ps_one(void *arg, const struct registry_entry *e)
 static int ctl_ps(void *arg, uid_t uid, Cryo__CtlReply *rep)
 {
 	struct cryod *d = arg;
-	struct ps_ctx p = { .store_path = d->store_path, .uid = uid, .rep = rep };
+	struct ps_ctx p = { .home = d->o->home, .store_path = d->store_path, .uid = uid,
+			    .rep = rep };
 	int r = registry_list(d->o->home, ps_one, &p);
 
 	return r == -ENOENT ? 0 : r;
+}
+
+/* *e: name's entry, if it runs and uid may act on it; else the reason in
+ * rep->text and -errno. */
+static int running_group(struct cryod *d, uid_t uid, const char *name, struct registry_entry *e,
+			 Cryo__CtlReply *rep)
+{
+	long owner;
+
+	if (!registry_name_ok(name) || registry_get(d->o->home, name, e))
+		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
+	owner = owner_of(e);
+	if (owner >= 0 && !ctl_allowed(uid, (uid_t)owner))
+		return asprintf(&rep->text, "group %s is not yours", name) < 0 ? -ENOMEM : -EPERM;
+	if (owner < 0 || e->state != REGISTRY_RUNNING)
+		return asprintf(&rep->text, "group %s is not running", name) < 0 ? -ENOMEM : -ESRCH;
+	return 0;
 }
 
 static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, bool freeze,
@@ -439,16 +525,10 @@ static int ctl_snap(void *arg, uid_t uid, const char *name, bool weak, bool free
 	struct registry_entry e;
 	struct dump_result res;
 	bool armed;
-	long owner;
 	int r;
 
-	if (!registry_name_ok(name) || registry_get(d->o->home, name, &e))
-		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
-	owner = owner_of(&e);
-	if (owner >= 0 && !ctl_allowed(uid, (uid_t)owner))
-		return asprintf(&rep->text, "group %s is not yours", name) < 0 ? -ENOMEM : -EPERM;
-	if (owner < 0 || e.state != REGISTRY_RUNNING)
-		return asprintf(&rep->text, "group %s is not running", name) < 0 ? -ENOMEM : -ESRCH;
+	if ((r = running_group(d, uid, name, &e, rep)))
+		return r;
 	if (weak && !sched_idle_now(e.pid, 200))
 		return asprintf(&rep->text, "%s: busy, weak snapshot skipped", name) < 0 ? -ENOMEM : 0;
 	/* a pager holds the store for reading until its melt is all in */
@@ -530,9 +610,10 @@ out:
 	return ok;
 }
 
-/* Run `cryo melt NAME` (this binary) and collect what it says: the melt
- * is the command's, with its terminal and registry steps, run as root. */
-static int run_melt_cmd(const char *name, char **text)
+/* Run `cryo ARGS...` (this binary) and collect what it says: the work is
+ * the command's (melt: with its terminal and registry steps), run as
+ * root. */
+static int run_cmd(char *const argv[], char **text)
 {
 	int p[2], st;
 	char buf[4096];
@@ -548,7 +629,6 @@ static int run_melt_cmd(const char *name, char **text)
 		return -errno;
 	}
 	if (c == 0) {
-		char *argv[] = { "cryo", "melt", (char *)name, NULL };
 		sigset_t none;
 
 		sigemptyset(&none);
@@ -595,13 +675,70 @@ static int ctl_melt(void *arg, uid_t uid, const char *name, Cryo__CtlReply *rep)
 			       -ENOMEM : -EBUSY;
 	if (uid != 0 && !snapshot_is_users(d->store_path, name, uid, &why))
 		return asprintf(&rep->text, "%s: %s", name, why) < 0 ? -ENOMEM : -EPERM;
-	r = run_melt_cmd(name, &rep->text);
+	{
+		char *argv[] = { "cryo", "melt", (char *)name, NULL };
+
+		r = run_cmd(argv, &rep->text);
+	}
 	pr_info("melt of %s asked for by uid %u: %s", name, (unsigned)uid,
 		rep->text ? rep->text : strerror(-r));
 	return r;
 }
 
-static const struct ctl_ops cryod_ctl_ops = { .ps = ctl_ps, .snap = ctl_snap, .melt = ctl_melt };
+/* rm: the group's process's uid decides, or without one the owner its
+ * newest snapshot records; neither: root's alone. `cryo rm` does the rest
+ * (it refuses a running group without force). */
+static int ctl_rm(void *arg, uid_t uid, const char *name, bool force, Cryo__CtlReply *rep)
+{
+	struct cryod *d = arg;
+	struct registry_entry e;
+	char *argv[] = { "cryo", "rm", (char *)name, force ? "--force" : NULL, NULL };
+	long owner = -1;
+	int known, r;
+
+	if (!registry_name_ok(name))
+		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
+	known = !registry_get(d->o->home, name, &e);
+	if (known)
+		owner = owner_of(&e);
+	if (owner < 0)
+		owner = recorded_owner(d->store_path, name);
+	if (!known && owner < 0)
+		return asprintf(&rep->text, "no group named %s", name) < 0 ? -ENOMEM : -ENOENT;
+	if (owner < 0 ? uid != 0 : !ctl_allowed(uid, (uid_t)owner))
+		return asprintf(&rep->text, "group %s is not yours", name) < 0 ? -ENOMEM : -EPERM;
+	r = run_cmd(argv, &rep->text);
+	pr_info("rm of %s asked for by uid %u: %s", name, (unsigned)uid,
+		rep->text ? rep->text : strerror(-r));
+	return r;
+}
+
+/* attach: a connection to the group's terminal holder, made here (its
+ * socket is root's) for the owner of the group's running process. */
+static int ctl_attach(void *arg, uid_t uid, const char *name, Cryo__CtlReply *rep, int *fd)
+{
+	struct cryod *d = arg;
+	struct registry_entry e;
+	int r;
+
+	if ((r = running_group(d, uid, name, &e, rep)))
+		return r;
+	*fd = term_connect(d->o->home, name);
+	if (*fd == -ENOENT)
+		return asprintf(&rep->text, "group %s has no terminal (only 'cryo run' groups, "
+				"and melted groups that had one, do)", name) < 0 ? -ENOMEM : -ENOENT;
+	if (*fd < 0) {
+		r = *fd;
+		*fd = -1;
+		return asprintf(&rep->text, "the terminal of %s: %s", name, strerror(-r)) < 0 ?
+			       -ENOMEM : r;
+	}
+	pr_info("uid %u attaches to the terminal of %s", (unsigned)uid, name);
+	return 0;
+}
+
+static const struct ctl_ops cryod_ctl_ops = { .ps = ctl_ps, .snap = ctl_snap, .melt = ctl_melt,
+					      .rm = ctl_rm, .attach = ctl_attach };
 
 static int signals_open(sigset_t *old)
 {
@@ -620,7 +757,7 @@ static int signals_open(sigset_t *old)
 
 int cryod_run(const struct cryod_opts *o)
 {
-	struct cryod d = { .o = o, .started_ns = wall_ns(), .w = { .fd = -1 } };
+	struct cryod d = { .o = o, .started_ns = wall_ns(), .w = { .fd = -1 }, .exits = -1 };
 	sigset_t old;
 	uint64_t next_tick = 0;
 	int sfd, lfd, r, stop = 0;
@@ -645,9 +782,14 @@ int cryod_run(const struct cryod_opts *o)
 	lfd = ctl_listen(o->home);
 	if (lfd < 0)
 		pr_warn("no control socket in %s: %s", o->home, strerror(-lfd));
+	d.exits = proc_exits_open();
+	if (d.exits < 0)
+		pr_warn("how groups end cannot be known (the proc connector: %s): cryo ps "
+			"says exited without a status", strerror(-d.exits));
 	while (!stop) {
-		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
-					 { .fd = lfd, .events = POLLIN } };
+		struct pollfd pfd[3] = { { .fd = sfd, .events = POLLIN },
+					 { .fd = lfd, .events = POLLIN },
+					 { .fd = d.exits, .events = POLLIN } };
 		struct signalfd_siginfo si;
 		uint64_t now = mono_ns();
 
@@ -656,10 +798,12 @@ int cryod_run(const struct cryod_opts *o)
 			next_tick = mono_ns() + (uint64_t)o->tick_ms * 1000000u;
 			now = mono_ns();
 		}
-		if (poll(pfd, 2, (int)((next_tick - now) / 1000000u) + 1) < 0 && errno != EINTR) {
+		if (poll(pfd, 3, (int)((next_tick - now) / 1000000u) + 1) < 0 && errno != EINTR) {
 			r = -errno;
 			break;
 		}
+		if (pfd[2].revents & POLLIN)
+			drain_exits(&d);
 		if (pfd[1].revents & POLLIN)
 			ctl_serve_one(lfd, &cryod_ctl_ops, &d);
 		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -686,6 +830,8 @@ int cryod_run(const struct cryod_opts *o)
 		if (!lock_path(o->home, "cryod.sock", path, sizeof(path)))
 			unlink(path);
 	}
+	if (d.exits >= 0)
+		close(d.exits);
 	free(d.g);
 	return r;
 }

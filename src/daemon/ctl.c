@@ -53,27 +53,55 @@ static void reply_free(Cryo__CtlReply *rep)
 	free(rep->text);
 }
 
+/* An operation on one group (r->name set). */
+static void group_op(const Cryo__CtlRequest *r, uid_t uid, const struct ctl_ops *ops, void *arg,
+		     Cryo__CtlReply *rep, int *fd)
+{
+	if (!strcmp(r->op, "melt"))
+		rep->err = ops->melt(arg, uid, r->name, rep);
+	else if (!strcmp(r->op, "rm"))
+		rep->err = ops->rm(arg, uid, r->name, r->has_force && r->force, rep);
+	else if (!strcmp(r->op, "attach"))
+		rep->err = ops->attach(arg, uid, r->name, rep, fd);
+	else
+		rep->err = ops->snap(arg, uid, r->name, r->has_weak && r->weak,
+				     !strcmp(r->op, "freeze"), rep);
+	if (rep->err && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	rep->has_fd = rep->fd = *fd >= 0;
+}
+
+static bool is_group_op(const char *op)
+{
+	static const char *const ops[] = { "snap", "freeze", "melt", "rm", "attach" };
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strcmp(op, ops[i]))
+			return true;
+	return false;
+}
+
 size_t ctl_handle(const uint8_t *req, size_t len, uid_t uid, const struct ctl_ops *ops,
-		  void *arg, uint8_t *out)
+		  void *arg, uint8_t *out, int *fd)
 {
 	Cryo__CtlReply rep = CRYO__CTL_REPLY__INIT;
 	Cryo__CtlRequest *r = len <= CTL_MSG_MAX ? cryo__ctl_request__unpack(NULL, len, req) : NULL;
 	size_t n;
 
+	*fd = -1;
 	if (!r) {
 		rep.err = -EBADMSG;
 		rep.text = strdup("malformed request");
 	} else if (!strcmp(r->op, "ps")) {
 		rep.err = ops->ps(arg, uid, &rep);
-	} else if (!strcmp(r->op, "snap") || !strcmp(r->op, "freeze") || !strcmp(r->op, "melt")) {
+	} else if (is_group_op(r->op)) {
 		if (!r->name || !r->name[0]) {
 			rep.err = -EINVAL;
 			rep.text = strdup("which group?");
-		} else if (!strcmp(r->op, "melt")) {
-			rep.err = ops->melt(arg, uid, r->name, &rep);
 		} else {
-			rep.err = ops->snap(arg, uid, r->name, r->has_weak && r->weak,
-					    !strcmp(r->op, "freeze"), &rep);
+			group_op(r, uid, ops, arg, &rep, fd);
 		}
 	} else {
 		rep.err = -EOPNOTSUPP;
@@ -116,6 +144,63 @@ int ctl_listen(const char *home)
 	return fd;
 }
 
+/* One datagram, with fd (if >= 0) as SCM_RIGHTS. */
+static ssize_t send_reply(int sock, const uint8_t *buf, size_t len, int fd)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.b;
+		mh.msg_controllen = sizeof(u.b);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+/* One datagram; *fd the first fd passed with it, or -1 (any others are
+ * closed: we asked for one at the most). */
+static ssize_t recv_reply(int sock, uint8_t *buf, size_t len, int *fd)
+{
+	union {
+		char b[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			     .msg_controllen = sizeof(u.b) };
+	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+
+	*fd = -1;
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t k = 0; (k + 1) * sizeof(int) <= c->cmsg_len - CMSG_LEN(0); k++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+			if (*fd < 0)
+				*fd = f;
+			else
+				close(f);
+		}
+	}
+	return n;
+}
+
 void ctl_serve_one(int lfd, const struct ctl_ops *ops, void *arg)
 {
 	static uint8_t in[CTL_MSG_MAX + 1], out[CTL_MSG_MAX];
@@ -137,14 +222,27 @@ void ctl_serve_one(int lfd, const struct ctl_ops *ops, void *arg)
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	n = recv(fd, in, sizeof(in), MSG_TRUNC);
 	if (n >= 0) {
-		m = ctl_handle(in, (size_t)n, cred.uid, ops, arg, out);
-		if (send(fd, out, m, MSG_NOSIGNAL) < 0)
+		int pass;
+
+		m = ctl_handle(in, (size_t)n, cred.uid, ops, arg, out, &pass);
+		if (send_reply(fd, out, m, pass) < 0)
 			pr_warn("control socket: a reply to uid %u was not taken", (unsigned)cred.uid);
+		if (pass >= 0)
+			close(pass);
 	}
 	close(fd);
 }
 
 int ctl_call(const char *home, const Cryo__CtlRequest *req, Cryo__CtlReply **rep)
+{
+	int fd, r = ctl_call_fd(home, req, rep, &fd);
+
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int ctl_call_fd(const char *home, const Cryo__CtlRequest *req, Cryo__CtlReply **rep, int *got)
 {
 	static uint8_t buf[CTL_MSG_MAX];
 	struct sockaddr_un a;
@@ -153,6 +251,7 @@ int ctl_call(const char *home, const Cryo__CtlRequest *req, Cryo__CtlReply **rep
 	ssize_t n;
 	int fd, r = sock_path(home, &a);
 
+	*got = -1;
 	if (r)
 		return r;
 	if (len > sizeof(buf))
@@ -172,10 +271,16 @@ int ctl_call(const char *home, const Cryo__CtlRequest *req, Cryo__CtlReply **rep
 		close(fd);
 		return r ? r : -EIO;
 	}
-	n = recv(fd, buf, sizeof(buf), 0);
+	n = recv_reply(fd, buf, sizeof(buf), got);
+	r = n < 0 ? -errno : 0;
 	close(fd);
 	if (n <= 0)
-		return n < 0 ? -errno : -EIO;
+		return r ? r : -EIO;
 	*rep = cryo__ctl_reply__unpack(NULL, (size_t)n, buf);
-	return *rep ? 0 : -EBADMSG;
+	if (*rep)
+		return 0;
+	if (*got >= 0)
+		close(*got);
+	*got = -1;
+	return -EBADMSG;
 }

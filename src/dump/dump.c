@@ -19,15 +19,18 @@
 #include "proc/fds.h"
 #include "proc/inject.h"
 #include "proc/maps.h"
+#include "proc/pidns.h"
 #include "proc/procfs.h"
 #include "proc/status.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -106,13 +109,13 @@ int dump_put_records(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *
 	char key[STORE_KEY_MAX + 1];
 	int r;
 
-	image_key(key, sizeof(key), d->pid, "core");
+	image_key(key, sizeof(key), d->vpid, "core");
 	if ((r = image_put(d->txn, key, &pe->base)))
 		return r;
-	image_key(key, sizeof(key), d->pid, "mm");
+	image_key(key, sizeof(key), d->vpid, "mm");
 	if ((r = image_put(d->txn, key, &mm->base)))
 		return r;
-	image_key(key, sizeof(key), d->pid, "fds");
+	image_key(key, sizeof(key), d->vpid, "fds");
 	return image_put(d->txn, key, &fe->base);
 }
 
@@ -127,16 +130,23 @@ int dump_put_group(struct dump_ctx *d, size_t n, Cryo__ProcRef *zombies, size_t 
 		return -ENOMEM;
 	g.version = IMAGE_VERSION;
 	g.name = (char *)d->name;
-	g.root_pid = (uint32_t)d->pid;
+	g.root_pid = (uint32_t)d->vpid;
+	/* pids as the programs saw them; the host's beside them, for inspect */
+	g.has_pid_ns = 1;
+	g.pid_ns = d->ns_level > 0;
 	for (size_t i = 0; i < n; i++) {
 		struct proc_stat ps;
 
 		cryo__proc_ref__init(&refs[i]);
-		refs[i].pid = (uint32_t)d[i].pid;
+		refs[i].pid = (uint32_t)d[i].vpid;
 		refs[i].space = d[i].space;
 		if (!proc_stat_read(d[i].pid, 0, &ps)) {
 			refs[i].has_ppid = 1;
-			refs[i].ppid = (uint32_t)ps.f[PROC_STAT_PPID];
+			refs[i].ppid = (uint32_t)dump_ns_vpid(d, (pid_t)ps.f[PROC_STAT_PPID], 0);
+		}
+		if (d->ns_level) {
+			refs[i].has_host_pid = 1;
+			refs[i].host_pid = (uint32_t)d[i].pid;
 		}
 		prefs[i] = &refs[i];
 	}
@@ -159,7 +169,49 @@ int dump_put_group(struct dump_ctx *d, size_t n, Cryo__ProcRef *zombies, size_t 
 			g.owner_uid = st.uid[0];
 		}
 	}
+	if (d->shm) {
+		int r = dump_shm_group(d->shm, &g);
+
+		if (r)
+			return r;
+	}
 	return image_put(d->txn, IMAGE_KEY_GROUP, &g.base);
+}
+
+int dump_ns_setup(struct dump_ctx *d, int want_level)
+{
+	unsigned level = 0;
+	int r = proc_ns_level(d->pid, &level);
+
+	if (r == -ENOTSUP)
+		r = 0;		/* no NSpid lines: a kernel without them sees one level */
+	if (r) {
+		pr_err("pid %d: its pid namespace: %s", (int)d->pid, strerror(-r));
+		return r;
+	}
+	if (want_level >= 0 && level != (unsigned)want_level) {
+		pr_err("pid %d is in a pid namespace of its own (level %u, the group's is %d): "
+		       "not supported yet", (int)d->pid, level, want_level);
+		return -ENOTSUP;
+	}
+	d->ns_level = level;
+	d->vpid = dump_ns_vpid(d, d->pid, 0);
+	if (d->vpid <= 0) {
+		pr_err("pid %d: no pid in its own namespace", (int)d->pid);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+pid_t dump_ns_vpid(const struct dump_ctx *d, pid_t pid, pid_t tid)
+{
+	pid_t v = 0;
+
+	if (!d->ns_level || pid <= 0)
+		return tid ? tid : pid;
+	if (proc_ns_pid(pid, tid, d->ns_level, &v))
+		return 0;
+	return v;
 }
 
 /* What makes a process impossible to capture faithfully, said before it
@@ -194,9 +246,48 @@ int dump_check_target(pid_t pid)
 	return 0;
 }
 
+#define UFFD_LINK "anon_inode:[userfaultfd]"
+
+/* 1 if a process other than pid holds the userfaultfd open at pid's fd:
+ * its pager does (each userfaultfd has an inode of its own). */
+static int uffd_held_elsewhere(pid_t pid, int fd)
+{
+	char path[300], link[64];
+	struct stat want, st;
+	struct dirent *pe, *fe;
+	int found = 0;
+	DIR *proc;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	if (stat(path, &want) < 0 || !(proc = opendir("/proc")))
+		return 1;	/* cannot tell: as before, taken for the pager's */
+	while (!found && (pe = readdir(proc))) {
+		DIR *fds;
+
+		if (pe->d_name[0] < '1' || pe->d_name[0] > '9' || atoi(pe->d_name) == (int)pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", pe->d_name);
+		if (!(fds = opendir(path)))
+			continue;
+		while (!found && (fe = readdir(fds))) {
+			ssize_t n = readlinkat(dirfd(fds), fe->d_name, link, sizeof(link) - 1);
+
+			if (n != (ssize_t)strlen(UFFD_LINK) || memcmp(link, UFFD_LINK, (size_t)n))
+				continue;
+			found = fstatat(dirfd(fds), fe->d_name, &st, 0) == 0 &&
+				st.st_ino == want.st_ino && st.st_dev == want.st_dev;
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
+
 /* A process melted lazily holds its pager's userfaultfd until every page
  * is in (src/pager/serve.h); pages still out are not in its memory, so a
- * snapshot now would lose them. The caller waits and tries again. */
+ * snapshot now would lose them. The caller waits and tries again. A
+ * userfaultfd no other process holds is the program's own: the fd kinds
+ * refuse it, naming it. */
 int dump_check_paged_in(pid_t pid)
 {
 	struct proc_fds fds = { 0 };
@@ -205,13 +296,25 @@ int dump_check_paged_in(pid_t pid)
 	if (r)
 		return 0;	/* the capture says why */
 	for (size_t i = 0; i < fds.n && !r; i++)
-		if (!strcmp(fds.v[i].target, "anon_inode:[userfaultfd]")) {
+		if (!strcmp(fds.v[i].target, UFFD_LINK) && uffd_held_elsewhere(pid, fds.v[i].fd)) {
 			pr_err("cannot capture pid %d yet: it is still paging in from its "
 			       "snapshot (fd %d is a userfaultfd)", (int)pid, fds.v[i].fd);
 			r = -EINPROGRESS;
 		}
 	proc_fds_free(&fds);
 	return r;
+}
+
+void dump_mark(struct dump_ctx *d, const char *step)
+{
+	uint64_t now;
+
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	now = mono_ns();
+	if (d->mark_ns && step)
+		pr_debug("pid %d: %s %.3f ms", (int)d->pid, step, (now - d->mark_ns) / 1e6);
+	d->mark_ns = now;
 }
 
 /* Everything read while the process is stopped. */
@@ -229,8 +332,16 @@ int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 		pr_err("pid %d: smaps: %s", (int)d->pid, strerror(-r));
 		return r;
 	}
-	if ((r = dump_mm_plan(d, mm)) || (r = dump_fds(d, fe)) || (r = dump_core(d, pe)))
+	dump_mark(d, "maps");
+	if ((r = dump_mm_plan(d, mm)))
 		return r;
+	dump_mark(d, "mm plan");
+	if ((r = dump_fds(d, fe)))
+		return r;
+	dump_mark(d, "fds");
+	if ((r = dump_core(d, pe)))
+		return r;
+	dump_mark(d, "core");
 	/* The exact program break (stat has only its start). */
 	{
 		uint64_t a[6] = { 0 };
@@ -244,9 +355,12 @@ int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 	}
 	if ((r = fault_fire(FP_DUMP_PAGES_EIO)))
 		return r;
+	dump_mark(d, "brk");
 	if (d->tracked && (r = dump_track_select(d)))
 		return r;
+	dump_mark(d, "select");
 	r = dump_mm_pages(d);
+	dump_mark(d, "pages");
 	/* Arm for the next snapshot while nothing can be written (not for
 	 * freeze: the process ends). Not being able to is no failure. */
 	if (!r && d->track && !d->tracked && d->defer_pages)
@@ -305,7 +419,7 @@ static int begin(struct dump_ctx *d, struct store *s, int incremental)
 	int r = store_txn_begin(s, d->name, incremental ? STORE_SNAP_NEWEST : 0, &d->txn);
 
 	if (!r && incremental) {
-		r = dump_incr_open(d, s, d->pid);
+		r = dump_incr_open(d, s, d->vpid);
 		if (!r && !d->base) {
 			/* no usable base: a full snapshot, with nothing of the old */
 			store_txn_abort(d->txn);
@@ -337,10 +451,11 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 		     struct dump_result *res, int *tree)
 {
 	struct fd_dump_ctx fdc = { 0 };
+	struct dump_shm shm = { 0 };
 	Cryo__ProcessEntry pe = CRYO__PROCESS_ENTRY__INIT;
 	Cryo__MmEntry mm = CRYO__MM_ENTRY__INIT;
 	Cryo__FdsEntry fe = CRYO__FDS_ENTRY__INIT;
-	struct dump_ctx d = { .name = name, .pid = pid, .space = 1, .fdc = &fdc };
+	struct dump_ctx d = { .name = name, .pid = pid, .space = 1, .fdc = &fdc, .shm = &shm };
 	uint64_t t0 = mono_ns(), t_stop = 0, stopped = 0, time_ns, snap_no = 0;
 	int freeze = o && o->freeze, released = 0, r;
 
@@ -350,13 +465,22 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 		return -EINVAL;
 	d.chunks_tail = &d.chunks;
 	d.track = o ? o->track : NULL;
+	/* the pids the image records, before an incremental base is chosen */
+	r = dump_check_target(pid);
+	if (!r)
+		r = dump_ns_setup(&d, -1);
+	if (r)
+		return r;
 	r = begin(&d, s, o && o->base);
 	if (r)
 		return r;
 	/* snap: copy memory out while stopped, write it once running again;
 	 * freeze: the process waits for the commit anyway, so stream. */
 	d.defer_pages = !freeze;
+	fdc.defer = !freeze;
 	fdc.txn = d.txn;
+	fdc.freeze = freeze;
+	fdc.tcp_established = freeze && o->tcp_established;
 	fdc.pid = pid;
 	fdc.next_space = IMAGE_SPACE_FILES;
 
@@ -366,8 +490,15 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	if (r)
 		goto out;
 	d.tracked = dump_track_usable(&d);
+	dump_mark(&d, NULL);
 	if (d.tracked && dump_track_precopy(&d)) {
 		r = -ESTALE;
+		goto out;
+	}
+	dump_mark(&d, d.tracked ? "pre-copy" : NULL);
+	r = dump_mm_prepare(&d);
+	if (r) {
+		pr_err("group %s: no memory to read pid %d into", name, (int)pid);
 		goto out;
 	}
 	r = proc_seize(pid, &d.ctl);
@@ -377,6 +508,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	}
 	t_stop = mono_ns();
 	time_ns = wall_ns();
+	dump_mark(&d, "seize");
 	/* A child forked before the stop makes this a tree: dump_tree. */
 	if (has_children(pid)) {
 		*tree = 1;
@@ -386,13 +518,18 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	r = dump_capture(&d, &pe, &mm, &fe);
 	if (!r)
 		r = dump_fds_share(&d, &fe, 1);
+	if (!r)
+		r = dump_shm_check(&shm, name);
 	if (r)
 		goto out;
 	if (!freeze) {
+		dump_mark(&d, "fds share");
+		fd_dump_thaw(&fdc);	/* connections out of repair mode before it runs */
 		r = proc_release(d.ctl);
 		d.ctl = NULL;
 		released = 1;
 		stopped = mono_ns() - t_stop;
+		dump_mark(&d, "release");
 		if (r) {
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-r));
 			goto out;
@@ -401,6 +538,8 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 		stopped = mono_ns() - t_stop;
 	}
 	r = dump_mm_store(&d);
+	if (!r)
+		r = fd_contents_flush(&fdc);
 	if (!r)
 		r = dump_incr_finish(&d);
 	if (!r && d.tracked)
@@ -420,6 +559,7 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	dump_track_committed(&d, snap_no);
 	if (freeze) {
 		dump_end_process(&d);
+		fd_dump_frozen(&fdc);
 		stopped = mono_ns() - t_stop;
 	}
 	if (res) {
@@ -437,7 +577,10 @@ out:
 	if (d.txn)
 		store_txn_abort(d.txn);
 	if (d.ctl) {
-		int rr = proc_release(d.ctl);
+		int rr;
+
+		fd_dump_thaw(&fdc);
+		rr = proc_release(d.ctl);
 
 		if (rr)
 			pr_err("group %s: releasing pid %d: %s", name, (int)pid, strerror(-rr));
@@ -448,6 +591,7 @@ out:
 		dump_track_disarm(d.track);
 	dump_ctx_free(&d, &fe);
 	fd_dump_ctx_fini(&fdc);
+	dump_shm_free(&shm);
 	return r;
 }
 

@@ -30,6 +30,9 @@ struct dump_opts {
 	uint64_t base;
 	/* with base: track writes between snapshots (not owned) */
 	struct dump_track *track;
+	/* freeze: TCP connections to outside the group are saved by TCP
+	 * repair and held still until melt, instead of coming back reset */
+	bool tcp_established;
 };
 
 struct dump_result {

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "proc/inject.h"
 #include "proc/mem.h"
+#include "proc/pidns.h"
 #include "proc/procfs.h"
 #include "proc/rlimits.h"
 #include "proc/status.h"
@@ -233,7 +234,9 @@ static int fill_timers(struct dump_ctx *d, Cryo__ProcessEntry *pe)
 		t->has_signo = t->has_sigev_value = t->has_notify_tid = t->has_overrun = 1;
 		t->signo = pt.t[i].signo;
 		t->sigev_value = pt.t[i].sigev_value;
-		t->notify_tid = pt.t[i].notify_pid;
+		/* /proc prints it for our namespace: the program's is recorded */
+		t->notify_tid = pt.t[i].notify_pid > 0 ?
+				dump_ns_vpid(d, d->pid, pt.t[i].notify_pid) : pt.t[i].notify_pid;
 		t->interval_ns = (uint64_t)its.it_interval.tv_sec * 1000000000ull +
 				 (uint64_t)its.it_interval.tv_nsec;
 		t->value_ns = (uint64_t)its.it_value.tv_sec * 1000000000ull +
@@ -273,9 +276,18 @@ static int fill_misc(struct dump_ctx *d, const struct proc_status *st, Cryo__Pro
 	if (r)
 		return r;
 	pe->has_ppid = pe->has_pgid = pe->has_sid = 1;
-	pe->ppid = (uint32_t)ps.f[PROC_STAT_PPID];
+	pe->ppid = (uint32_t)dump_ns_vpid(d, (pid_t)ps.f[PROC_STAT_PPID], 0);
 	pe->pgid = (uint32_t)ps.f[PROC_STAT_PGRP];
 	pe->sid = (uint32_t)ps.f[PROC_STAT_SESSION];
+	if (d->ns_level) {
+		pid_t pgid, sid;
+
+		r = proc_ns_pgid_sid(d->pid, d->ns_level, &pgid, &sid);
+		if (r)
+			return r;
+		pe->pgid = (uint32_t)pgid;
+		pe->sid = (uint32_t)sid;
+	}
 	pe->comm = dump_strdup(&d->a, ps.comm);
 	pe->has_nice = pe->has_sched_policy = pe->has_sched_prio = pe->has_exit_signal = 1;
 	pe->nice = (int32_t)ps.f[PROC_STAT_NICE];
@@ -353,7 +365,13 @@ static int fill_thread(struct dump_ctx *d, size_t idx, Cryo__ThreadEntry *te)
 		       strerror(-r));
 		return r;
 	}
-	te->tid = (uint32_t)ts.tid;
+	te->tid = (uint32_t)dump_ns_vpid(d, d->pid, ts.tid);
+	if (!te->tid) {
+		pr_err("pid %d: thread %d has no tid in the group's pid namespace", (int)d->pid,
+		       (int)ts.tid);
+		r = -ESRCH;
+		goto out;
+	}
 	te->regs.data = dump_alloc(&d->a, sizeof(ts.regs));
 	if (!te->regs.data) {
 		r = -ENOMEM;
@@ -453,7 +471,7 @@ int dump_core(struct dump_ctx *d, Cryo__ProcessEntry *pe)
 
 	if (!st)
 		return -ENOMEM;
-	pe->pid = (uint32_t)d->pid;
+	pe->pid = (uint32_t)d->vpid;
 	r = proc_status_read(d->pid, 0, st);
 	if (r) {
 		pr_err("pid %d: status: %s", (int)d->pid, strerror(-r));

@@ -37,7 +37,8 @@ static int one_fd(struct dump_ctx *d, const struct proc_fd *pf, Cryo__FdEntry *e
 {
 	struct proc_fdinfo fi;
 	struct fd_probe p = { .pid = d->pid, .fd = pf->fd, .link = pf->target, .local = -1,
-			       .group = d->group, .ngroup = d->ngroup };
+			       .group = d->group, .ngroup = d->ngroup,
+			       .links = &d->fdc->links };
 	const struct fd_ops *k;
 	char path[64];
 	int r;
@@ -150,32 +151,60 @@ static int cmp_item(const void *a, const void *b)
 	return (x->e->fd > y->e->fd) - (x->e->fd < y->e->fd);
 }
 
-/* 1 if the two fds are the same open file (kcmp KCMP_FILE). */
-static int same_file(pid_t p1, int fd1, pid_t p2, int fd2)
+/* kcmp(KCMP_FILE) of two fds: 0 the same open file, -1 / 1 the kernel's
+ * order of two different ones, -2 if it cannot tell (an error). */
+static int kcmp_file(pid_t p1, int fd1, pid_t p2, int fd2)
 {
-	return syscall(SYS_kcmp, p1, p2, 0 /* KCMP_FILE */, fd1, fd2) == 0;
+	long r = syscall(SYS_kcmp, p1, p2, 0 /* KCMP_FILE */, fd1, fd2);
+
+	return r == 0 ? 0 : r == 1 ? -1 : r == 2 ? 1 : -2;
 }
 
-/* Items of one inode, in group order: the first of each description
- * names it; the others get its id. */
-static void share_run(struct dump_ctx *d, struct share_item *it, size_t n, uint32_t *next_id)
+struct share_sort {
+	const struct dump_ctx *d;
+	int failed;
+};
+
+/* Orders items of one inode by open file description, as the kernel
+ * orders them: the same description ends up adjacent, so a run of n fds
+ * costs O(n log n) kcmp calls, not one per pair (a process with 1,000
+ * /dev/null fds made 500,000 of them). */
+static int cmp_file(const void *a, const void *b, void *arg)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (it[i].e->has_shared)
-			continue;
-		for (size_t j = i + 1; j < n; j++) {
-			if (it[j].e->has_shared ||
-			    !same_file(d[it[i].proc].pid, (int)it[i].e->fd, d[it[j].proc].pid,
-				       (int)it[j].e->fd))
-				continue;
-			if (!it[i].e->has_shared) {
-				it[i].e->has_shared = 1;
-				it[i].e->shared = (*next_id)++;
-			}
-			it[j].e->has_shared = 1;
-			it[j].e->shared = it[i].e->shared;
-		}
+	const struct share_item *x = a, *y = b;
+	struct share_sort *ss = arg;
+	int r = kcmp_file(ss->d[x->proc].pid, (int)x->e->fd, ss->d[y->proc].pid, (int)y->e->fd);
+
+	if (r == -2) {
+		ss->failed = 1;
+		return cmp_item(a, b);
 	}
+	return r;
+}
+
+/* Items of one inode: fds of one open file description get one id. */
+static int share_run(struct dump_ctx *d, struct share_item *it, size_t n, uint32_t *next_id)
+{
+	struct share_sort ss = { d, 0 };
+
+	qsort_r(it, n, sizeof(*it), cmp_file, &ss);
+	for (size_t i = 1; i < n && !ss.failed; i++) {
+		if (cmp_file(&it[i - 1], &it[i], &ss))
+			continue;
+		if (!it[i - 1].e->has_shared) {
+			it[i - 1].e->has_shared = 1;
+			it[i - 1].e->shared = (*next_id)++;
+		}
+		it[i].e->has_shared = 1;
+		it[i].e->shared = it[i - 1].e->shared;
+	}
+	if (ss.failed) {
+		/* an order built on a failed kcmp could put one file's fds apart */
+		pr_err("pid %d fd %u: kcmp: %s", (int)d[it[0].proc].pid, it[0].e->fd,
+		       strerror(errno));
+		return -EIO;
+	}
+	return 0;
 }
 
 int dump_fds_share(struct dump_ctx *d, Cryo__FdsEntry *fe, size_t n)
@@ -183,6 +212,7 @@ int dump_fds_share(struct dump_ctx *d, Cryo__FdsEntry *fe, size_t n)
 	struct share_item *it;
 	size_t total = 0, k = 0;
 	uint32_t next_id = 1;
+	int r = 0;
 
 	for (size_t i = 0; i < n; i++)
 		total += fe[i].n_fds;
@@ -199,8 +229,7 @@ int dump_fds_share(struct dump_ctx *d, Cryo__FdsEntry *fe, size_t n)
 			snprintf(path, sizeof(path), "/proc/%d/fd/%u", (int)d[i].pid,
 				 fe[i].fds[j]->fd);
 			if (stat(path, &st) < 0) {
-				int r = -errno;
-
+				r = -errno;
 				pr_err("pid %d fd %u: stat: %s", (int)d[i].pid, fe[i].fds[j]->fd,
 				       strerror(errno));
 				free(it);
@@ -212,9 +241,9 @@ int dump_fds_share(struct dump_ctx *d, Cryo__FdsEntry *fe, size_t n)
 	for (size_t a = 0, b; a < k; a = b) {
 		for (b = a + 1; b < k && it[b].dev == it[a].dev && it[b].ino == it[a].ino; b++)
 			;
-		if (b - a > 1)
-			share_run(d, it + a, b - a, &next_id);
+		if (b - a > 1 && (r = share_run(d, it + a, b - a, &next_id)))
+			break;
 	}
 	free(it);
-	return 0;
+	return r;
 }

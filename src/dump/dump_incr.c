@@ -127,6 +127,28 @@ void dump_runs_normalize(struct dump_runs *c)
 	c->n = k + 1;
 }
 
+int dump_runs_subtract(const struct dump_runs *a, const struct dump_runs *b,
+		       struct dump_runs *out)
+{
+	size_t k = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < a->n && !r; i++) {
+		uint64_t at = a->r[i].first, end = a->r[i].end;
+
+		while (k < b->n && b->r[k].end <= at)
+			k++;
+		for (size_t j = k; j < b->n && b->r[j].first < end && !r; j++) {
+			r = dump_runs_append(out, at, b->r[j].first > at ? b->r[j].first : at);
+			if (b->r[j].end > at)
+				at = b->r[j].end;
+		}
+		if (!r && at < end)
+			r = dump_runs_append(out, at, end);
+	}
+	return r;
+}
+
 void dump_runs_free(struct dump_runs *c)
 {
 	free(c->r);

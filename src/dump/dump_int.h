@@ -44,6 +44,9 @@ int dump_runs_append(struct dump_runs *c, uint64_t first, uint64_t end);
 /* Sort and merge runs appended in any order (dump_runs_push). */
 int dump_runs_push(struct dump_runs *c, uint64_t first, uint64_t end);
 void dump_runs_normalize(struct dump_runs *c);
+/* out gets a - b (both normalized); out must be empty or below a. */
+int dump_runs_subtract(const struct dump_runs *a, const struct dump_runs *b,
+		       struct dump_runs *out);
 void dump_runs_free(struct dump_runs *c);
 
 /* Memory read while the process was stopped, not yet in the store. */
@@ -57,13 +60,18 @@ struct dump_chunk {
 struct dump_ctx {
 	struct store_txn *txn;
 	const char *name;
-	pid_t pid;
+	pid_t pid;			/* the host's: what cryo reads and traces */
+	/* The group's pid namespace level (proc/pidns.h; 0: the host's) and
+	 * the pid the program sees there: what the image records. */
+	unsigned ns_level;
+	pid_t vpid;
 	struct proc_ctl *ctl;
 	struct proc_maps maps;		/* smaps, read before any injection */
 	struct dump_vma *vmas;
 	size_t nvmas;
 	uint32_t space;			/* page space of the process */
 	struct fd_dump_ctx *fdc;	/* shared by the processes of a capture */
+	struct dump_shm *shm;		/* likewise */
 	const pid_t *group;		/* every process of the capture, in order */
 	size_t ngroup;
 	struct dump_arena a;
@@ -73,6 +81,7 @@ struct dump_ctx {
 	int defer_pages;
 	uint64_t deferred;		/* bytes kept so far */
 	struct dump_chunk *chunks, **chunks_tail;
+	uint8_t *spare;			/* a read buffer made before the stop */
 	/* Incremental (dump_incr.c): the snapshot the transaction starts from,
 	 * or NULL for a full one; what this capture covered, in ascending
 	 * runs of vpns; a page buffer to compare with. */
@@ -90,14 +99,58 @@ struct dump_ctx {
 	size_t sel_at;
 	struct dump_runs pre;
 	struct dump_runs pending;	/* seen before the stop, to read at it */
+	/* Where the stop's scan told what is resident (registered before,
+	 * not new): there, every page is covered but those in gone; no
+	 * resident-set walk. known_at is a cursor like sel_at. */
+	struct dump_runs known, gone;
+	size_t known_at;
+	struct dump_runs pre_gone;	/* a file's pages the pre-copy protected */
 	struct proc_maps pre_maps;	/* smaps read for the pre-copy */
 	uint64_t precopied;		/* pages put before the stop */
+	uint64_t mark_ns;		/* dump_mark: when the last step ended */
+};
+
+/* CRYO_LOG=debug: how long the step that ends now took (the stop's
+ * breakdown, for the stopped-time budget). */
+void dump_mark(struct dump_ctx *d, const char *step);
+/* System V shared memory segments the processes of a capture attach
+ * (dump_shm.c): each once, with how many of the capture's mappings show
+ * it (the kernel's shm_nattch counts mappings). */
+struct dump_shm {
+	struct dump_shm_seg {
+		Cryo__SysvShm m;
+		int64_t others;		/* shm_nattch less the capture's mappings */
+	} *v;
+	Cryo__SysvShm **pv;		/* for GroupEntry.sysv_shm */
+	size_t n, cap;
 };
 
 /* Plan the address space from d->maps: classify every mapping, refuse
  * what cannot be captured (-ENOTSUP, reason logged), save the contents of
  * shared anonymous memory, memfds and deleted files, fill mm. */
 int dump_mm_plan(struct dump_ctx *d, Cryo__MmEntry *mm);
+/* Before the stop: the first read buffer, so that the stop does not pay
+ * for populating it (8 MiB of fresh memory; in a VM whose host took free
+ * pages back, that is milliseconds). */
+int dump_mm_prepare(struct dump_ctx *d);
+/* Save the object behind mapping v (its file through map_files) once per
+ * capture, objects of another tag apart; its size and seals into e. */
+int dump_save_object(struct dump_ctx *d, const struct proc_vma *v, uint32_t tag, uint32_t *space,
+		     Cryo__VmaEntry *e);
+#define DUMP_TAG_SYSV	1u
+
+/* A System V segment's mapping v (e->kind set): the segment into d->shm,
+ * its contents saved once; e names it. -ENOTSUP when it cannot be
+ * captured (another IPC namespace, a partial attach). */
+int dump_shm_plan(struct dump_ctx *d, const struct proc_vma *v, Cryo__VmaEntry *e);
+/* After every process of the capture is planned: refuse segments that
+ * processes outside the capture attach too (melt could not give them
+ * back to both). */
+int dump_shm_check(const struct dump_shm *s, const char *name);
+/* Into the group record (pointers into s, valid until dump_shm_free). */
+int dump_shm_group(struct dump_shm *s, Cryo__GroupEntry *g);
+void dump_shm_free(struct dump_shm *s);
+
 /* Read the pages the plan chose (the process must be stopped). */
 int dump_mm_pages(struct dump_ctx *d);
 /* Write what dump_mm_pages kept (defer_pages), and free it. */
@@ -158,6 +211,13 @@ int dump_core(struct dump_ctx *d, Cryo__ProcessEntry *pe);
 
 /* dump.c, shared with dump_tree.c */
 int dump_check_target(pid_t pid);
+/* d->ns_level and d->vpid of d->pid. want_level < 0: the process's own
+ * level is the group's (the root); else it must be want_level (a process
+ * in a pid namespace of its own under the group's is -ENOTSUP). */
+int dump_ns_setup(struct dump_ctx *d, int want_level);
+/* Host pid (tid 0) or host tid of thread tid of pid as the group's
+ * programs see it: itself at level 0; 0 when not visible there. */
+pid_t dump_ns_vpid(const struct dump_ctx *d, pid_t pid, pid_t tid);
 int dump_check_paged_in(pid_t pid);
 /* Everything read from one stopped process. */
 int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,

@@ -12,6 +12,9 @@
  *                                                into its own space
  *   memfd / deleted file, mapped                 the file, once, into its
  *                                                own space
+ *   System V shared memory (shmat)               the segment, once, into
+ *                                                its own space, and what
+ *                                                it is (dump_shm.c)
  *   shared file mapping                          nothing: the file has it
  *   special ([vdso], [vvar], ...)                nothing: name and range
  * Memory is read in batches of up to DUMP_BATCH bytes (process_vm_readv;
@@ -73,36 +76,35 @@ static int open_map_file(const struct dump_ctx *d, const struct proc_vma *v, str
 	return fd;
 }
 
-static int save_object(struct dump_ctx *d, const struct proc_vma *v, uint32_t *space,
-		       Cryo__FileId **id)
+/* Save the object behind a mapping once (shared anonymous memory, a memfd,
+ * a deleted file): its size and, for a memfd, its seals go with every
+ * mapping of it, so that melt makes it once for all of them, in whichever
+ * process. */
+int dump_save_object(struct dump_ctx *d, const struct proc_vma *v, uint32_t tag, uint32_t *space,
+		     Cryo__VmaEntry *e)
 {
 	struct stat st;
 	uint64_t size;
-	int fd = open_map_file(d, v, &st), r;
+	int fd = open_map_file(d, v, &st), seals, r;
 
 	if (fd < 0) {
 		pr_err("pid %d: opening the object of mapping %" PRIx64 ": %s", (int)d->pid,
 		       v->start, strerror(-fd));
 		return fd;
 	}
-	/* Melt would give each process its own copy: refused, never wrong. */
-	if (v->shared && fd_contents_saver(d->fdc, &st) > 0 &&
-	    fd_contents_saver(d->fdc, &st) != d->pid) {
-		pr_err("pid %d: mapping %" PRIx64 "-%" PRIx64 " is memory shared with pid %d; "
-		       "shared memory between processes is not supported yet", (int)d->pid,
-		       v->start, v->end, (int)fd_contents_saver(d->fdc, &st));
-		close(fd);
-		return -ENOTSUP;
-	}
-	r = fd_contents_save(d->fdc, fd, &st, space, &size);
+	r = fd_contents_save_tag(d->fdc, fd, &st, tag, space, &size);
+	/* other shmem files say F_SEAL_SEAL too: only a memfd's are its own */
+	seals = starts(v->path, "/memfd:") ? fcntl(fd, F_GET_SEALS) : -1;
 	close(fd);
-	if (!r && id) {
-		*id = dump_alloc(&d->a, sizeof(**id));
-		if (!*id)
-			return -ENOMEM;
-		fd_file_id(&st, *id);
+	if (r)
+		return r;
+	e->has_object_size = 1;
+	e->object_size = size;
+	if (seals > 0) {
+		e->has_seals = 1;
+		e->seals = (uint32_t)seals;
 	}
-	return r;
+	return 0;
 }
 
 static int plan_file(struct dump_ctx *d, struct dump_vma *dv)
@@ -119,8 +121,13 @@ static int plan_file(struct dump_ctx *d, struct dump_vma *dv)
 	dv->anon_only = 1;
 	if (v->path[0] != '/')
 		return refuse(d, v, "not a file cryo knows how to map back");
-	if (starts(v->path, "/SYSV"))
-		return refuse(d, v, "System V shared memory is not supported yet");
+	if (starts(v->path, "/SYSV") && v->deleted) {
+		if (!v->shared)
+			return refuse(d, v, "a private mapping of System V shared memory");
+		e->kind = CRYO__VMA_KIND__VMA_SYSV_SHM;
+		dv->store_pages = 0;
+		return dump_shm_plan(d, v, e);
+	}
 	fd = open_map_file(d, v, &st);
 	if (fd < 0) {
 		pr_err("pid %d: mapping %" PRIx64 " %s: %s", (int)d->pid, v->start, v->path,
@@ -140,7 +147,7 @@ static int plan_file(struct dump_ctx *d, struct dump_vma *dv)
 		/* No path to map back from: keep the file's bytes. */
 		e->has_deleted = 1;
 		e->deleted = v->deleted || st.st_nlink == 0;
-		r = save_object(d, v, &e->memfd_space, NULL);
+		r = dump_save_object(d, v, 0, &e->memfd_space, e);
 		if (r)
 			return r;
 		e->has_memfd_space = 1;
@@ -183,7 +190,7 @@ static int plan_one(struct dump_ctx *d, struct dump_vma *dv)
 		} else if (starts(v->path, "[anon_shmem:") || (starts(v->path, "[anon:") && v->shared)) {
 			e->kind = CRYO__VMA_KIND__VMA_ANON_SHARED;
 			e->has_shmem_space = 1;
-			return save_object(d, v, &e->shmem_space, NULL);
+			return dump_save_object(d, v, 0, &e->shmem_space, e);
 		} else {
 			/* [vdso], [vvar], [vvar_vclock], [vsyscall], [uprobes], ...:
 			 * the kernel makes them; their name and place are kept. */
@@ -202,7 +209,7 @@ static int plan_one(struct dump_ctx *d, struct dump_vma *dv)
 		e->has_pgoff = 1;
 		e->pgoff = v->pgoff;
 		e->has_shmem_space = 1;
-		return save_object(d, v, &e->shmem_space, NULL);
+		return dump_save_object(d, v, 0, &e->shmem_space, e);
 	}
 	return plan_file(d, dv);
 }
@@ -300,9 +307,10 @@ struct batch {
 
 static uint8_t *chunk_buf(void)
 {
-	/* Huge pages, populated at once: faulting in 2048 small pages one by
-	 * one while the process is stopped would cost more than the copy.
-	 * Over-allocate by 2 MiB to align to a huge page, trim the rest. */
+	/* Aligned to a huge page so that populating it (chunk_populate) costs
+	 * a fault per 2 MiB, not one per page: over-allocate by 2 MiB, trim
+	 * the rest. Nothing is populated yet: a process with little memory
+	 * (64 of them in a tree) must not pay for clearing 8 MiB each. */
 	size_t huge = 2u << 20, len = DUMP_BATCH + huge;
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uintptr_t a;
@@ -316,9 +324,18 @@ static uint8_t *chunk_buf(void)
 		munmap((void *)(a + DUMP_BATCH), (uintptr_t)p + len - (a + DUMP_BATCH));
 	p = (uint8_t *)a;
 	(void)madvise(p, DUMP_BATCH, MADV_HUGEPAGE);
-	if (madvise(p, DUMP_BATCH, 23 /* MADV_POPULATE_WRITE */) < 0)
-		memset(p, 0, DUMP_BATCH);
 	return p;
+}
+
+/* Fault in the first bytes of a chunk at once (huge pages) before a read
+ * fills them: faulting in small pages one by one while the process is
+ * stopped would cost more than the copy. If the kernel cannot, the read
+ * faults them in itself. */
+static void chunk_populate(uint8_t *p, size_t bytes)
+{
+	size_t huge = 2u << 20, len = (bytes + huge - 1) & ~(huge - 1);
+
+	(void)madvise(p, len < DUMP_BATCH ? len : DUMP_BATCH, 23 /* MADV_POPULATE_WRITE */);
 }
 
 /* Write the pages of the ranges (their bytes in p, in order); on top of a
@@ -357,36 +374,51 @@ static int put_pages(struct dump_ctx *d, const struct proc_mem_range *rg, size_t
 	return 0;
 }
 
-/* Keep a read batch for dump_mm_store (snap: written once released). */
+/* A read buffer: the one made before the stop, else a new one. */
+static uint8_t *chunk_take(struct dump_ctx *d)
+{
+	uint8_t *p = d->spare;
+
+	d->spare = NULL;
+	return p ? p : chunk_buf();
+}
+
+int dump_mm_prepare(struct dump_ctx *d)
+{
+	if (!d->spare && (d->spare = chunk_buf()))
+		chunk_populate(d->spare, DUMP_BATCH);	/* before the stop, not in it */
+	return d->spare ? 0 : -ENOMEM;
+}
+
+/* Keep a read batch for dump_mm_store (snap: written once released); the
+ * batch gets a new buffer when it needs one. */
 static int defer(struct dump_ctx *d, struct batch *b)
 {
 	struct dump_chunk *c = malloc(sizeof(*c) + b->n * sizeof(c->r[0]));
-	uint8_t *nb;
 
 	if (!c)
 		return -ENOMEM;
-	nb = chunk_buf();
-	if (!nb) {
-		free(c);
-		return -ENOMEM;
-	}
 	c->next = NULL;
 	c->n = b->n;
 	memcpy(c->r, b->r, b->n * sizeof(c->r[0]));
 	c->buf = b->buf;
 	*d->chunks_tail = c;
 	d->chunks_tail = &c->next;
-	b->buf = nb;
+	b->buf = NULL;		/* the next flush takes a new one, if any */
 	return 0;
 }
 
 static int flush(struct dump_ctx *d, struct batch *b)
 {
-	uint8_t *p = b->buf;
+	uint8_t *p;
 	int r = 0;
 
 	if (!b->n)
 		return 0;
+	if (!b->buf && !(b->buf = chunk_take(d)))
+		return -ENOMEM;
+	chunk_populate(b->buf, b->bytes);
+	p = b->buf;
 	if (b->readable) {
 		r = proc_mem_readv(d->pid, b->r, b->n, b->buf);
 	} else {
@@ -439,6 +471,9 @@ int dump_mm_store(struct dump_ctx *d)
 
 void dump_mm_free(struct dump_ctx *d)
 {
+	if (d->spare)
+		munmap(d->spare, DUMP_BATCH);
+	d->spare = NULL;
 	d->defer_pages = 0;
 	while (d->chunks) {
 		struct dump_chunk *c = d->chunks;
@@ -479,25 +514,54 @@ static int add_read(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t
 	return 0;
 }
 
-/* Resident pages [addr, addr + len): covered by this capture; read all of
- * them, or, tracked, those the tracker selected. */
-static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
+/* Tracked: read the selected pages of vpns [a, end). */
+static int read_selected(struct dump_ctx *d, struct batch *b, uint64_t a, uint64_t end)
 {
-	uint64_t a = addr / PAGE, end = (addr + len) / PAGE;
-	int r = dump_incr_cover(d, addr, len);
-
-	if (r || !d->tracked)
-		return r ? r : add_read(d, b, addr, len);
 	(void)dump_track_selected(d, a);	/* cursor: first run ending after a */
 	for (size_t i = d->sel_at; i < d->sel.n && d->sel.r[i].first < end; i++) {
 		uint64_t s = d->sel.r[i].first > a ? d->sel.r[i].first : a;
 		uint64_t e = d->sel.r[i].end < end ? d->sel.r[i].end : end;
+		int r = add_read(d, b, s * PAGE, (e - s) * PAGE);
 
-		r = add_read(d, b, s * PAGE, (e - s) * PAGE);
 		if (r)
 			return r;
 	}
 	return 0;
+}
+
+/* Resident pages [addr, addr + len): covered by this capture; read all of
+ * them, or, tracked, those the tracker selected. */
+static int add_run(struct dump_ctx *d, struct batch *b, uint64_t addr, uint64_t len)
+{
+	int r = dump_incr_cover(d, addr, len);
+
+	if (r || !d->tracked)
+		return r ? r : add_read(d, b, addr, len);
+	return read_selected(d, b, addr / PAGE, (addr + len) / PAGE);
+}
+
+/* Tracked, vpns [a, end) where the stop's scan told what is resident: all
+ * covered but what is gone; what was written is selected. No walk. */
+static int known_pages(struct dump_ctx *d, struct batch *b, uint64_t a, uint64_t end)
+{
+	const struct dump_runs *g = &d->gone;
+	uint64_t at = a;
+	size_t k = 0;
+	int r = 0;
+
+	/* gone is small next to the address space: a binary search would
+	 * save little; runs come in address order anyway */
+	while (k < g->n && g->r[k].end <= a)
+		k++;
+	for (; k < g->n && g->r[k].first < end && !r; k++) {
+		if (g->r[k].first > at)
+			r = dump_incr_cover(d, at * PAGE, (g->r[k].first - at) * PAGE);
+		if (g->r[k].end > at)
+			at = g->r[k].end;
+	}
+	if (!r && at < end)
+		r = dump_incr_cover(d, at * PAGE, (end - at) * PAGE);
+	return r ? r : read_selected(d, b, a, end);
 }
 
 static int wanted(const struct dump_vma *dv, uint64_t pm)
@@ -513,20 +577,20 @@ static int wanted(const struct dump_vma *dv, uint64_t pm)
  * mapping of terabytes with a few pages in it (a sanitizer's shadow) costs
  * what its pages cost, not a pagemap entry per page. -ENOTTY when the
  * kernel has no PAGEMAP_SCAN (the caller walks pagemap instead). */
-static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv)
+static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv,
+		      uint64_t a, uint64_t end)
 {
 	struct page_region vec[256];
 	struct pm_scan_arg arg;
-	uint64_t a = dv->v->start;
 	int r;
 
-	while (a < dv->v->end) {
+	while (a < end) {
 		long n;
 
 		memset(&arg, 0, sizeof(arg));
 		arg.size = sizeof(arg);
 		arg.start = a;
-		arg.end = dv->v->end;
+		arg.end = end;
 		arg.vec = (uint64_t)(uintptr_t)vec;
 		arg.vec_len = sizeof(vec) / sizeof(vec[0]);
 		arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
@@ -535,7 +599,10 @@ static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struc
 			arg.category_mask = PAGE_IS_FILE;
 			arg.category_inverted = PAGE_IS_FILE;
 		}
-		arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO;
+		/* not PAGE_IS_FILE: asking for it looks up every page's struct
+		 * page (twice the cost of the walk), and the masks above use it
+		 * only where it matters */
+		arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO;
 		n = ioctl(pmfd, PAGEMAP_SCAN, &arg);
 		if (n < 0) {
 			if (errno == ENOTTY || errno == EINVAL)
@@ -572,6 +639,33 @@ static int scan_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struc
 	return 0;
 }
 
+/* Tracked: the parts of the mapping in d->known need no walk; the rest
+ * (new, not registered) is walked for its resident pages. */
+static int tracked_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv)
+{
+	const struct dump_runs *kn = &d->known;
+	uint64_t a = dv->v->start / PAGE, end = dv->v->end / PAGE;
+	int r = 0;
+
+	while (d->known_at < kn->n && kn->r[d->known_at].end <= a)
+		d->known_at++;
+	for (size_t k = d->known_at; a < end && !r; k++) {
+		uint64_t ks = k < kn->n && kn->r[k].first < end ? kn->r[k].first : end;
+
+		if (ks > a)
+			r = scan_pages(d, b, pmfd, dv, a * PAGE, ks * PAGE);
+		if (!r && ks < end) {
+			uint64_t ke = kn->r[k].end < end ? kn->r[k].end : end;
+
+			r = known_pages(d, b, ks > a ? ks : a, ke);
+			a = ke;
+		} else {
+			a = end;
+		}
+	}
+	return r;
+}
+
 static int vma_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct dump_vma *dv,
 		     uint64_t *pm)
 {
@@ -594,7 +688,9 @@ static int vma_pages(struct dump_ctx *d, struct batch *b, int pmfd, const struct
 	/* Nothing resident or swapped: nothing to look at, page by page. */
 	if (v->has_smaps && !v->rss_kb && !v->swap_kb)
 		return 0;
-	r = scan_pages(d, b, pmfd, dv);
+	if (d->tracked)
+		return tracked_pages(d, b, pmfd, dv);
+	r = scan_pages(d, b, pmfd, dv, v->start, v->end);
 	if (r != -ENOTTY)
 		return r;
 	for (uint64_t a = v->start; a < v->end;) {
@@ -640,9 +736,6 @@ int dump_mm_pages(struct dump_ctx *d)
 		goto out;
 	b->memfd = -1;
 	b->readable = 1;
-	b->buf = chunk_buf();
-	if (!b->buf)
-		goto out;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)d->pid);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0) {

@@ -2,17 +2,21 @@
  * proc/dirty.c), with pre-copy.
  *
  * A tracker is armed while the process is stopped for a snapshot S: every
- * writable mapping is write-protected in async mode (a write just clears
+ * private mapping is write-protected in async mode (a write just clears
  * the bit, the process never waits). A later snapshot on top of S needs
  * only the pages written since: a scan reports them and protects them
  * again, in one call.
  *
  * Pre-copy: most written pages are read while the process runs (scan,
- * read, put). Once it is stopped, a second scan gives only what was
- * written in between; those pages are read again and overwrite their
- * pre-copied copies (a page put twice in one transaction keeps the last).
- * The process is stopped for its state (smaps, fds, registers) and the
- * pages written during the pre-copy, not for all of its writes.
+ * read, put), in rounds until a round finds little. Once it is stopped,
+ * one more scan gives only what was written in between; those pages are
+ * read again and overwrite their pre-copied copies (a page put twice in
+ * one transaction keeps the last). The same scan says which pages of the
+ * registered ranges are gone (no PTE, or a file's page): everything else
+ * there is resident, with no resident-set walk (d->known, d->gone; only
+ * what is new gets one). The process is stopped for its state (maps, fds,
+ * registers), that scan (one page-table walk) and the pages written
+ * during the pre-copy, not for all of its writes.
  *
  * Why a tracked snapshot equals a full capture of the same instant:
  *  T1 its base was captured at or after the tracker's last scan, of the
@@ -24,9 +28,12 @@
  *     (the kernel clears the WP bit on every write, also through
  *     process_vm_writev or a COW break); a reported one is read again.
  *  T3 base pages and pre-copied pages that are not resident at the stop
- *     (unmapped, DONTNEED'd, remapped away) are dropped: the capture's
- *     covered runs say what is resident (dump_incr_finish,
- *     dump_track_finish).
+ *     (unmapped, DONTNEED'd, remapped away, the file's page again) are
+ *     dropped: the capture's covered runs say what is resident
+ *     (dump_incr_finish, dump_track_finish). In a registered range a page
+ *     without a PTE is never protected, so every scan returns it (gone);
+ *     a file's page is protected once met, so the pre-copy's ones are
+ *     kept for the stop (pre_gone).
  *  T4 a mapping not registered yet (new since the last scan) is read
  *     whole: it has no WP bits to tell writes by.
  *  T5 any failure after a scan disarms the tracker: the protection that
@@ -38,7 +45,7 @@
  * process waits. A flag changed on a whole mapping in between (madvise,
  * mlock; a change on part of one splits it and is seen) is taken at the
  * next snapshot. RSS is not known then, so no mapping is skipped as empty:
- * PAGEMAP_SCAN finds its pages, or none, at the cost of its page tables. */
+ * the scan finds its pages, or none, at the cost of its page tables. */
 #define LOG_PREFIX "dump: "
 #include "dump/dump_int.h"
 #include "common/log.h"
@@ -57,6 +64,8 @@
 #define PRE_BATCH	(4u << 20)	/* bytes read per process_vm_readv */
 #define PRE_RANGES	256u		/* ranges per read */
 #define PRE_RANGE_MAX	(1u << 20)	/* proc_mem_readv's bound per range */
+#define PRE_ROUNDS	4u		/* pre-copy rounds at most */
+#define PRE_SMALL	512u		/* pages written in a round: stop there */
 
 struct dump_track {
 	struct proc_dirty *dirty;	/* NULL: not armed */
@@ -161,7 +170,6 @@ static int pre_flush(struct dump_ctx *d, struct pre_batch *b)
 			if (r)
 				return r;
 			p += PAGE;
-			d->precopied++;
 		}
 		r = dump_runs_push(&d->pre, b->r[i].addr / PAGE,
 				   (b->r[i].addr + b->r[i].len) / PAGE);
@@ -220,7 +228,11 @@ static int pre_read(struct dump_ctx *d, const struct proc_maps *m, const struct 
 			uint64_t s = w[i].start > m->v[k].start ? w[i].start : m->v[k].start;
 			uint64_t e = w[i].end < m->v[k].end ? w[i].end : m->v[k].end;
 
-			if (precopy_wanted(&m->v[k]))
+			/* process_vm_readv cannot read what the process may not
+			 * (PROT_NONE, exec-only): /proc/PID/mem at the stop can */
+			if (precopy_wanted(&m->v[k]) && !(m->v[k].prot & PROC_PROT_READ))
+				r = dump_runs_push(&d->pending, s / PAGE, e / PAGE);
+			else if (precopy_wanted(&m->v[k]))
 				r = pre_add(d, b, s, e);
 		}
 	}
@@ -231,38 +243,79 @@ static int pre_read(struct dump_ctx *d, const struct proc_maps *m, const struct 
 	return r;
 }
 
+/* Push ranges (addresses) as vpn runs. */
+static int push_ranges(struct dump_runs *c, const struct proc_range *v, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n && !r; i++)
+		r = dump_runs_push(c, v[i].start / PAGE, v[i].end / PAGE);
+	return r;
+}
+
+/* One round: smaps, register what is new (read whole at the stop, T4),
+ * scan, read what was written. *written: pages read this round. */
+static int precopy_round(struct dump_ctx *d, struct proc_maps *m, uint64_t *written)
+{
+	struct proc_dirty_found f = { 0 };
+	struct proc_range *added = NULL;
+	size_t nadded = 0;
+	int r;
+
+	*written = 0;
+	proc_maps_free(m);
+	r = proc_maps_read(d->pid, true, m);
+	if (!r)
+		r = proc_dirty_register_maps(d->track->dirty, m, &added, &nadded,
+					     PROC_DIRTY_RUNNING);
+	for (size_t i = 0; i < nadded && !r; i++)
+		r = dump_runs_push(&d->pending, added[i].start / PAGE, added[i].end / PAGE);
+	if (!r)
+		r = proc_dirty_scan_found(d->track->dirty, 0, UINT64_MAX, 0, &f);
+	for (size_t i = 0; i < f.nfresh && !r; i++)	/* new too */
+		r = dump_runs_push(&d->pending, f.fresh[i].start / PAGE, f.fresh[i].end / PAGE);
+	/* a file's pages met now are protected: the stop will not see them */
+	if (!r)
+		r = push_ranges(&d->pre_gone, f.gone, f.ngone);
+	for (size_t i = 0; i < f.nwritten; i++)
+		*written += (f.written[i].end - f.written[i].start) / PAGE;
+	if (!r)
+		r = pre_read(d, m, f.written, f.nwritten);
+	/* what is registered now (the kernel's "uw"), for dump_track_maps */
+	for (size_t i = 0; i < nadded && !r; i++)
+		for (size_t k = 0; k < m->n; k++)
+			if (m->v[k].start >= added[i].start && m->v[k].end <= added[i].end)
+				m->v[k].vmflags |= PROC_VMF(UW);
+	free(added);
+	proc_dirty_found_free(&f);
+	return r;
+}
+
+/* Rounds until what one round found written is small enough to read at
+ * the stop quickly, or stops shrinking (a process writing faster than we
+ * read), or PRE_ROUNDS: each round walks the page tables once more. The
+ * last round's smaps is the one the stop compares its mappings with. */
 int dump_track_precopy(struct dump_ctx *d)
 {
 	struct proc_maps m = { 0 };
-	struct proc_range *added = NULL, *w = NULL;
-	size_t nadded = 0, nw = 0;
-	int r = proc_maps_read(d->pid, true, &m);
+	uint64_t written, prev = UINT64_MAX;
+	int r = 0;
 
-	if (r)
-		goto out;
-	r = proc_dirty_register_maps(d->track->dirty, &m, &added, &nadded, PROC_DIRTY_RUNNING);
-	if (r)
-		goto out;
-	for (size_t i = 0; i < nadded && !r; i++)	/* T4, at the stop */
-		r = dump_runs_push(&d->pending, added[i].start / PAGE, added[i].end / PAGE);
-	if (!r)
-		r = proc_dirty_scan(d->track->dirty, 0, UINT64_MAX, &w, &nw);
-	if (!r)
-		r = pre_read(d, &m, w, nw);
-	/* what is registered now (the kernel's "uw"), for dump_track_maps */
-	for (size_t i = 0; i < nadded && !r; i++)
-		for (size_t k = 0; k < m.n; k++)
-			if (m.v[k].start >= added[i].start && m.v[k].end <= added[i].end)
-				m.v[k].vmflags |= PROC_VMF(UW);
-out:
-	if (r)
+	for (unsigned round = 0; round < PRE_ROUNDS && !r; round++) {
+		r = precopy_round(d, &m, &written);
+		if (!r)
+			pr_debug("group %s: pre-copy round %u: %" PRIu64 " pages written", d->name,
+				 round + 1, written);
+		if (written <= PRE_SMALL || written > prev / 2)
+			break;
+		prev = written;
+	}
+	if (r) {
 		pr_err("group %s: pre-copy of pid %d: %s", d->name, (int)d->pid, store_strerror(r));
-	free(added);
-	free(w);
-	if (!r)
-		d->pre_maps = m;
-	else
 		proc_maps_free(&m);
+	} else {
+		d->pre_maps = m;
+	}
 	return r;
 }
 
@@ -301,29 +354,63 @@ slow:
 	return -EAGAIN;
 }
 
+/* Stopped. One scan of every registered range says what was written since
+ * the pre-copy (read now) and what is not resident (T3: dropped); ranges
+ * new since the pre-copy, or whose pre-copy read failed, are read whole
+ * and their residency is walked (dump_mm_pages). */
 int dump_track_select(struct dump_ctx *d)
 {
-	struct proc_range *added = NULL, *w = NULL;
-	size_t nadded = 0, nw = 0;
-	int r = proc_dirty_register_maps(d->track->dirty, &d->maps, &added, &nadded, 0);
+	struct proc_dirty *pd = d->track->dirty;
+	struct proc_dirty_found f = { 0 };
+	struct proc_range *added = NULL;
+	struct dump_runs reg = { 0 }, fresh = { 0 }, gone = { 0 };
+	size_t nadded = 0;
+	int r = proc_dirty_register_maps(pd, &d->maps, &added, &nadded, 0);
 
+	dump_mark(d, "select: register");
 	if (!r)
-		r = proc_dirty_scan(d->track->dirty, 0, UINT64_MAX, &w, &nw);
-	for (size_t i = 0; i < nadded && !r; i++)
-		r = dump_runs_push(&d->sel, added[i].start / PAGE, added[i].end / PAGE);
-	for (size_t i = 0; i < nw && !r; i++)
-		r = dump_runs_push(&d->sel, w[i].start / PAGE, w[i].end / PAGE);
+		r = proc_dirty_scan_found(pd, 0, UINT64_MAX, PROC_DIRTY_GONE, &f);
+	dump_mark(d, "select: scan");
+	if (!r)
+		r = push_ranges(&fresh, added, nadded);
+	if (!r)
+		r = push_ranges(&fresh, f.fresh, f.nfresh);
 	for (size_t i = 0; i < d->pending.n && !r; i++)
-		r = dump_runs_push(&d->sel, d->pending.r[i].first, d->pending.r[i].end);
+		r = dump_runs_push(&fresh, d->pending.r[i].first, d->pending.r[i].end);
+	for (size_t i = 0; i < pd->n && !r; i++)
+		r = dump_runs_push(&reg, pd->r[i].start / PAGE, pd->r[i].end / PAGE);
+	/* gone: what the scan found so, and the file's pages the pre-copy
+	 * met (protected since) unless written after all */
+	if (!r)
+		r = push_ranges(&gone, f.gone, f.ngone);
+	for (size_t i = 0; i < d->pre_gone.n && !r; i++)
+		r = dump_runs_push(&gone, d->pre_gone.r[i].first, d->pre_gone.r[i].end);
+	/* read: what was written, and all that is new */
+	if (!r)
+		r = push_ranges(&d->sel, f.written, f.nwritten);
+	if (!r) {
+		dump_runs_normalize(&fresh);
+		dump_runs_normalize(&reg);
+		dump_runs_normalize(&gone);
+		dump_runs_normalize(&d->sel);
+		r = dump_runs_subtract(&reg, &fresh, &d->known);
+	}
+	if (!r)
+		r = dump_runs_subtract(&gone, &d->sel, &d->gone);
+	for (size_t i = 0; i < fresh.n && !r; i++)
+		r = dump_runs_push(&d->sel, fresh.r[i].first, fresh.r[i].end);
 	if (!r) {
 		dump_runs_normalize(&d->sel);
-		d->sel_at = 0;
+		d->sel_at = d->known_at = 0;
 	} else {
 		pr_err("group %s: written pages of pid %d: %s", d->name, (int)d->pid,
 		       store_strerror(r));
 	}
 	free(added);
-	free(w);
+	proc_dirty_found_free(&f);
+	dump_runs_free(&reg);
+	dump_runs_free(&fresh);
+	dump_runs_free(&gone);
 	return r;
 }
 
@@ -373,6 +460,9 @@ int dump_track_finish(struct dump_ctx *d)
 	int r = 0;
 
 	dump_runs_normalize(&d->pre);
+	d->precopied = 0;	/* pages, each once however many rounds read it */
+	for (size_t i = 0; i < d->pre.n; i++)
+		d->precopied += d->pre.r[i].end - d->pre.r[i].first;
 	for (size_t i = 0; i < d->pre.n && !r; i++) {
 		uint64_t a = d->pre.r[i].first, end = d->pre.r[i].end;
 
@@ -397,5 +487,8 @@ void dump_track_ctx_free(struct dump_ctx *d)
 	dump_runs_free(&d->sel);
 	dump_runs_free(&d->pre);
 	dump_runs_free(&d->pending);
+	dump_runs_free(&d->known);
+	dump_runs_free(&d->gone);
+	dump_runs_free(&d->pre_gone);
 	proc_maps_free(&d->pre_maps);
 }

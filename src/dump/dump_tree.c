@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/vec.h"
+#include "proc/pidns.h"
 #include "proc/procfs.h"
 #include "proc/status.h"
 
@@ -35,6 +36,7 @@ struct tree {
 	Cryo__FdsEntry *fe;
 	size_t n, cap;
 	struct fd_dump_ctx fdc;
+	struct dump_shm shm;		/* System V segments of the tree */
 };
 
 static int tree_has(const struct tree *t, pid_t pid)
@@ -43,8 +45,33 @@ static int tree_has(const struct tree *t, pid_t pid)
 		if (t->pids[i] == pid)
 			return 1;
 	for (size_t i = 0; i < t->nzombies; i++)
-		if (t->zombies[i].pid == (uint32_t)pid)
+		if ((t->zombies[i].has_host_pid ? t->zombies[i].host_pid : t->zombies[i].pid) ==
+		    (uint32_t)pid)
 			return 1;
+	return 0;
+}
+
+/* A zombie's pid, group and session as the group's programs see them. */
+static int zombie_ids(const struct tree *t, Cryo__ProcRef *z, pid_t pid, pid_t parent)
+{
+	const struct dump_ctx *root = &t->d[0];
+	pid_t v = dump_ns_vpid(root, pid, 0), pgid, sid;
+	int r;
+
+	if (!root->ns_level)
+		return 0;
+	r = v > 0 ? proc_ns_pgid_sid(pid, root->ns_level, &pgid, &sid) : -ESRCH;
+	if (r) {
+		pr_err("zombie %d (a child of %d): its pids in the group's namespace: %s", (int)pid,
+		       (int)parent, strerror(-r));
+		return r == -ESRCH ? -EAGAIN : r;	/* reaped meanwhile: list again */
+	}
+	z->pid = (uint32_t)v;
+	z->ppid = (uint32_t)dump_ns_vpid(root, parent, 0);
+	z->pgid = (uint32_t)pgid;
+	z->sid = (uint32_t)sid;
+	z->has_host_pid = 1;
+	z->host_pid = (uint32_t)pid;
 	return 0;
 }
 
@@ -73,7 +100,10 @@ static int add_zombie(struct tree *t, const struct proc_stat *st, pid_t pid, pid
 	z->pgid = (uint32_t)st->f[PROC_STAT_PGRP];
 	z->sid = (uint32_t)st->f[PROC_STAT_SESSION];
 	z->exit_signal = (uint32_t)st->f[PROC_STAT_EXIT_SIGNAL];
-	return 0;
+	r = zombie_ids(t, z, pid, parent);
+	if (r)
+		t->nzombies--;
+	return r;
 }
 
 static int tree_grow(struct tree *t)
@@ -81,7 +111,17 @@ static int tree_grow(struct tree *t)
 	size_t cap_pids = t->cap;
 	int r = vec_reserve((void **)&t->pids, &cap_pids, t->n + 1, sizeof(*t->pids));
 
-	return r ? r : vec_reserve((void **)&t->d, &t->cap, t->n + 1, sizeof(*t->d));
+	if (!r)
+		r = vec_reserve((void **)&t->d, &t->cap, t->n + 1, sizeof(*t->d));
+	/* the array moved: a context's chunks_tail may point into it */
+	for (size_t i = 0; !r && i < t->n; i++) {
+		struct dump_ctx *d = &t->d[i];
+
+		d->chunks_tail = &d->chunks;
+		while (*d->chunks_tail)
+			d->chunks_tail = &(*d->chunks_tail)->next;
+	}
+	return r;
 }
 
 /* Why a process under the root cannot be captured now; 1 for a zombie
@@ -133,7 +173,13 @@ static int add_process(struct tree *t, const char *name, pid_t pid)
 	d->pid = pid;
 	d->space = (uint32_t)t->n + 1;
 	d->fdc = &t->fdc;
+	d->shm = &t->shm;
 	d->chunks_tail = &d->chunks;
+	r = dump_ns_setup(d, t->n ? (int)t->d[0].ns_level : -1);
+	if (r == -ESRCH && t->n)
+		return -EAGAIN;	/* gone since the listing */
+	if (r)
+		return r;
 	r = proc_seize(pid, &d->ctl);
 	if (r && t->n && exiting(pid)) {
 		/* a child exiting as we came (ptrace refuses it): list again */
@@ -212,6 +258,7 @@ static int capture_all(struct tree *t, int freeze)
 {
 	int r = alloc_records(t);
 
+	t->fdc.defer = !freeze;
 	for (size_t i = 0; !r && i < t->n; i++) {
 		t->d[i].txn = t->fdc.txn;
 		t->fdc.pid = t->d[i].pid;
@@ -220,13 +267,15 @@ static int capture_all(struct tree *t, int freeze)
 	}
 	if (!r)
 		r = dump_fds_share(t->d, t->fe, t->n);
+	if (!r)
+		r = dump_shm_check(&t->shm, t->d[0].name);
 	return r;
 }
 
 static int store_all(struct tree *t, const struct dump_opts *o, uint64_t time_ns,
 		     uint64_t stopped)
 {
-	int r = 0;
+	int r = fd_contents_flush(&t->fdc);
 
 	for (size_t i = 0; !r && i < t->n; i++) {
 		r = dump_mm_store(&t->d[i]);
@@ -253,6 +302,7 @@ static void tree_free(struct tree *t)
 	for (size_t i = 0; i < t->n; i++)
 		dump_ctx_free(&t->d[i], t->fe ? &t->fe[i] : &(Cryo__FdsEntry){ 0 });
 	fd_dump_ctx_fini(&t->fdc);
+	dump_shm_free(&t->shm);
 	free(t->d);
 	free(t->pids);
 	free(t->pe);
@@ -264,8 +314,10 @@ static void tree_free(struct tree *t)
 int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_opts *o,
 	      struct dump_result *res)
 {
-	struct tree t = { .fdc = { .pid = root, .next_space = IMAGE_SPACE_FILES } };
 	int freeze = o && o->freeze, r;
+	struct tree t = { .fdc = { .pid = root, .next_space = IMAGE_SPACE_FILES,
+				   .freeze = freeze,
+				   .tcp_established = freeze && o->tcp_established } };
 	uint64_t t0 = mono_ns(), t_stop, stopped = 0, time_ns, snap_no = 0;
 
 	if (res)
@@ -282,8 +334,10 @@ int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_o
 		r = capture_all(&t, freeze);
 	if (r)
 		goto out;
-	if (!freeze)
+	if (!freeze) {
+		fd_dump_thaw(&t.fdc);	/* connections out of repair mode before they run */
 		release_all(&t, name);
+	}
 	stopped = mono_ns() - t_stop;
 	r = store_all(&t, o, time_ns, stopped);
 	if (r)
@@ -296,6 +350,7 @@ int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_o
 	}
 	if (freeze) {
 		end_all(&t);
+		fd_dump_frozen(&t.fdc);
 		stopped = mono_ns() - t_stop;
 	}
 	pr_info("group %s: %zu processes (and %zu zombies) in snapshot %llu", name, t.n,
@@ -313,6 +368,7 @@ int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_o
 out:
 	if (t.fdc.txn)
 		store_txn_abort(t.fdc.txn);
+	fd_dump_thaw(&t.fdc);
 	release_all(&t, name);
 	if (o && o->track)
 		dump_track_disarm(o->track);	/* a tree is not tracked */

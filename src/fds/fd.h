@@ -21,6 +21,24 @@
 #include "image/image.h"
 #include "proc/fds.h"
 
+/* Every fd of a capture's processes by what it links to (readlink of
+ * /proc/PID/fd/N), sorted by link, then group order, then fd: made once,
+ * on the first question about who else holds a pipe or socket (asking
+ * each process's fd directory per fd cost a tree of 64 processes half of
+ * its snapshot). The processes are stopped: their fd tables hold still. */
+struct fd_link {
+	char *link;
+	uint32_t at;			/* the process's index in the group */
+	int fd;
+	pid_t pid;
+};
+struct fd_links {
+	struct fd_link *v;
+	size_t n;
+	int made;
+};
+void fd_links_free(struct fd_links *l);
+
 /* What dump knows of one fd of a stopped process. */
 struct fd_probe {
 	pid_t pid;
@@ -33,16 +51,24 @@ struct fd_probe {
 	 * of them is inside the group); 0: only pid */
 	const pid_t *group;
 	size_t ngroup;
+	struct fd_links *links;		/* of group (or pid); NULL: made per question */
+	/* 0: an fd of the process; n > 0: a file in flight, carried by a
+	 * message queued on a unix socket (n: how deep, a socket in flight
+	 * carrying more), which cryo holds at fd (pid is cryo's own) */
+	int in_flight;
+	const struct fd_probe *carrier;	/* in flight: the socket whose queue holds it */
 };
 
 /* A file whose contents a snapshot holds, by identity: saved once even
  * when several fds and mappings show it. */
 struct fd_saved {
 	uint64_t dev, ino;
+	uint32_t tag;			/* fd_contents_save_tag */
 	uint32_t space;
 	uint64_t size;
-	pid_t pid;			/* whose capture saved it */
 };
+
+struct fd_chunk;
 
 struct fd_dump_ctx {
 	struct store_txn *txn;
@@ -52,6 +78,26 @@ struct fd_dump_ctx {
 	struct fd_saved *saved;
 	size_t nsaved, saved_cap;
 	uint64_t content_pages;		/* pages written for file contents */
+	struct fd_links links;		/* the group's fds; fd_dump_ctx_fini frees */
+	/* files in flight captured so far (cryo's own copies, kept open to
+	 * tell the same file sent twice); fd_dump_ctx_fini closes them */
+	int *flight;
+	size_t nflight, flight_cap;
+	/* freeze --tcp-established: a connection to outside the group is
+	 * saved by TCP repair and held still until melt (fds/tcp.c) */
+	bool tcp_established;
+	bool freeze;			/* the capture ends the processes */
+	/* TCP connections put in repair mode and held for the capture, each
+	 * with cryo's own copy of its socket: fd_dump_thaw or fd_dump_frozen
+	 * ends them */
+	struct fd_tcp_held *held;
+	size_t nheld, held_cap;
+	/* 1 (snap): contents read while the processes are stopped are kept,
+	 * up to a budget, and written by fd_contents_flush once they run
+	 * again; 0 (freeze): written as they are read. */
+	int defer;
+	uint64_t deferred;		/* bytes kept so far */
+	struct fd_chunk *chunks, *chunks_last;
 };
 
 /* Where a connection to outside the group goes at melt. NULL fields take
@@ -66,9 +112,37 @@ struct fd_policy {
 	const char *tty_path;
 };
 
+/* A file whose contents the snapshot holds (memfd, deleted file, shared
+ * anonymous memory), made once by the melting cryo before any process of
+ * the group, so that every fd and every mapping that had it has the one
+ * object again. The processes inherit its fds at these numbers. */
+struct fd_object {
+	uint32_t space;			/* its content space */
+	int fd;				/* O_RDWR */
+	int fd_ro;			/* O_RDONLY: mappings the file was not writable for */
+	bool has_seals;			/* a memfd's seals, added once all have mapped it */
+	uint32_t seals;
+};
+
+/* What melt needs to make such a file before the processes: its contents
+ * (space, size) and what it was. Strings are malloc'd: fd_content_fini. */
+struct fd_content {
+	uint32_t space;
+	uint64_t size;
+	char *memfd_name;		/* a memfd: its name; else NULL */
+	char *path;			/* a deleted file: where it lived; else NULL */
+	uint32_t mode;			/* a deleted file's mode bits */
+	bool has_seals;
+	uint32_t seals;
+};
+
 struct fd_restore_ctx {
 	struct store_snap *snap;
 	const struct fd_policy *policy;
+	/* the files made before the processes (may be none): a kind whose
+	 * file is one of them reopens it instead of making another */
+	const struct fd_object *objs;
+	size_t nobjs;
 	/* objects several fds share (the two ends of a pipe), by capture id */
 	struct fd_shared { uint64_t id; int fd[2]; } *shared;
 	size_t nshared, shared_cap;
@@ -91,6 +165,24 @@ struct fd_ops {
 	 * files of one object in one process: held by several processes, they
 	 * are made by the group's root before it forks the others. */
 	uint64_t (*object)(const Cryo__FdEntry *e);
+	/* Optional: make the terminal open at fd the caller's controlling
+	 * terminal if e's was. Called in a session leader without one, once
+	 * per open file: before it forks its children for a file the root
+	 * made (they inherit the terminal), else once its fds are placed. */
+	int (*ctty)(struct fd_restore_ctx *c, const Cryo__FdEntry *e, int fd);
+	/* Optional: run in cryo once every process of the group is rebuilt,
+	 * just before they run again; local is cryo's own copy of the fd
+	 * (pidfd_getfd). A TCP connection leaves repair mode here. */
+	int (*resume)(struct fd_restore_ctx *c, const Cryo__FdEntry *e, int local);
+	/* Optional: 1 with *out filled when the fd's file is one whose
+	 * contents the snapshot holds (a memfd, a deleted file): melt makes it
+	 * once, before the processes (struct fd_object); 0 if not; -errno. */
+	int (*content)(const Cryo__FdEntry *e, struct fd_content *out);
+	/* Optional: call fn on each fd entry e's payload holds (files in
+	 * flight in a connection's queue), so that melt makes what they need
+	 * too (their content objects); stops at fn's first non-zero. */
+	int (*nested)(const Cryo__FdEntry *e, int (*fn)(void *arg, const Cryo__FdEntry *n),
+		      void *arg);
 	/* One line for `cryo inspect`. */
 	void (*describe)(const Cryo__FdEntry *e, char *buf, size_t n);
 };
@@ -107,18 +199,58 @@ const struct fd_ops *fd_kind_match(const struct fd_probe *p);
  * same object (st dev/ino) is saved once: later calls return its space. */
 int fd_contents_save(struct fd_dump_ctx *c, int local, const struct stat *st,
 		     uint32_t *space, uint64_t *size);
-/* The process whose capture saved the object first, or 0. */
-pid_t fd_contents_saver(const struct fd_dump_ctx *c, const struct stat *st);
+/* Save len bytes of buf as pages of a new content space (a TCP queue). */
+int fd_bytes_save(struct fd_dump_ctx *c, const void *buf, size_t len, uint32_t *space);
+/* Read them back: *out is malloc'd (the caller frees). */
+int fd_bytes_load(struct store_snap *sn, uint32_t space, uint64_t len, uint8_t **out);
+/* The same for objects that their inode does not tell apart from others:
+ * a System V segment's inode number is its shmid, on the mount that holds
+ * every other shmem file too. Objects of different tags are different. */
+int fd_contents_save_tag(struct fd_dump_ctx *c, int local, const struct stat *st, uint32_t tag,
+			 uint32_t *space, uint64_t *size);
+/* Write what fd_contents_save kept (defer), and free it. */
+int fd_contents_flush(struct fd_dump_ctx *c);
 void fd_dump_ctx_fini(struct fd_dump_ctx *c);
+
+/* The capture is over and the processes run on (snap, or any failure):
+ * every TCP connection repair mode was put on for it leaves it and its
+ * hold is lifted. Call before the processes are released. Idempotent. */
+void fd_dump_thaw(struct fd_dump_ctx *c);
+/* Freeze committed and the processes are killed: the connections close
+ * silently (in repair mode, nothing is sent) and those to outside the
+ * group stay held for melt. */
+void fd_dump_frozen(struct fd_dump_ctx *c);
 
 /* Write the pages of content space `space` into fd from offset 0 and
  * make the file exactly size bytes long. */
 int fd_contents_load(struct store_snap *sn, uint32_t space, uint64_t size, int fd);
 
+/* Move fd to the lowest free number >= min, close-on-exec (closing fd);
+ * the new fd or -errno. */
+int fd_move_above(int fd, int min);
+
+/* Reopen the file open at fd with other access flags (through
+ * /proc/self/fd); returns the new fd or -errno. */
+int fd_reopen(int fd, int flags);
+
+/* The made file holding content space `space` (struct fd_object), its
+ * O_RDWR fd; -1 when c has none. */
+int fd_object_fd(const struct fd_restore_ctx *c, uint32_t space);
+void fd_content_fini(struct fd_content *c);
+
+/* An unlinked file beside where the deleted file `path` lived
+ * (O_TMPFILE, O_RDWR), else a memfd: nothing is left behind if melt
+ * fails. The fd or -errno. */
+int fd_make_unlinked(const char *path);
+
 /* Identity of a file at capture, and the check at melt: -ESTALE with
- * "PATH changed since the snapshot" logged when dev/ino/size/mtime differ. */
+ * "PATH changed since the snapshot" logged when dev/ino/size/mtime differ.
+ * appended_ok: the same file grown since is fine (a log the process only
+ * appends to: what it wrote after the snapshot stays, its next write goes
+ * to the end anyway). */
 void fd_file_id(const struct stat *st, Cryo__FileId *id);
-int fd_file_id_check(const char *path, const Cryo__FileId *id, const struct stat *now);
+int fd_file_id_check(const char *path, const Cryo__FileId *id, const struct stat *now,
+		     bool appended_ok);
 
 /* Close the scratch fds restore kept for shared objects (pipe ends never
  * placed) and free the table; call once every fd is made. */

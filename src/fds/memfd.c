@@ -1,6 +1,7 @@
 /* "memfd": a memfd_create file: its name, seals and contents (pages of a
  * content space). Melt makes a new memfd with the same name, contents and
- * seals. A memfd also mapped by the process is saved once (same space). */
+ * seals, once for the group (fd_ops.content): every fd and mapping of it,
+ * in any of its processes, is of that one memfd again. */
 #define LOG_PREFIX "fds/memfd: "
 #include "fds/fd_priv.h"
 #include "common/log.h"
@@ -68,50 +69,49 @@ out:
 	return r;
 }
 
-static int memfd_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
+/* The payload, with the contents space every use of it needs; NULL
+ * (logged) if it does not decode or has none. Freed by the caller. */
+static Cryo__RegFile *memfd_payload(const Cryo__FdEntry *e)
 {
 	Cryo__RegFile *rf = (Cryo__RegFile *)fd_unpack(e, &cryo__reg_file__descriptor);
-	int fd, r, acc = (int)(e->flags & O_ACCMODE);
-	/* F_SEAL_SEAL without allow-sealing at creation is what a memfd made
-	 * without MFD_ALLOW_SEALING looks like; both come back the same way. */
-	unsigned mflags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+
+	if (rf && !rf->has_contents_space) {
+		pr_err("fd %u: memfd without saved contents", e->fd);
+		cryo__reg_file__free_unpacked(rf, NULL);
+		rf = NULL;
+	}
+	return rf;
+}
+
+/* The group's memfd was made before the processes (memfd_content): this
+ * fd is that memfd again, with its own access mode. */
+static int memfd_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
+{
+	Cryo__RegFile *rf = memfd_payload(e);
+	int r;
 
 	if (!rf)
 		return -EBADMSG;
-	if (!rf->has_contents_space) {
-		pr_err("fd %u: memfd without saved contents", e->fd);
-		r = -EBADMSG;
-		goto out;
-	}
-	fd = memfd_create(rf->memfd_name ? rf->memfd_name : "", mflags);
-	if (fd < 0) {
-		r = -errno;
-		pr_err("fd %u: memfd_create(%s): %s", e->fd, rf->memfd_name, strerror(errno));
-		goto out;
-	}
-	r = fd_contents_load(c->snap, rf->contents_space, rf->size, fd);
-	if (r) {
-		close(fd);
-		goto out;
-	}
-	if (rf->has_seals && rf->seals && fcntl(fd, F_ADD_SEALS, (int)rf->seals) < 0) {
-		r = -errno;
-		pr_err("fd %u: memfd %s: sealing: %s", e->fd, rf->memfd_name, strerror(errno));
-		close(fd);
-		goto out;
-	}
-	if (acc != O_RDWR) {
-		int nfd = fd_reopen(fd, fd_open_flags(e));
+	r = fd_object_place(c, e, rf->contents_space, rf->memfd_name ? rf->memfd_name : "memfd");
+	cryo__reg_file__free_unpacked(rf, NULL);
+	return r;
+}
 
-		close(fd);
-		if (nfd < 0) {
-			r = nfd;
-			goto out;
-		}
-		fd = nfd;
-	}
-	r = fd_place(fd, e, 1);
-out:
+/* Made once by melt for every fd and mapping of it in the group (F_SEAL_SEAL
+ * without allow-sealing at creation is what a memfd made without
+ * MFD_ALLOW_SEALING looks like: both come back the same way). */
+static int memfd_content(const Cryo__FdEntry *e, struct fd_content *out)
+{
+	Cryo__RegFile *rf = memfd_payload(e);
+	int r = 1;
+
+	if (!rf)
+		return -EBADMSG;
+	*out = (struct fd_content){ .space = rf->contents_space, .size = rf->size,
+				    .has_seals = rf->has_seals, .seals = rf->seals };
+	out->memfd_name = strdup(rf->memfd_name ? rf->memfd_name : "");
+	if (!out->memfd_name)
+		r = -ENOMEM;
 	cryo__reg_file__free_unpacked(rf, NULL);
 	return r;
 }
@@ -136,5 +136,6 @@ const struct fd_ops fd_ops_memfd = {
 	.match = memfd_match,
 	.dump = memfd_dump,
 	.restore = memfd_restore,
+	.content = memfd_content,
 	.describe = memfd_describe,
 };

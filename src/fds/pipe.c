@@ -33,8 +33,7 @@ static int pipe_match(const struct fd_probe *p)
 	return ends.nread > 0 && ends.nwrite > 0;
 }
 
-/* Copy the bytes in the pipe at rfd without taking them out. */
-static int peek_pipe(int rfd, uint8_t **out, size_t *len)
+int fd_pipe_peek(int rfd, uint8_t **out, size_t *len)
 {
 	int scratch[2], avail = 0, r = 0;
 	size_t got = 0;
@@ -126,7 +125,7 @@ static int pipe_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEn
 			       p->link);
 			return -ENOTSUP;
 		}
-		r = peek_pipe(p->local, &data, &len);
+		r = fd_pipe_peek(p->local, &data, &len);
 		if (r) {
 			pr_err("pid %d fd %d: reading bytes in %s: %s", (int)p->pid, p->fd, p->link,
 			       strerror(-r));
@@ -144,6 +143,18 @@ static int pipe_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEn
 				len ? " (with data)" : "");
 	free(data);
 	return r;
+}
+
+int fd_write_all(int fd, const uint8_t *data, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, data + off, len - off);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		off += (size_t)n;
+	}
+	return 0;
 }
 
 static int make_pipe(struct fd_restore_ctx *c, struct fd_shared *sh, const Cryo__PipeEnd *pe)
@@ -183,18 +194,10 @@ static int pipe_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
 			goto out;
 		}
 	}
-	if (pe->has_data && pe->data.len) {
-		for (size_t off = 0; off < pe->data.len;) {
-			ssize_t n = write(sh->fd[1], pe->data.data + off, pe->data.len - off);
-
-			if (n <= 0) {
-				r = n < 0 ? -errno : -EIO;
-				pr_err("fd %u: refilling pipe:[%" PRIu64 "]: %s", e->fd, pe->ino,
-				       strerror(-r));
-				goto out;
-			}
-			off += (size_t)n;
-		}
+	if (pe->has_data && pe->data.len &&
+	    (r = fd_write_all(sh->fd[1], pe->data.data, pe->data.len))) {
+		pr_err("fd %u: refilling pipe:[%" PRIu64 "]: %s", e->fd, pe->ino, strerror(-r));
+		goto out;
 	}
 	end = pe->write_end ? 1 : 0;
 	src = sh->fd[end];

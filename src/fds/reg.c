@@ -7,18 +7,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #define DELETED_SUFFIX " (deleted)"
 
 static int reg_match(const struct fd_probe *p)
 {
-	return S_ISREG(p->st.st_mode) && p->link[0] == '/';
+	/* a message queue's "/name" is no path: "unsupported" names it */
+	return S_ISREG(p->st.st_mode) && p->link[0] == '/' && !fd_pseudo_file(p);
 }
 
 /* The path without the " (deleted)" the kernel appends. */
@@ -69,54 +68,16 @@ out:
 	return r;
 }
 
-/* An unlinked file beside where the deleted one lived (O_TMPFILE), else a
- * memfd: either way nothing is left behind if melt fails. */
-static int make_unlinked(const char *path)
-{
-	char *dup = strdup(path);
-	int fd;
-
-	if (!dup)
-		return -ENOMEM;
-	fd = open(dirname(dup), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	free(dup);
-	if (fd < 0)
-		fd = memfd_create("cryo-deleted", MFD_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
+/* A deleted file was made before the processes (reg_content): this fd is
+ * that file again, with its own access mode. */
 static int restore_deleted(struct fd_restore_ctx *c, const Cryo__FdEntry *e,
 			   const Cryo__RegFile *rf)
 {
-	int fd, r, acc = (int)(e->flags & O_ACCMODE);
-
 	if (!rf->has_contents_space) {
 		pr_err("fd %u: deleted file %s without saved contents", e->fd, rf->path);
 		return -EBADMSG;
 	}
-	fd = make_unlinked(rf->path);
-	if (fd < 0) {
-		pr_err("fd %u: making a file for deleted %s: %s", e->fd, rf->path, strerror(-fd));
-		return fd;
-	}
-	r = fd_contents_load(c->snap, rf->contents_space, rf->size, fd);
-	if (r) {
-		close(fd);
-		return r;
-	}
-	if (rf->id && rf->id->has_mode)
-		(void)!fchmod(fd, rf->id->mode & 07777);
-	if (acc != O_RDWR) {
-		int nfd = fd_reopen(fd, fd_open_flags(e));
-
-		close(fd);
-		if (nfd < 0) {
-			pr_err("fd %u: reopening deleted %s: %s", e->fd, rf->path, strerror(-nfd));
-			return nfd;
-		}
-		fd = nfd;
-	}
-	return fd_place(fd, e, 1);
+	return fd_object_place(c, e, rf->contents_space, rf->path);
 }
 
 static int reg_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
@@ -142,12 +103,38 @@ static int reg_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
 		close(fd);
 		goto out;
 	}
-	r = fd_file_id_check(rf->path, rf->id, &st);
+	/* A log opened O_APPEND for writing only: growth is not a change
+	 * the process can notice (it writes at the end, never reads it) */
+	r = fd_file_id_check(rf->path, rf->id, &st,
+			     (e->flags & O_APPEND) && (e->flags & O_ACCMODE) == O_WRONLY);
 	if (r) {
 		close(fd);
 		goto out;
 	}
 	r = fd_place(fd, e, 1);
+out:
+	cryo__reg_file__free_unpacked(rf, NULL);
+	return r;
+}
+
+static int reg_content(const Cryo__FdEntry *e, struct fd_content *out)
+{
+	Cryo__RegFile *rf = (Cryo__RegFile *)fd_unpack(e, &cryo__reg_file__descriptor);
+	int r = 0;
+
+	if (!rf)
+		return -EBADMSG;
+	if (!rf->has_deleted || !rf->deleted)
+		goto out;	/* comes back by its path */
+	if (!rf->has_contents_space) {
+		pr_err("fd %u: deleted file %s without saved contents", e->fd, rf->path);
+		r = -EBADMSG;
+		goto out;
+	}
+	*out = (struct fd_content){ .space = rf->contents_space, .size = rf->size,
+				    .mode = rf->id && rf->id->has_mode ? rf->id->mode & 07777 : 0600 };
+	out->path = strdup(rf->path);
+	r = out->path ? 1 : -ENOMEM;
 out:
 	cryo__reg_file__free_unpacked(rf, NULL);
 	return r;
@@ -177,5 +164,6 @@ const struct fd_ops fd_ops_reg = {
 	.match = reg_match,
 	.dump = reg_dump,
 	.restore = reg_restore,
+	.content = reg_content,
 	.describe = reg_describe,
 };

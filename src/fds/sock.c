@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "proc/sockdiag.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -26,12 +27,14 @@ const char *sock_type_name(int type)
 	}
 }
 
-static int get_int(int fd, int level, int name, int *v)
+int sock_get_int(int fd, int level, int name, int *v)
 {
 	socklen_t len = sizeof(*v);
 
 	return getsockopt(fd, level, name, v, &len) < 0 ? -errno : 0;
 }
+
+#define get_int sock_get_int
 
 int sock_domain(int fd)
 {
@@ -40,7 +43,7 @@ int sock_domain(int fd)
 	return r ? r : v;
 }
 
-static int bytes_copy(ProtobufCBinaryData *b, const void *p, size_t n)
+int sock_bytes_copy(ProtobufCBinaryData *b, const void *p, size_t n)
 {
 	b->data = malloc(n ? n : 1);
 	if (!b->data)
@@ -51,12 +54,12 @@ static int bytes_copy(ProtobufCBinaryData *b, const void *p, size_t n)
 }
 
 /* Bytes queued in or out: a snapshot would drop them. */
-static int nothing_queued(const struct fd_probe *p, int listening)
+static int nothing_queued(const struct fd_probe *p, int listening, int inet_dgram)
 {
 	int in = 0, out = 0;
 
-	if (listening)
-		return 0;
+	if (listening || inet_dgram)
+		return 0;	/* a UDP socket's queue is inet.c's to save */
 	if (ioctl(p->local, SIOCINQ, &in) < 0 || ioctl(p->local, SIOCOUTQ, &out) < 0)
 		return -errno;
 	if (in || out) {
@@ -85,11 +88,12 @@ static int tcp_closed(const struct fd_probe *p)
 	return 0;
 }
 
-static int dump_opts(const struct fd_probe *p, const struct sock_opt_def *defs, size_t n,
-		     Cryo__Socket *s)
+int sock_dump_opts(const struct fd_probe *p, const struct sock_opt_def *defs, size_t n,
+		   Cryo__SockOpt ***opts, size_t *nopts)
 {
-	s->opts = calloc(n ? n : 1, sizeof(*s->opts));
-	if (!s->opts)
+	*nopts = 0;
+	*opts = calloc(n ? n : 1, sizeof(**opts));
+	if (!*opts)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		Cryo__SockOpt *o;
@@ -109,9 +113,83 @@ static int dump_opts(const struct fd_probe *p, const struct sock_opt_def *defs, 
 		o->level = defs[i].level;
 		o->name = defs[i].name;
 		o->value = v;
-		s->opts[s->n_opts++] = o;
+		(*opts)[(*nopts)++] = o;
 	}
 	return 0;
+}
+
+void sock_opts_free(Cryo__SockOpt **opts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(opts[i]);
+	free(opts);
+}
+
+int sock_apply_opts(int fd, Cryo__SockOpt *const *opts, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		const Cryo__SockOpt *o = opts[i];
+		int v = o->value;
+
+		if (setsockopt(fd, o->level, o->name, &v, sizeof(v)) < 0) {
+			int err = errno;
+
+			pr_err("%s: option %d/%d = %d: %s", what, o->level, o->name, v,
+			       strerror(err));
+			return -err;
+		}
+	}
+	return 0;
+}
+
+static const struct sock_opt_def inet_opts[] = {
+	{ SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR" },
+	{ SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT" },
+	{ SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE" },
+	{ SOL_SOCKET, SO_BROADCAST, "SO_BROADCAST" },
+	{ SOL_SOCKET, SO_OOBINLINE, "SO_OOBINLINE" },
+	{ IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY" },
+	{ IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE" },
+	{ IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL" },
+	{ IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT" },
+};
+
+/* IPV6_V6ONLY decides which addresses an any-address socket takes: it must
+ * be set before bind, and only exists for AF_INET6. */
+static const struct sock_opt_def inet6_opt = { IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY" };
+
+size_t sock_inet_opts(int family, struct sock_opt_def *defs)
+{
+	size_t n = sizeof(inet_opts) / sizeof(inet_opts[0]);
+
+	_Static_assert(sizeof(inet_opts) / sizeof(inet_opts[0]) < SOCK_INET_OPTS_MAX,
+		       "room for the IPv6 option");
+	memcpy(defs, inet_opts, sizeof(inet_opts));
+	if (family == AF_INET6)
+		defs[n++] = inet6_opt;
+	return n;
+}
+
+void sock_addr_text(const void *addr, size_t len, char *buf, size_t n)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	const struct sockaddr *sa = addr;
+
+	if (len >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = addr;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		snprintf(buf, n, "[%s]:%u", host, ntohs(a->sin6_port));
+		return;
+	}
+	if (len >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = addr;
+
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		snprintf(buf, n, "%s:%u", host, ntohs(a->sin_port));
+		return;
+	}
+	snprintf(buf, n, "%s:0", host);
 }
 
 /* Is a bound address "nothing": an inet socket not bound yet reports
@@ -136,7 +214,7 @@ static int dump_addrs(const struct fd_probe *p, Cryo__Socket *s)
 	if (getsockname(p->local, (struct sockaddr *)&a, &len) < 0)
 		return -errno;
 	if (!unbound(&a, len)) {
-		if ((r = bytes_copy(&s->addr, &a, len)))
+		if ((r = sock_bytes_copy(&s->addr, &a, len)))
 			return r;
 		s->has_addr = true;
 	}
@@ -148,7 +226,7 @@ static int dump_addrs(const struct fd_probe *p, Cryo__Socket *s)
 		       "would have to come back with it)", p->pid, p->fd, sock_type_name(s->type));
 		return -ENOTSUP;
 	}
-	if ((r = bytes_copy(&s->peer, &a, len)))
+	if ((r = sock_bytes_copy(&s->peer, &a, len)))
 		return r;
 	s->has_peer = true;
 	return 0;
@@ -174,8 +252,8 @@ int sock_dump(const struct fd_probe *p, const struct sock_opt_def *defs, size_t 
 	if (s->family != AF_UNIX && s->type == SOCK_STREAM && !listening &&
 	    (r = tcp_closed(p)))
 		return r;
-	if ((r = nothing_queued(p, listening)) || (r = dump_addrs(p, s)) ||
-	    (r = dump_opts(p, defs, ndefs, s)))
+	if ((r = nothing_queued(p, listening, s->family != AF_UNIX && s->type == SOCK_DGRAM)) || (r = dump_addrs(p, s)) ||
+	    (r = sock_dump_opts(p, defs, ndefs, &s->opts, &s->n_opts)))
 		return r;
 	if (listening) {
 		s->has_listening = s->listening = true;
@@ -193,14 +271,12 @@ int sock_dump(const struct fd_probe *p, const struct sock_opt_def *defs, size_t 
 
 void sock_msg_free(Cryo__Socket *s)
 {
-	for (size_t i = 0; i < s->n_opts; i++)
-		free(s->opts[i]);
-	free(s->opts);
+	sock_opts_free(s->opts, s->n_opts);
 	free(s->addr.data);
 	free(s->peer.data);
 }
 
-int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn)
+int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn, sock_bind_fn fill_fn)
 {
 	Cryo__Socket *s = (Cryo__Socket *)fd_unpack(e, &cryo__socket__descriptor);
 	int fd = -1, r = 0;
@@ -212,18 +288,12 @@ int sock_restore(const Cryo__FdEntry *e, sock_bind_fn bind_fn)
 		r = -errno;
 		goto out;
 	}
-	for (size_t i = 0; i < s->n_opts; i++) {
-		const Cryo__SockOpt *o = s->opts[i];
-		int v = o->value;
-
-		if (setsockopt(fd, o->level, o->name, &v, sizeof(v)) < 0) {
-			r = -errno;
-			pr_err("%s: option %d/%d = %d: %s", e->desc ? e->desc : "socket", o->level,
-			       o->name, v, strerror(errno));
-			goto out;
-		}
-	}
+	if ((r = sock_apply_opts(fd, s->opts, s->n_opts, e->desc ? e->desc : "socket")))
+		goto out;
 	if (s->has_addr && (r = bind_fn(fd, s)))
+		goto out;
+	/* before connect: a connected socket takes datagrams from its peer only */
+	if (fill_fn && (r = fill_fn(fd, s)))
 		goto out;
 	if (s->listening && listen(fd, (int)s->backlog) < 0) {
 		r = -errno;

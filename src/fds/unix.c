@@ -124,7 +124,7 @@ static int unix_bind(int fd, const Cryo__Socket *s)
 static int unix_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
 {
 	(void)c;
-	return sock_restore(e, unix_bind);
+	return sock_restore(e, unix_bind, NULL);
 }
 
 static void unix_describe(const Cryo__FdEntry *e, char *buf, size_t n)

@@ -4,7 +4,8 @@
  *
  * Dump reads the receive queue WITHOUT taking it: SO_PEEK_OFF on cryo's
  * copy (pidfd_getfd shares the socket), one MSG_PEEK per message, the old
- * peek offset put back. Messages carrying fds (SCM_RIGHTS) are refused.
+ * peek offset put back. The files messages carry (SCM_RIGHTS) are saved
+ * as files in flight (unixfds.c) and sent again with their message.
  *
  * Melt makes one socketpair per connection (the two ends meet through
  * fd_restore_ctx.shared, keyed by the lower inode; ends in two processes
@@ -93,91 +94,154 @@ static int push_msg(Cryo__UnixConn *u, const uint8_t *buf, size_t n)
 	return 0;
 }
 
-/* One peeked message: its length, or 0 when the queue is empty; a
- * message with fds in it is refused. */
-static ssize_t peek_one(const struct fd_probe *p, uint8_t *buf, size_t cap, int stream)
+/* Append bytes to the last message (a stream's bytes are one run until a
+ * message carrying files cuts it). */
+static int append_last(Cryo__UnixConn *u, const uint8_t *buf, size_t n)
 {
-	char ctl[CMSG_SPACE(sizeof(int) * 253)];
+	ProtobufCBinaryData *q = &u->queued[u->n_queued - 1];
+	uint8_t *d = realloc(q->data, q->len + n);
+
+	if (!d)
+		return -ENOMEM;
+	memcpy(d + q->len, buf, n);
+	q->data = d;
+	q->len += n;
+	return 0;
+}
+
+/* One peek: its bytes (a datagram: its whole length) and the files it
+ * brought into cryo. */
+struct peek {
+	size_t n;
+	int fds[UNIX_FLIGHT_FDS_MAX];
+	int nfds;
+	int ctrunc;
+};
+
+static void peek_close(struct peek *pk)
+{
+	for (int i = 0; i < pk->nfds; i++)
+		close(pk->fds[i]);
+	pk->nfds = 0;
+}
+
+/* At most cap bytes from byte off of the queue, taking nothing: 1, or 0
+ * when the queue ends there, or -errno. */
+static int peek_at(const struct fd_probe *p, size_t off, uint8_t *buf, size_t cap, int stream,
+		   struct peek *pk)
+{
+	char ctl[CMSG_SPACE(sizeof(int) * UNIX_FLIGHT_FDS_MAX)];
 	struct iovec iov = { buf, cap };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
 			     .msg_controllen = sizeof(ctl) };
-	ssize_t n = recvmsg(p->local, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC |
-			    (stream ? 0 : MSG_TRUNC));
-	int fds = 0;
+	int o = (int)off;
+	ssize_t n;
 
+	pk->nfds = 0;
+	pk->ctrunc = 0;
+	if (off > INT32_MAX)
+		return -EOVERFLOW;
+	if (setsockopt(p->local, SOL_SOCKET, SO_PEEK_OFF, &o, sizeof(o)) < 0)
+		return -errno;
+	n = recvmsg(p->local, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC |
+		    (stream ? 0 : MSG_TRUNC));
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
-		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			close(fd);
-			fds++;
-		}
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+			if (pk->nfds < UNIX_FLIGHT_FDS_MAX)
+				memcpy(&pk->fds[pk->nfds++], CMSG_DATA(c) + i * sizeof(int),
+				       sizeof(int));
 	}
-	if (fds || (mh.msg_flags & MSG_CTRUNC)) {
-		pr_err("pid %d fd %d: a queued message carries file descriptors; they cannot "
-		       "be saved yet", (int)p->pid, p->fd);
-		return -ENOTSUP;
-	}
-	if (!stream && (size_t)n > cap) {
-		pr_err("pid %d fd %d: a queued message of %zd bytes is too large", (int)p->pid,
-		       p->fd, n);
-		return -ENOTSUP;
-	}
-	return n;
+	pk->ctrunc = (mh.msg_flags & MSG_CTRUNC) != 0;
+	pk->n = (size_t)n;
+	return n > 0 || !stream;
 }
 
-/* The receive queue, message by message, without taking it. */
-static int read_queue(const struct fd_probe *p, int type, Cryo__UnixConn *u)
+/* One peeked message (or stream chunk) into u: its bytes, and the files
+ * it carries, dumped as files in flight. *merge: the last item of u is a
+ * stream's plain bytes, to which more plain bytes go.
+ *
+ * A stream chunk that brought files ends with the message that carries
+ * them, but where that message starts no peek tells: the kernel glues the
+ * plain bytes before it into one read, and a peek of even one byte brings
+ * the files of the next message that has some. The files are put on the
+ * chunk's last byte: a read of the whole message (of any size, of several
+ * messages) gets them as before, and so does a reader that reads the plain
+ * messages before it on their own; one that takes the files from a first
+ * part of their message gets them with its last byte instead. */
+static int take_peek(struct fd_dump_ctx *c, const struct fd_probe *p, int stream,
+		     const struct peek *pk, uint8_t *buf, Cryo__UnixConn *u, int *merge)
 {
-	int old = -1, zero = 0, r = 0, stream = type == SOCK_STREAM;
+	size_t at = 0;
+	int r;
+
+	if (pk->ctrunc) {
+		pr_err("pid %d fd %d: a queued message carries more control data than cryo "
+		       "reads", (int)p->pid, p->fd);
+		return -ENOTSUP;
+	}
+	if (!stream && pk->n > MSG_MAX) {
+		pr_err("pid %d fd %d: a queued message of %zu bytes is too large", (int)p->pid,
+		       p->fd, pk->n);
+		return -ENOTSUP;
+	}
+	if (!pk->nfds) {
+		r = *merge ? append_last(u, buf, pk->n) : push_msg(u, buf, pk->n);
+		*merge = stream;
+		return r;
+	}
+	if (stream && pk->n)
+		at = pk->n - 1;
+	if (at && (r = *merge ? append_last(u, buf, at) : push_msg(u, buf, at)))
+		return r;
+	*merge = 0;
+	if ((r = push_msg(u, buf + at, pk->n - at)))
+		return r;
+	return unix_flight_dump(c, p, (uint32_t)(u->n_queued - 1), pk->fds, pk->nfds, u);
+}
+
+/* The receive queue, message by message, without taking it: each peek at
+ * an explicit offset (SO_PEEK_OFF), the old peek offset put back. */
+static int read_queue(struct fd_dump_ctx *c, const struct fd_probe *p, int type,
+		      Cryo__UnixConn *u)
+{
+	int old = -1, r, stream = type == SOCK_STREAM, merge = 0, empties = 0;
 	uint8_t *buf = malloc(MSG_MAX);
-	size_t total = 0;
+	size_t off = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	if ((r = get_int(p->local, SOL_SOCKET, SO_PEEK_OFF, &old)) ||
-	    setsockopt(p->local, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
-		r = r ? r : -errno;
-		free(buf);
-		return r;
-	}
+	if ((r = get_int(p->local, SOL_SOCKET, SO_PEEK_OFF, &old)))
+		goto out;
 	for (;;) {
-		ssize_t n = peek_one(p, buf, MSG_MAX, stream);
+		struct peek pk;
+		int got = peek_at(p, off, buf, MSG_MAX, stream, &pk);
 
-		if (n < 0)
-			r = (int)n;
-		if (n <= 0)
+		if (got <= 0) {
+			r = got;
 			break;
-		total += (size_t)n;
-		r = push_msg(u, buf, (size_t)n);
+		}
+		/* the kernel passes a datagram of no bytes once it was peeked,
+		 * at an offset that reached it; never loop on one */
+		if (!pk.n && ++empties > 1024) {
+			peek_close(&pk);
+			pr_err("pid %d fd %d: more than 1024 empty datagrams queued", (int)p->pid,
+			       p->fd);
+			r = -ENOTSUP;
+			break;
+		}
+		r = take_peek(c, p, stream, &pk, buf, u, &merge);
+		peek_close(&pk);
 		if (r)
 			break;
+		off += pk.n;
 	}
 	if (setsockopt(p->local, SOL_SOCKET, SO_PEEK_OFF, &old, sizeof(old)) < 0 && !r)
 		r = -errno;
-	/* a stream's chunks are one byte stream: keep them as one */
-	if (!r && stream && u->n_queued > 1) {
-		uint8_t *all = malloc(total);
-		size_t off = 0;
-
-		if (!all)
-			r = -ENOMEM;
-		for (size_t i = 0; !r && i < u->n_queued; i++) {
-			memcpy(all + off, u->queued[i].data, u->queued[i].len);
-			off += u->queued[i].len;
-			free(u->queued[i].data);
-		}
-		if (!r) {
-			u->queued[0].data = all;
-			u->queued[0].len = total;
-			u->n_queued = 1;
-		}
-	}
+out:
 	free(buf);
 	return r;
 }
@@ -202,6 +266,7 @@ static int copy_name(int fd, int peer, ProtobufCBinaryData *b, protobuf_c_boolea
 
 static void unixconn_msg_free(Cryo__UnixConn *u)
 {
+	unix_flight_free(u);
 	for (size_t i = 0; i < u->n_queued; i++)
 		free(u->queued[i].data);
 	free(u->queued);
@@ -217,7 +282,6 @@ static int unixconn_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__
 	size_t bytes = 0;
 	int type, r;
 
-	(void)c;
 	if ((r = get_int(p->local, SOL_SOCKET, SO_TYPE, &type)) ||
 	    (r = proc_unix_info((uint64_t)p->st.st_ino, &ui)))
 		return r;
@@ -230,7 +294,7 @@ static int unixconn_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__
 	}
 	u.has_shut_rd = 1;
 	u.shut_rd = (ui.shutdown & RCV_SHUTDOWN_BIT) != 0;
-	r = read_queue(p, type, &u);
+	r = read_queue(c, p, type, &u);
 	if (!r)
 		r = copy_name(p->local, 0, &u.addr, &u.has_addr);
 	if (!r)
@@ -240,9 +304,9 @@ static int unixconn_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__
 	for (size_t i = 0; i < u.n_queued; i++)
 		bytes += u.queued[i].len;
 	if (!r)
-		r = fd_set_desc(e, "unix %s %s, %zu messages (%zu bytes) queued",
+		r = fd_set_desc(e, "unix %s %s, %zu messages (%zu bytes, %zu files) queued",
 				sock_type_name(type), u.has_peer_ino ? "connected in the group" :
-				"peer outside the group", u.n_queued, bytes);
+				"peer outside the group", u.n_queued, bytes, unix_flight_count(&u));
 	unixconn_msg_free(&u);
 	return r;
 }
@@ -264,7 +328,7 @@ static uint64_t unixconn_object(const Cryo__FdEntry *e)
 
 /* Send the queue of our end through the other one; then what our end
  * can no longer receive. */
-static int refill(const Cryo__UnixConn *u, int other)
+static int refill(struct fd_restore_ctx *c, const Cryo__UnixConn *u, int other)
 {
 	size_t total = 0;
 	int sz;
@@ -278,7 +342,13 @@ static int refill(const Cryo__UnixConn *u, int other)
 	for (size_t i = 0; i < u->n_queued; i++) {
 		const uint8_t *d = u->queued[i].data;
 		size_t len = u->queued[i].len, off = 0;
+		int r;
 
+		if (unix_flight_has(u, i)) {
+			if ((r = unix_flight_send(c, u, i, other, d, len)))
+				return r;
+			continue;
+		}
 		do {
 			ssize_t n = send(other, d + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
@@ -320,7 +390,7 @@ static int unixconn_restore(struct fd_restore_ctx *c, const Cryo__FdEntry *e)
 	if (sh->fd[0] < 0 && sh->fd[1] < 0 && (r = make_pair(c, sh, u)))
 		goto fail;
 	mine = conn_key(u) == u->ino ? 0 : 1;
-	if ((r = refill(u, sh->fd[1 - mine])))
+	if ((r = refill(c, u, sh->fd[1 - mine])))
 		goto fail;
 	if (!u->has_peer_ino) {
 		close(sh->fd[1]);	/* the peer departs */
@@ -343,11 +413,27 @@ static void unixconn_describe(const Cryo__FdEntry *e, char *buf, size_t n)
 		 e->cloexec ? " cloexec" : "");
 }
 
+static int unixconn_nested(const Cryo__FdEntry *e,
+			   int (*fn)(void *arg, const Cryo__FdEntry *n), void *arg)
+{
+	Cryo__UnixConn *u = (Cryo__UnixConn *)fd_unpack(e, &cryo__unix_conn__descriptor);
+	int r = 0;
+
+	if (!u)
+		return -EBADMSG;
+	for (size_t i = 0; i < u->n_queued_fds && !r; i++)
+		for (size_t j = 0; j < u->queued_fds[i]->n_fds && !r; j++)
+			r = fn(arg, u->queued_fds[i]->fds[j]);
+	cryo__unix_conn__free_unpacked(u, NULL);
+	return r;
+}
+
 const struct fd_ops fd_ops_unixconn = {
 	.name = "unixconn",
 	.match = unixconn_match,
 	.dump = unixconn_dump,
 	.restore = unixconn_restore,
 	.object = unixconn_object,
+	.nested = unixconn_nested,
 	.describe = unixconn_describe,
 };

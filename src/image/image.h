@@ -10,7 +10,8 @@
  * Pages: the memory of the process with page space S at address A is page
  * STORE_KEY(S, A >> 12). Spaces below IMAGE_SPACE_FILES hold processes;
  * from IMAGE_SPACE_FILES up, contents of files a snapshot keeps (memfd,
- * deleted files, shared anonymous memory), as pages from offset 0. */
+ * deleted files, shared anonymous memory, System V segments), as pages
+ * from offset 0; the "group" record lists the System V segments. */
 #ifndef CRYO_IMAGE_IMAGE_H
 #define CRYO_IMAGE_IMAGE_H
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define REG_FILE_MAX	1024
@@ -90,6 +91,10 @@ static int parse(const char *buf, struct registry_entry *e)
 		} else if (!strcmp(key, "created")) {
 			e->created_ns = v;
 			have |= 8;
+		} else if (!strcmp(key, "nspid") || !strcmp(key, "nsinit")) {
+			if (v > INT_MAX)
+				return -EBADMSG;
+			*(key[2] == 'p' ? &e->ns_pid : &e->ns_init) = (pid_t)v;
 		}	/* unknown keys: written by a newer cryo, skipped */
 	}
 	return have == 15 ? 0 : -EBADMSG;
@@ -137,30 +142,25 @@ static int fsync_dir(const char *dir)
 	return r;
 }
 
-int registry_put(const char *home, const struct registry_entry *e)
+/* dir/name := buf, atomically: a crash leaves the old file or the new one
+ * (renamed only complete and durable; the directory fsync makes the
+ * rename last). Makes home and dir if missing. */
+static int write_atomic(const char *home, const char *dir, const char *name, const char *buf,
+			size_t len)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 80], tmp[PATH_MAX + 96], buf[256];
-	int fd, len, r;
+	char path[PATH_MAX + 80], tmp[PATH_MAX + 96];
+	int fd, r;
 
-	if (!registry_name_ok(e->name))
-		return -EINVAL;
-	r = group_dir(home, dir, sizeof(dir));
-	if (r)
-		return r;
 	if (mkdir(home, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	snprintf(path, sizeof(path), "%s/%s", dir, e->name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d", dir, e->name, (int)getpid());
-	len = snprintf(buf, sizeof(buf), "pid %d\nstarttime %" PRIu64 "\nstate %s\ncreated %" PRIu64 "\n",
-		       (int)e->pid, e->starttime, registry_state_name(e->state), e->created_ns);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d", dir, name, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	/* Rename only a complete, durable file: a crash leaves the old record
-	 * or the new one, and the directory fsync makes the rename last. */
-	if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0) {
+	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0) {
 		r = errno ? -errno : -EIO;
 		close(fd);
 		unlink(tmp);
@@ -173,6 +173,91 @@ int registry_put(const char *home, const struct registry_entry *e)
 		return r;
 	}
 	return fsync_dir(dir);
+}
+
+int registry_put(const char *home, const struct registry_entry *e)
+{
+	char dir[PATH_MAX], buf[256];
+	size_t at;
+	int len, r;
+
+	if (!registry_name_ok(e->name))
+		return -EINVAL;
+	r = group_dir(home, dir, sizeof(dir));
+	if (r)
+		return r;
+	len = snprintf(buf, sizeof(buf), "pid %d\nstarttime %" PRIu64 "\nstate %s\ncreated %" PRIu64 "\n",
+		       (int)e->pid, e->starttime, registry_state_name(e->state), e->created_ns);
+	at = (size_t)len;
+	if (e->ns_pid > 0)
+		at += (size_t)snprintf(buf + at, sizeof(buf) - at, "nspid %d\n", (int)e->ns_pid);
+	if (e->ns_init > 0)
+		at += (size_t)snprintf(buf + at, sizeof(buf) - at, "nsinit %d\n", (int)e->ns_init);
+	return write_atomic(home, dir, e->name, buf, at);
+}
+
+static int exits_dir(const char *home, char *buf, size_t n)
+{
+	if ((size_t)snprintf(buf, n, "%s/exits", home) >= n)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int registry_exit_put(const char *home, const struct registry_entry *e, int status)
+{
+	char dir[PATH_MAX], buf[128];
+	int len, r;
+
+	if (!registry_name_ok(e->name))
+		return -EINVAL;
+	r = exits_dir(home, dir, sizeof(dir));
+	if (r)
+		return r;
+	len = snprintf(buf, sizeof(buf), "pid %d\nstarttime %" PRIu64 "\nstatus %d\n",
+		       (int)e->pid, e->starttime, status);
+	return write_atomic(home, dir, e->name, buf, (size_t)len);
+}
+
+int registry_exit_get(const char *home, const struct registry_entry *e, int *status)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 80], buf[256];
+	unsigned long long start;
+	ssize_t n;
+	int fd, pid, st, r = exits_dir(home, dir, sizeof(dir));
+
+	if (r)
+		return r;
+	if (!registry_name_ok(e->name))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s/%s", dir, e->name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	buf[n] = '\0';
+	if (sscanf(buf, "pid %d\nstarttime %llu\nstatus %d", &pid, &start, &st) != 3)
+		return -EBADMSG;
+	/* a record of an earlier process of the group is not this one's */
+	if (pid != e->pid || start != e->starttime)
+		return -ENOENT;
+	*status = st;
+	return 0;
+}
+
+const char *registry_exit_text(int status, char *buf, size_t n)
+{
+	if (status < 0)
+		snprintf(buf, n, "exited");
+	else if (WIFEXITED(status))
+		snprintf(buf, n, "exited(%d)", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, n, "killed(%d)", WTERMSIG(status));
+	else
+		snprintf(buf, n, "exited");
+	return buf;
 }
 
 int registry_del(const char *home, const char *name)
@@ -188,7 +273,13 @@ int registry_del(const char *home, const char *name)
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (unlink(path) < 0)
 		return -errno;
-	return fsync_dir(dir);
+	r = fsync_dir(dir);
+	/* and how its process ended, if that was seen */
+	if (!exits_dir(home, dir, sizeof(dir))) {
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		(void)unlink(path);
+	}
+	return r;
 }
 
 int registry_list(const char *home, registry_fn fn, void *arg)

@@ -140,6 +140,8 @@ struct pager {
 	bool forked;			/* a new uffd arrived during this drain */
 	struct pending retry[RETRY_MAX];	/* faults to serve again */
 	size_t nretry;
+	pager_fork_fn fork_fn;		/* told of each fork (pager_on_fork): faults thread */
+	void *fork_arg;
 };
 
 static void lock(struct pager *p)
@@ -550,6 +552,8 @@ static int on_fork(struct pager *p, struct pg_proc *parent, int uffd)
 	memcpy(pp->r, parent->r, parent->nr * sizeof(*pp->r));
 	memcpy(pp->data, parent->data, parent->ndata * sizeof(*pp->data));
 	memcpy(pp->done, parent->done, parent->ndata);
+	if (p->fork_fn)
+		p->fork_fn(p->fork_arg, parent->uffd, uffd);
 	return 0;
 }
 
@@ -1353,6 +1357,12 @@ void pager_free(struct pager *p)
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->smu);
 	free(p);
+}
+
+void pager_on_fork(struct pager *p, pager_fork_fn fn, void *arg)
+{
+	p->fork_fn = fn;
+	p->fork_arg = arg;
 }
 
 int pager_hint(struct pager *p, uint32_t space, const uint64_t *vpns, size_t n)

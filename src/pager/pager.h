@@ -72,6 +72,15 @@ int pager_uffd_register(int uffd, uint64_t start, uint64_t end);
  * the page space of the process in the snapshot. ranges: as registered. */
 int pager_attach(struct pager *p, int uffd, uint32_t space, const struct pager_range *r, size_t n);
 
+/* Told from within pager_run each time a process served forks, once the
+ * child's uffd is attached: parent_uffd is the uffd the event came on (one
+ * given to pager_attach, or an earlier child's), child_uffd the child's.
+ * Both stay owned by the pager (valid until it lets go or pager_free); the
+ * callee may dup them. The child's pid is not known yet: the kernel sends
+ * the event before the child has one. */
+typedef void (*pager_fork_fn)(void *arg, int parent_uffd, int child_uffd);
+void pager_on_fork(struct pager *p, pager_fork_fn fn, void *arg);
+
 /* Pages the pager should bring in first (image vpns of space), e.g. the
  * order the process touched them after its previous melt. Not while
  * pager_run runs. */

@@ -1,11 +1,9 @@
 /* The pager process of one lazy melt (serve.h). */
 #define LOG_PREFIX "pager: "
-#include "pager/serve.h"
+#include "pager/serve_int.h"
 #include "common/clock.h"
 #include "common/fault.h"
 #include "common/log.h"
-#include "proc/inject.h"
-#include "proc/ptrace.h"
 #include "proc/status.h"
 
 #include <errno.h>
@@ -26,110 +24,10 @@
 #include <unistd.h>
 
 #define TOUCHED_READ_MAX	65536
-#define SEIZE_TRIES		500	/* x 20 ms: a snapshot may hold the process */
-#define KCMP_FILE		0
+#define RUN_MS			100	/* pager_run between looks at forks */
+#define SLOW_MS			20	/* pager.slow: a burst of prefetch this often */
+#define SLOW_BURST_MS		5	/* pager.slow: prefetch this long per SLOW_MS */
 #define RELEASE_WAIT_MS		2000	/* prefetch waits this long at most for the restore */
-#define SLOW_BURST_MS		5	/* pager.slow: prefetch this long per 20 ms */
-
-/* ---- state files ---- */
-
-static void state_path(char *buf, size_t n, const char *dir, const char *name, const char *ext)
-{
-	snprintf(buf, n, "%s/%s.%s", dir, name, ext);
-}
-
-/* starttime of pid (field 22 of stat), 0 if it is gone or a zombie. */
-static uint64_t start_of(pid_t pid)
-{
-	struct proc_stat st;
-
-	if (pid <= 0 || proc_stat_read(pid, 0, &st) || st.state == 'Z' || st.state == 'X' ||
-	    st.nfields < 22)
-		return 0;
-	return (uint64_t)st.f[22];
-}
-
-static int write_atomic(const char *path, const void *buf, size_t len)
-{
-	char tmp[PATH_MAX + 8];
-	int fd, r = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, buf, len) != (ssize_t)len)
-		r = -EIO;
-	if (close(fd) && !r)
-		r = -errno;
-	if (!r && rename(tmp, path))
-		r = -errno;
-	if (r)
-		unlink(tmp);
-	return r;
-}
-
-int pager_state_read(const char *dir, const char *name, struct pager_state *st)
-{
-	char path[PATH_MAX], buf[256];
-	int fd, n;
-
-	state_path(path, sizeof(path), dir, name, "state");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = (int)read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EBADMSG;
-	buf[n] = 0;
-	memset(st, 0, sizeof(*st));
-	if (sscanf(buf, "pager %d %" SCNu64 " target %d %" SCNu64 " fd %d snap %" SCNu64,
-		   &st->pager, &st->pager_start, &st->target, &st->target_start, &st->fd,
-		   &st->snap) != 6 || st->pager <= 0 || st->target <= 0 || st->fd < 0)
-		return -EBADMSG;
-	return 0;
-}
-
-enum pager_health pager_health(const char *dir, const char *name, struct pager_state *st)
-{
-	struct pager_state dummy;
-
-	if (!st)
-		st = &dummy;
-	if (pager_state_read(dir, name, st))
-		return PAGER_NONE;
-	if (start_of(st->target) != st->target_start)
-		return PAGER_STALE;
-	if (start_of(st->pager) == st->pager_start)
-		return PAGER_WORKING;
-	return PAGER_DEAD;
-}
-
-enum pager_health pager_check_dead(const char *dir, const char *name)
-{
-	char path[PATH_MAX];
-	struct pager_state st;
-	enum pager_health h = pager_health(dir, name, &st);
-
-	state_path(path, sizeof(path), dir, name, "state");
-	if (h == PAGER_DEAD) {
-		/* Its faults would wait forever, and no new pager can know
-		 * what the dead one had read (serve.h): end it. */
-		int pfd = (int)syscall(SYS_pidfd_open, st.target, 0);
-		if (pfd >= 0 && start_of(st.target) == st.target_start)
-			syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
-		if (pfd >= 0)
-			close(pfd);
-		pr_err("%s: its pager (pid %d) died while pid %d was still paging in from "
-		       "snapshot %" PRIu64 "; pid %d was killed so it never runs on missing "
-		       "memory. 'cryo melt %s' (or recover) brings it back from its snapshot",
-		       name, (int)st.pager, (int)st.target, st.snap, (int)st.target, name);
-	}
-	if (h == PAGER_DEAD || h == PAGER_STALE)
-		unlink(path);
-	return h;
-}
 
 /* ---- waiting ---- */
 
@@ -162,7 +60,7 @@ static void load_hint(struct pager *p, const struct pager_job *j)
 
 	if (!j->dir)
 		return;
-	state_path(path, sizeof(path), j->dir, j->name, "touched");
+	pager_state_path(path, sizeof(path), j->dir, j->name, "touched");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -172,7 +70,7 @@ static void load_hint(struct pager *p, const struct pager_job *j)
 	/* Only an order: a wrong vpn is skipped by the pager, never copied
 	 * anywhere but where the image says. */
 	if (n > 0)
-		(void)pager_hint(p, j->space, v, (size_t)n / sizeof(*v));
+		(void)pager_hint(p, j->t[0].space, v, (size_t)n / sizeof(*v));
 	free(v);
 }
 
@@ -184,74 +82,17 @@ static void save_touched(const struct pager *p, const struct pager_job *j)
 
 	if (!j->dir || !v || !n)
 		return;
-	state_path(path, sizeof(path), j->dir, j->name, "touched");
-	(void)write_atomic(path, v, n * sizeof(*v));
+	pager_state_path(path, sizeof(path), j->dir, j->name, "touched");
+	(void)pager_write_atomic(path, v, n * sizeof(*v));
 }
 
-/* Close the process's copy of the uffd (it must not outlive the paging:
- * a snapshot would find it), if that fd is still the same file. */
-static int close_target_copy(const struct pager_job *j, int mine)
-{
-	struct proc_ctl *ctl = NULL;
-	int r = -EBUSY;
-
-	if (syscall(SYS_kcmp, getpid(), j->pid, KCMP_FILE, mine, j->target_fd) != 0)
-		return 0;	/* gone, or the program reused the number */
-	for (int i = 0; i < SEIZE_TRIES && r == -EBUSY; i++) {
-		struct proc_status st;
-
-		/* traced by the melt still finishing, or a snapshot: wait */
-		if (proc_status_read(j->pid, 0, &st) || !start_of(j->pid))
-			return 0;	/* gone, or a zombie */
-		if (st.tracer_pid) {
-			usleep(20000);
-			continue;
-		}
-		r = proc_seize(j->pid, &ctl);
-		if (r == -EPERM || r == -EBUSY)
-			r = -EBUSY;
-	}
-	if (r)
-		return r == -ESRCH ? 0 : r;
-	r = proc_remote_close(ctl, j->target_fd);
-	int r2 = proc_release(ctl);
-	return r ? r : r2;
-}
-
-/* A registered mapping can grow in place (mremap, a realloc of a large
- * block): the part it grew by is registered too, though not in the
- * pager's ranges (its faults were zero-filled, rightly). Unregister
- * whatever is still registered with our uffd before the process's copy
- * goes, or those faults would wait forever. */
-static void unregister_rest(int uffd, pid_t pid)
-{
-	char path[64], line[512];
-	unsigned long long s = 0, e = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%llx-%llx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' '))
-			continue;
-		if (!strncmp(line, "VmFlags:", 8) && strstr(line, " um")) {
-			struct uffdio_range rg = { .start = s, .len = e - s };
-			if (ioctl(uffd, UFFDIO_UNREGISTER, &rg) && errno != EINVAL)
-				pr_err("unregister %#llx-%#llx of pid %d: %s", s, e, (int)pid,
-				       strerror(errno));
-		}
-	}
-	fclose(f);
-}
-
-/* While the restore still holds the process (traced, its state being
- * written), serve its faults only (and walk the index): the restore's
- * last steps and then the process's first instructions get the CPU and
- * the disk, not the prefetch. 0 when it runs (or after RELEASE_WAIT_MS:
- * something else traces it), 1 if all is in already. */
-static int wait_released(struct pager *p, pid_t pid)
+/* While the restore still holds the processes (traced, their state being
+ * written; they are let go together), serve faults only (and walk the
+ * index): the restore's last steps and then the processes' first
+ * instructions get the CPU and the disk, not the prefetch. 0 when the
+ * root runs (or after RELEASE_WAIT_MS: something else traces it), 1 if
+ * all is in already. */
+static int wait_released(struct pager *p, pid_t root)
 {
 	uint64_t t0 = mono_ns();
 
@@ -259,7 +100,7 @@ static int wait_released(struct pager *p, pid_t pid)
 		struct proc_status st;
 		int r;
 
-		if (proc_status_read(pid, 0, &st) || !st.tracer_pid ||
+		if (proc_status_read(root, 0, &st) || !st.tracer_pid ||
 		    mono_ns() - t0 > RELEASE_WAIT_MS * 1000000ull)
 			return 0;
 		r = pager_run(p, 1, 0);
@@ -268,92 +109,122 @@ static int wait_released(struct pager *p, pid_t pid)
 	}
 }
 
-/* Serve until all is in; slow (fault point pager.slow) prefetches in
- * short bursts between waits, so tests can act while pages are out. A
- * burst is SLOW_BURST_MS: the prefetch's threads start each time and
- * first plan and ask the disk for a few runs, so a shorter one brings
- * almost nothing in (192 MiB took over a minute at 1 ms). */
-static int serve(struct pager *p, pid_t pid)
+/* Serve until all is in, looking at forks' children between runs; slow
+ * (fault point pager.slow) prefetches in bursts of SLOW_BURST_MS between
+ * waits, so tests can act while pages are out (the prefetch's threads
+ * first plan and read a few runs: a 1 ms burst brings almost nothing in;
+ * 192 MiB took over a minute). */
+static int serve(struct pager *p, struct served *sv, pid_t root)
 {
 	bool slow = fault_fire(FP_PAGER_SLOW) != 0;
-	int r = wait_released(p, pid);
+	uint64_t burst = mono_ns();
+	int r = wait_released(p, root);
 
 	if (r)
 		return r > 0 ? 0 : r;
-	if (!slow)
-		return pager_run(p, -1, 1);
 	do {
-		r = pager_run(p, 20, 0);
-		if (r == -ETIMEDOUT)
+		int ms = served_busy(sv) ? 1 : slow ? SLOW_MS : RUN_MS;
+
+		r = pager_run(p, ms, !slow);
+		if (r == -ETIMEDOUT && slow && mono_ns() - burst >= SLOW_MS * 1000000ull) {
 			r = pager_run(p, SLOW_BURST_MS, 1);
+			burst = mono_ns();
+		}
+		if (r == -ETIMEDOUT)
+			served_step(sv);
 	} while (r == -ETIMEDOUT);
 	return r;
 }
 
-static __attribute__((noreturn)) void pager_main(const struct pager_job *j, int mine)
+static int attach_all(struct pager *p, const struct pager_job *j)
 {
-	char path[PATH_MAX], line[256];
+	int r = 0;
+
+	for (size_t i = 0; i < j->nt; i++) {
+		if (r) {
+			close(j->t[i].uffd);	/* pager_attach owns it, also on failure */
+			continue;
+		}
+		r = pager_attach(p, j->t[i].uffd, j->t[i].space, j->t[i].r, j->t[i].n);
+	}
+	return r;
+}
+
+static __attribute__((noreturn)) void pager_main(const struct pager_job *j, const int *mine)
+{
+	char path[PATH_MAX];
 	struct pager *p = NULL;
 	struct pager_stats st;
+	struct served sv;
 	uint64_t t0 = mono_ns();
-	int r, len;
+	int r;
 
-	pr_debug("%s: pager pid %d for pid %d", j->name, (int)getpid(), (int)j->pid);
-	if (j->dir) {
-		state_path(path, sizeof(path), j->dir, j->name, "state");
-		len = snprintf(line, sizeof(line),
-			       "pager %d %" PRIu64 " target %d %" PRIu64 " fd %d snap %" PRIu64 "\n",
-			       (int)getpid(), start_of(getpid()), (int)j->pid, start_of(j->pid),
-			       j->target_fd, j->snap);
-		if ((r = write_atomic(path, line, (size_t)len)))
-			pr_err("%s: state file %s: %s", j->name, path, strerror(-r));
+	pr_debug("%s: pager pid %d for pid %d and %zu more", j->name, (int)getpid(),
+		 (int)j->t[0].pid, j->nt - 1);
+	r = served_init(&sv, j, mine);
+	if (!r) {
+		sv.dirty = true;
+		served_step(&sv);	/* the state file */
+		r = pager_new(j->sn, NULL, &p);
 	}
-	r = pager_new(j->sn, NULL, &p);
 	if (!r) {
 		load_hint(p, j);
-		r = pager_attach(p, j->uffd, j->space, j->r, j->n);
+		pager_on_fork(p, served_fork, &sv);
+		r = attach_all(p, j);
 	} else {
-		close(j->uffd);
+		for (size_t i = 0; i < j->nt; i++)
+			close(j->t[i].uffd);
 	}
 	pr_debug("%s: attached after %.1f ms: %d", j->name, (double)(mono_ns() - t0) / 1e6, r);
 	if (!r)
-		r = serve(p, j->pid);
+		r = serve(p, &sv, j->t[0].pid);
 	pr_debug("%s: served after %.1f ms: %d", j->name, (double)(mono_ns() - t0) / 1e6, r);
 	if (r) {
-		/* The process's faults wait on its own copy of the uffd:
-		 * exiting lets cryod see a dead pager and end it. */
-		pr_err("%s: paging pid %d failed: %s", j->name, (int)j->pid, store_strerror(r));
+		/* The processes' faults wait on their own copies of their
+		 * uffds: exiting lets cryod see a dead pager and end them. */
+		pr_err("%s: paging pid %d failed: %s", j->name, (int)j->t[0].pid, store_strerror(r));
 		_exit(1);
 	}
 	pager_get_stats(p, &st);
 	save_touched(p, j);
-	unregister_rest(mine, j->pid);
-	r = close_target_copy(j, mine);
-	if (r)
-		pr_err("%s: closing pid %d's fd %d: %s", j->name, (int)j->pid, j->target_fd,
-		       strerror(-r));
-	if (j->dir)
+	served_finish(&sv);
+	if (j->dir) {
+		pager_state_path(path, sizeof(path), j->dir, j->name, "state");
 		unlink(path);
-	fprintf(stderr, "pager: %s: pid %d all in after %.1f ms: %" PRIu64 " faults (%" PRIu64
+	}
+	fprintf(stderr, "pager: %s: pid %d%s all in after %.1f ms: %" PRIu64 " faults (%" PRIu64
 		" zero), %" PRIu64 " pages copied (%" PRIu64 " prefetched), fault p50 %.1f us "
-		"p99 %.1f us, %" PRIu64 " events\n", j->name, (int)j->pid,
+		"p99 %.1f us, %" PRIu64 " events, %" PRIu64 " processes\n", j->name,
+		(int)j->t[0].pid, j->nt > 1 ? " and its tree" : "",
 		(double)(mono_ns() - t0) / 1e6, st.faults, st.zero_faults, st.pages_copied,
 		st.pages_prefetched, (double)st.fault_ns_p50 / 1e3, (double)st.fault_ns_p99 / 1e3,
-		st.events);
-	_exit(r ? 1 : 0);
+		st.events, st.processes);
+	served_free(&sv);
+	_exit(0);
+}
+
+static bool kept(const struct pager_job *j, const int *mine, int fd)
+{
+	if (fd == j->keep_fd)
+		return true;
+	for (size_t i = 0; i < j->nt; i++)
+		if (fd == j->t[i].uffd || fd == mine[i])
+			return true;
+	return false;
 }
 
 /* In the pager process: stdio to /dev/null and the log, every other fd
- * of the caller closed but the store's file, the uffd and its dup. */
+ * of the caller closed but the store's file, the uffds and a dup of each
+ * (mine[i], for j->t[i]). */
 static int pager_fds(const struct pager_job *j, int *mine)
 {
-	int keep[3] = { j->keep_fd, j->uffd, -1 }, nul, logfd = -1;
-	int top = 3;
+	int nul, logfd = -1, top = 3;
 
-	*mine = fcntl(j->uffd, F_DUPFD_CLOEXEC, 3);
-	keep[2] = *mine;
-	if (*mine < 0)
-		return -errno;
+	for (size_t i = 0; i < j->nt; i++) {
+		mine[i] = fcntl(j->t[i].uffd, F_DUPFD_CLOEXEC, 3);
+		if (mine[i] < 0)
+			return -errno;
+	}
 	nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (j->log_path)
 		logfd = open(j->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -362,12 +233,17 @@ static int pager_fds(const struct pager_job *j, int *mine)
 		dup2(nul, 1);
 		dup2(logfd >= 0 ? logfd : nul, 2);
 	}
-	for (int i = 0; i < 3; i++)
-		if (keep[i] >= top)
-			top = keep[i] + 1;
+	if (j->keep_fd >= top)
+		top = j->keep_fd + 1;
+	for (size_t i = 0; i < j->nt; i++) {
+		if (j->t[i].uffd >= top)
+			top = j->t[i].uffd + 1;
+		if (mine[i] >= top)
+			top = mine[i] + 1;
+	}
 	/* close what is not kept, below the highest kept one, then above */
 	for (int fd = 3; fd < top; fd++)
-		if (fd != keep[0] && fd != keep[1] && fd != keep[2])
+		if (!kept(j, mine, fd))
 			close(fd);
 	syscall(SYS_close_range, (unsigned)top, ~0u, 0u);
 	return 0;
@@ -392,12 +268,12 @@ int pager_spawn(const struct pager_job *j, pid_t *pager_pid)
 		setsid();
 		g = fork();
 		if (g == 0) {
-			int mine;
+			int *mine = calloc(j->nt + 1, sizeof(*mine));
 
 			signal(SIGPIPE, SIG_IGN);
 			signal(SIGINT, SIG_IGN);
 			signal(SIGHUP, SIG_IGN);
-			if (pager_fds(j, &mine))
+			if (!mine || pager_fds(j, mine))
 				_exit(1);
 			pager_main(j, mine);
 		}

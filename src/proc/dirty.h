@@ -16,7 +16,7 @@
  *
  * New mappings: a mapping created after registration is not tracked. The
  * caller re-reads /proc/PID/smaps before each scan and calls
- * proc_dirty_register_maps(), which registers every writable mapping whose
+ * proc_dirty_register_maps(), which registers every private mapping whose
  * VmFlags lack "uw" (VM_UFFD_WP) and reports it: all pages of a newly
  * registered range count as written, since nothing of them was captured
  * yet. Because the flag lives on the VMA, a range unmapped and mapped
@@ -40,13 +40,24 @@ struct proc_range {
 	uint64_t start, end;
 };
 
+/* A registered range. file: a private mapping of a file, whose pages are
+ * the file's until the process writes them (copies): a page of the file is
+ * not the process's memory, and is reported gone, not written (asking
+ * which pages are the file's costs a struct page lookup a page: only in
+ * file ranges, only for what a scan finds unprotected). */
+struct proc_dirty_range {
+	uint64_t start, end;
+	bool file;
+};
+
 struct proc_dirty {
 	pid_t pid;
 	int uffd;                 /* ours, taken from the target */
 	int pagemap_fd;           /* /proc/PID/pagemap for PAGEMAP_SCAN */
 	uint64_t features;        /* UFFD features the API granted */
+	bool holes_reported;      /* the quick scan reports every page without a PTE */
 	size_t n, cap;
-	struct proc_range *r;     /* registered ranges, sorted */
+	struct proc_dirty_range *r; /* registered ranges, sorted */
 };
 
 /* Needs a seized ctl (for the injection); the tracker outlives it. -ENOTSUP
@@ -54,9 +65,12 @@ struct proc_dirty {
 int proc_dirty_open(struct proc_ctl *ctl, struct proc_dirty **out);
 void proc_dirty_close(struct proc_dirty *d);
 
+/* Register [start, end) (not a file range: every written page counts). */
 int proc_dirty_register(struct proc_dirty *d, uint64_t start, uint64_t end);
-/* m must come from smaps. Register each writable, non-special mapping of
- * m whose VmFlags lack "uw" (not WP-registered), and make the tracked set
+/* m must come from smaps. Register each private mapping of m that is the
+ * process's memory (not a kernel special one; any protection: it may be
+ * made writable later) whose VmFlags lack "uw" (not WP-registered), and
+ * make the tracked set
  * exactly the registered mappings of m. *added (may be NULL) gets the newly
  * registered ranges, malloc'd, caller frees: all their pages count as
  * written (never captured yet). */
@@ -73,6 +87,29 @@ int proc_dirty_register_maps(struct proc_dirty *d, const struct proc_maps *m,
  * is registered and reported whole. *runs malloc'd, caller frees. */
 int proc_dirty_scan(struct proc_dirty *d, uint64_t start, uint64_t end,
 		    struct proc_range **runs, size_t *n);
+
+/* What one scan found in [start, end) of the registered ranges, each list
+ * ascending, malloc'd (proc_dirty_found_free):
+ *   written  populated pages written since the last scan, protected again
+ *   gone     pages that hold none of the process's own memory: in a file
+ *            range, a page of the file (not copied) that came in since the
+ *            last scan, protected now like a written one, so no later scan
+ *            reports it again until it is written; with PROC_DIRTY_GONE
+ *            also every page without a PTE (never populated, dropped, page
+ *            table freed). For a stopped process: exact at that instant.
+ *   fresh    ranges found not registered (mapped anew where an identical
+ *            mapping was): registered now, all of their pages are new;
+ *            they are in neither list.
+ * A page in none of the lists is as it was at the last scan: populated
+ * (present or swapped) and not written, or the file's page it was then. */
+struct proc_dirty_found {
+	struct proc_range *written, *gone, *fresh;
+	size_t nwritten, ngone, nfresh;
+};
+#define PROC_DIRTY_GONE    2u
+int proc_dirty_scan_found(struct proc_dirty *d, uint64_t start, uint64_t end, unsigned flags,
+			  struct proc_dirty_found *f);
+void proc_dirty_found_free(struct proc_dirty_found *f);
 
 /* Fallback: hash each page of [start, start + npages pages). A page that
  * is neither present nor swapped (pagemap) is not read and hashes to 0. */

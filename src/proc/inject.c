@@ -1,5 +1,6 @@
 #define LOG_PREFIX "proc: "
 #include "proc/inject.h"
+#include "proc/inject_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,39 +32,21 @@ static const uint8_t scratch_code[8] = { 0x0f, 0x05, 0xcc, 0xcc, 0xcc, 0xcc, 0xc
 static int run_gadget(struct proc_thread *t, const struct user_regs_struct *saved,
 		      uint64_t gadget, bool step, long nr, const uint64_t a[6], int64_t *out)
 {
-	struct user_regs_struct r = *saved, cur;
+	struct user_regs_struct r = inject_regs(saved, gadget, nr, a), cur;
 	uint64_t end = gadget + (step ? 2 : 3);
 	int ret;
 
-	r.rip = gadget;
-	r.rax = (uint64_t)nr;
-	/* orig_rax = -1: the kernel must not apply the interrupted syscall's
-	 * restart fix-up (rip -= 2, rax = orig_rax) to our call. */
-	r.orig_rax = (uint64_t)-1;
-	r.rdi = a[0];
-	r.rsi = a[1];
-	r.rdx = a[2];
-	r.r10 = a[3];
-	r.r8 = a[4];
-	r.r9 = a[5];
 	ret = proc_set_regs(t->tid, &r);
 	if (ret)
 		return ret;
 	/* A kill -9 of cryo with the thread's registers set for our call:
 	 * ptrace lets the thread go as it is, and it runs on from our gadget
-	 * into whatever follows and dies (seen: SIGSEGV). Not solved yet. */
-	(void)fault_fire(FP_INJECT_CRASH);
-	/* 1.5 s with the registers set: time for a test to kill cryod here */
-	if (fault_fire(FP_INJECT_SLOW))
-		usleep(1500000);
+	 * into whatever follows and dies (seen: SIGSEGV). This path is for
+	 * processes that die with us anyway (melt) or that have no room for
+	 * heal code (inject_heal.c). */
+	inject_window("plain: registers set for the call");
 	for (int i = 0; i < INJECT_RESUMES_MAX; i++) {
-		if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, t->tid, 0, 0)) {
-			ret = -errno;
-			pr_err("resume %d for injection: %s", (int)t->tid, strerror(-ret));
-			return ret;
-		}
-		t->stopped = false;
-		ret = proc_wait_stop(t);
+		ret = proc_resume_wait(t, step ? PTRACE_SINGLESTEP : PTRACE_CONT, "for injection");
 		if (ret)
 			return ret;
 		if (t->stop_event == PTRACE_EVENT_STOP)
@@ -233,6 +216,8 @@ int proc_inject_syscall_thread(struct proc_ctl *ctl, size_t idx, long nr,
 
 	if (idx >= ctl->n)
 		return -EINVAL;
+	if (heal_prepare(ctl) == 0)
+		return heal_syscall(ctl, idx, nr, args, HEAL_STUB_PLAIN, out);
 	if (!ctl->gadget) {
 		ret = ctl->avoid_vdso ? -ENOENT : find_vdso_gadget(ctl);
 		if (ret) {
@@ -257,6 +242,11 @@ int proc_inject_make_scratch(struct proc_ctl *ctl, uint64_t hint)
 
 	if (ctl->gadget_is_scratch)
 		return 0;
+	if (ctl->heal > 0) {
+		pr_err("%d: a scratch page asked for in the middle of heal injection", (int)ctl->pid);
+		return -EBUSY;
+	}
+	ctl->heal = -1;		/* our own page from now on: the plain path */
 	if (!ctl->gadget && !ctl->avoid_vdso && find_vdso_gadget(ctl))
 		ctl->gadget = 0;
 	ret = create_scratch(ctl, hint);
@@ -277,11 +267,22 @@ static int call(struct proc_ctl *ctl, size_t idx, long nr, uint64_t a0, uint64_t
 	return (r < 0 && r > -4096) ? (int)r : 0;
 }
 
+int proc_remote_call(struct proc_ctl *ctl, long nr, const uint64_t a[6], int64_t *res)
+{
+	return call(ctl, 0, nr, a[0], a[1], a[2], a[3], a[4], a[5], res);
+}
+
 int proc_inject_scratch_data(struct proc_ctl *ctl, uint64_t *addr)
 {
 	int64_t r;
 	int ret;
 
+	if (!ctl->scratch_data && heal_prepare(ctl) == 0) {
+		ret = heal_map_data(ctl, addr);
+		if (ret)
+			pr_err("mmap data page in %d: %s", (int)ctl->pid, strerror(-ret));
+		return ret;
+	}
 	if (!ctl->scratch_data) {
 		ret = call(ctl, 0, SYS_mmap, 0, SCRATCH_LEN, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &r);
@@ -301,6 +302,8 @@ int proc_inject_cleanup(struct proc_ctl *ctl)
 	size_t idx;
 	int ret = 0, r;
 
+	if (ctl->heal > 0)
+		return heal_cleanup(ctl);
 	if (!ctl->scratch_data && !ctl->scratch_code)
 		return 0;
 	for (idx = 0; idx < ctl->n; idx++)
@@ -430,15 +433,50 @@ int proc_thread_capture_injected(struct proc_ctl *ctl, size_t idx,
 	return 0;
 }
 
+/* userfaultfd in the target: its fd number in *rfd. The heal path runs
+ * it through the CLOSE stub, so a tracer that dies before closing the
+ * target's copy leaves the thread to close it. */
+static int uffd_call(struct proc_ctl *ctl, bool heal, int flags, int64_t *rfd)
+{
+	uint64_t a[6] = { (uint64_t)flags };
+	int ret;
+
+	for (int i = 0; i < 2; i++) {
+		if (heal) {
+			ret = heal_syscall(ctl, 0, SYS_userfaultfd, a, HEAL_STUB_CLOSE, rfd);
+			if (!ret && *rfd < 0 && *rfd > -4096)
+				ret = (int)*rfd;
+		} else {
+			ret = call(ctl, 0, SYS_userfaultfd, a[0], 0, 0, 0, 0, 0, rfd);
+		}
+		if (ret != -EPERM)
+			break;
+		a[0] |= UFFD_USER_MODE_ONLY;	/* unprivileged-uffd sysctl off */
+	}
+	return ret;
+}
+
+/* Close the target's copy: the heal path lets the thread run its CLOSE
+ * stub's close, the very one it would run if we died. */
+static int uffd_close(struct proc_ctl *ctl, bool heal, int rfd)
+{
+	int64_t cr;
+	int r;
+
+	if (!heal)
+		return proc_remote_close(ctl, rfd);
+	r = heal_run_undo(ctl, 0, &cr);
+	return r ? r : (int)cr;
+}
+
 int proc_remote_userfaultfd(struct proc_ctl *ctl, int flags, int *local)
 {
+	bool heal = heal_prepare(ctl) == 0;
 	int64_t rfd;
-	int ret, fd;
+	int ret, r, fd;
 
-	ret = call(ctl, 0, SYS_userfaultfd, (uint64_t)flags, 0, 0, 0, 0, 0, &rfd);
-	if (ret == -EPERM)
-		ret = call(ctl, 0, SYS_userfaultfd, (uint64_t)(flags | UFFD_USER_MODE_ONLY),
-			   0, 0, 0, 0, 0, &rfd);
+	pr_debug("%d: a userfaultfd made inside it", (int)ctl->pid);
+	ret = uffd_call(ctl, heal, flags, &rfd);
 	if (ret) {
 		pr_err("userfaultfd in %d: %s", (int)ctl->pid, strerror(-ret));
 		return ret;
@@ -449,15 +487,12 @@ int proc_remote_userfaultfd(struct proc_ctl *ctl, int flags, int *local)
 		pr_err("pidfd_getfd %d fd %d: %s", (int)ctl->pid, (int)rfd, strerror(-ret));
 	}
 	/* The target's copy goes whatever happened: it must not keep it. */
-	{
-		int r = proc_remote_close(ctl, (int)rfd);
-		if (r) {
-			pr_err("close injected uffd %d in %d: %s", (int)rfd, (int)ctl->pid,
-			       strerror(-r));
-			if (fd >= 0)
-				close(fd);
-			return r;
-		}
+	r = uffd_close(ctl, heal, (int)rfd);
+	if (r) {
+		pr_err("close injected uffd %d in %d: %s", (int)rfd, (int)ctl->pid, strerror(-r));
+		if (fd >= 0)
+			close(fd);
+		return r;
 	}
 	if (ret)
 		return ret;

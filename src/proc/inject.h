@@ -42,6 +42,8 @@ int proc_inject_scratch_data(struct proc_ctl *ctl, uint64_t *addr);
 int proc_inject_cleanup(struct proc_ctl *ctl);
 
 /* Helpers: return 0 or -errno (the remote syscall's error, or injection's). */
+/* Any call, in thread t[0]; *res (may be NULL): its result. */
+int proc_remote_call(struct proc_ctl *ctl, long nr, const uint64_t a[6], int64_t *res);
 int proc_remote_mmap(struct proc_ctl *ctl, uint64_t addr, uint64_t len, int prot,
 		     int flags, int fd, uint64_t off, uint64_t *out);
 int proc_remote_munmap(struct proc_ctl *ctl, uint64_t addr, uint64_t len);

@@ -32,14 +32,17 @@ int proc_ctl_find(const struct proc_ctl *ctl, pid_t tid)
 	return -1;
 }
 
-int proc_wait_stop(struct proc_thread *t)
+/* flags WNOHANG: -EAGAIN when t has not stopped yet. */
+static int wait_stop(struct proc_thread *t, int flags)
 {
 	int status;
 	pid_t r;
 
 	do
-		r = waitpid(t->tid, &status, __WALL);
+		r = waitpid(t->tid, &status, __WALL | flags);
 	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return -EAGAIN;
 	if (r < 0) {
 		int ret = -errno;
 		pr_err("waitpid %d: %s", (int)t->tid, strerror(-ret));
@@ -65,14 +68,32 @@ int proc_wait_stop(struct proc_thread *t)
 	return 0;
 }
 
+int proc_wait_stop(struct proc_thread *t)
+{
+	return wait_stop(t, 0);
+}
+
+int proc_resume_wait(struct proc_thread *t, int request, const char *why)
+{
+	if (ptrace((enum __ptrace_request)request, t->tid, 0, 0)) {
+		int ret = -errno;
+
+		pr_err("resume %d %s: %s", (int)t->tid, why, strerror(-ret));
+		return ret;
+	}
+	t->stopped = false;
+	return proc_wait_stop(t);
+}
+
 /* Bring a freshly interrupted thread to its PTRACE_EVENT_STOP. A signal
  * that reaches the thread first (signal-delivery-stop) is passed on: the
  * pending interrupt then stops it right after, and the process merely ran
- * a little further before the snapshot instant. */
-static int wait_interrupt_stop(struct proc_thread *t)
+ * a little further before the snapshot instant. flags WNOHANG: -EAGAIN
+ * while it has not stopped yet. */
+static int wait_interrupt_stop(struct proc_thread *t, int flags)
 {
 	for (int i = 0; i < 1000; i++) {
-		int ret = proc_wait_stop(t);
+		int ret = wait_stop(t, flags);
 		if (ret)
 			return ret;
 		if (t->stop_event == PTRACE_EVENT_STOP)
@@ -103,6 +124,18 @@ static struct proc_thread *add_thread(struct proc_ctl *ctl, pid_t tid)
 	return &ctl->t[ctl->n++];
 }
 
+/* PTRACE_SEIZE options: syscall stops told apart from SIGTRAPs (the heal
+ * path stops after an injected syscall that way, inject_heal.c); a
+ * process being made dies with us (PROC_SEIZE_MADE). */
+static unsigned long seize_options(const struct proc_ctl *ctl)
+{
+	unsigned long o = PTRACE_O_TRACESYSGOOD;
+
+	if (ctl->flags & PROC_SEIZE_MADE)
+		o |= PTRACE_O_EXITKILL;
+	return o;
+}
+
 /* ptrace_attach() says EPERM, not ESRCH, for a thread that is exiting.
  * Tell that apart from a real refusal (another tracer, no permission):
  * an exiting thread's task directory vanishes within moments. */
@@ -116,7 +149,7 @@ static int seize_retry_eperm(struct proc_ctl *ctl, struct proc_thread *t)
 		if (access(path, F_OK))
 			return -ESRCH;
 		nanosleep(&ts, NULL);
-		if (ptrace(PTRACE_SEIZE, t->tid, 0, 0) == 0)
+		if (ptrace(PTRACE_SEIZE, t->tid, 0, seize_options(ctl)) == 0)
 			return 0;
 		if (errno != EPERM)
 			return -errno;
@@ -128,7 +161,7 @@ static int seize_one(struct proc_ctl *ctl, struct proc_thread *t)
 {
 	int ret = 0;
 
-	if (ptrace(PTRACE_SEIZE, t->tid, 0, 0)) {
+	if (ptrace(PTRACE_SEIZE, t->tid, 0, seize_options(ctl))) {
 		ret = -errno;
 		if (ret == -EPERM)
 			ret = seize_retry_eperm(ctl, t);
@@ -168,15 +201,73 @@ static void compact(struct proc_ctl *ctl)
 	ctl->n = j;
 }
 
-int proc_seize(pid_t pid, struct proc_ctl **out)
+/* Seize every thread of ctl->pid not seized yet; *added: how many. */
+static int seize_new(struct proc_ctl *ctl, size_t *added)
 {
-	struct proc_ctl *ctl;
-	int ret = 0, round;
+	pid_t *tids;
+	size_t ntids;
+	int ret;
 
-	ctl = calloc(1, sizeof(*ctl));
+	*added = 0;
+	ret = proc_task_list(ctl->pid, &tids, &ntids);
+	if (ret) {
+		pr_err("list threads of %d: %s", (int)ctl->pid, strerror(-ret));
+		return ret;
+	}
+	for (size_t i = 0; i < ntids && !ret; i++) {
+		struct proc_thread *t;
+		int k = proc_ctl_find(ctl, tids[i]);
+		if (k >= 0 && !ctl->t[k].gone)
+			continue;
+		if (k >= 0) {
+			/* A tid that ended and was reused by a new thread. */
+			t = &ctl->t[k];
+			memset(t, 0, sizeof(*t));
+			t->tid = tids[i];
+		} else {
+			t = add_thread(ctl, tids[i]);
+		}
+		if (!t) {
+			ret = -ENOMEM;
+			break;
+		}
+		(*added)++;
+		ret = seize_one(ctl, t);
+	}
+	free(tids);
+	return ret;
+}
+
+/* Wait until every seized thread is in its interrupt stop. flags
+ * WNOHANG: -EAGAIN while one is not. The leader (t[0]) last: if the
+ * process is exiting, the leader's exit is reported only once its other
+ * threads' exits were collected (by us, their tracer). */
+static int wait_all(struct proc_ctl *ctl, int flags)
+{
+	for (size_t i = ctl->n; i-- > 0;) {
+		struct proc_thread *t = &ctl->t[i];
+		int ret;
+
+		if (!t->seized || t->stopped)
+			continue;
+		ret = wait_interrupt_stop(t, flags);
+		if (ret && ret != -ESRCH)
+			return ret;
+	}
+	return 0;
+}
+
+static int ctl_new(pid_t pid, unsigned flags, struct proc_ctl **out)
+{
+	struct proc_ctl *ctl = calloc(1, sizeof(*ctl));
+	int ret;
+
 	if (!ctl)
 		return -ENOMEM;
 	ctl->pid = pid;
+	ctl->flags = flags;
+	ctl->heal_memfd = -1;
+	ctl->heal_owner = -1;
 	ctl->pidfd = pidfd_open(pid, 0);
 	if (ctl->pidfd < 0) {
 		ret = -errno;
@@ -184,53 +275,44 @@ int proc_seize(pid_t pid, struct proc_ctl **out)
 		free(ctl);
 		return ret;
 	}
-	for (round = 0; round < SEIZE_ROUNDS_MAX; round++) {
-		pid_t *tids;
-		size_t ntids, added = 0;
+	*out = ctl;
+	return 0;
+}
 
-		ret = proc_task_list(pid, &tids, &ntids);
-		if (ret) {
-			pr_err("list threads of %d: %s", (int)pid, strerror(-ret));
-			goto fail;
-		}
-		for (size_t i = 0; i < ntids; i++) {
-			struct proc_thread *t;
-			int k = proc_ctl_find(ctl, tids[i]);
-			if (k >= 0 && !ctl->t[k].gone)
-				continue;
-			if (k >= 0) {
-				/* A tid that ended and was reused by a new thread. */
-				t = &ctl->t[k];
-				memset(t, 0, sizeof(*t));
-				t->tid = tids[i];
-			} else {
-				t = add_thread(ctl, tids[i]);
-			}
-			if (!t) {
-				free(tids);
-				ret = -ENOMEM;
-				goto fail;
-			}
-			added++;
-			ret = seize_one(ctl, t);
-			if (ret) {
-				free(tids);
-				goto fail;
-			}
-		}
-		free(tids);
+/* All stopped and no thread added by the last round: the set is final. */
+static int seize_done(struct proc_ctl *ctl)
+{
+	compact(ctl);
+	if (!ctl->n) {
+		pr_err("process %d has no live thread", (int)ctl->pid);
+		return -ESRCH;
+	}
+	pr_debug("seized %d: %zu threads", (int)ctl->pid, ctl->n);
+	return 0;
+}
+
+int proc_seize(pid_t pid, struct proc_ctl **out)
+{
+	return proc_seize_opts(pid, 0, out);
+}
+
+int proc_seize_opts(pid_t pid, unsigned flags, struct proc_ctl **out)
+{
+	struct proc_ctl *ctl = NULL;
+	int ret = ctl_new(pid, flags, &ctl), round;
+
+	if (ret)
+		return ret;
+	for (round = 0; round < SEIZE_ROUNDS_MAX; round++) {
+		size_t added;
+
+		ret = seize_new(ctl, &added);
 		/* A thread not yet stopped may still clone: wait for all, then
 		 * list again; only a round that adds nothing is final. */
-		for (size_t i = 0; i < ctl->n; i++) {
-			struct proc_thread *t = &ctl->t[i];
-			if (!t->seized || t->stopped)
-				continue;
-			ret = wait_interrupt_stop(t);
-			if (ret == -ESRCH)
-				continue;
-			if (ret)
-				goto fail;
-		}
+		if (!ret)
+			ret = wait_all(ctl, 0);
+		if (ret)
+			goto fail;
 		if (!added)
 			break;
 	}
@@ -239,18 +321,43 @@ int proc_seize(pid_t pid, struct proc_ctl **out)
 		ret = -EAGAIN;
 		goto fail;
 	}
-	compact(ctl);
-	if (!ctl->n) {
-		pr_err("process %d has no live thread", (int)pid);
-		ret = -ESRCH;
+	ret = seize_done(ctl);
+	if (ret)
 		goto fail;
-	}
-	pr_debug("seized %d: %zu threads", (int)pid, ctl->n);
 	*out = ctl;
 	return 0;
 fail:
 	proc_release(ctl);
 	return ret;
+}
+
+int proc_seize_start(pid_t pid, struct proc_ctl **out)
+{
+	struct proc_ctl *ctl = NULL;
+	size_t added;
+	int ret = ctl_new(pid, 0, &ctl);
+
+	if (ret)
+		return ret;
+	ret = seize_new(ctl, &added);
+	if (ret) {
+		proc_release(ctl);
+		return ret;
+	}
+	*out = ctl;
+	return 0;
+}
+
+int proc_seize_poll(struct proc_ctl *ctl)
+{
+	size_t added;
+	int ret = wait_all(ctl, WNOHANG);
+
+	if (!ret)
+		ret = seize_new(ctl, &added);
+	if (ret)
+		return ret;
+	return added ? -EAGAIN : seize_done(ctl);
 }
 
 static int detach_one(pid_t pid, struct proc_thread *t)
@@ -263,7 +370,7 @@ static int detach_one(pid_t pid, struct proc_thread *t)
 	 * step left it running. */
 	if (!t->stopped) {
 		if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) == 0)
-			ret = wait_interrupt_stop(t);
+			ret = wait_interrupt_stop(t, 0);
 		else
 			ret = -errno;
 		if (ret == -ESRCH)
@@ -308,6 +415,8 @@ int proc_release(struct proc_ctl *ctl)
 	}
 	if (ctl->pidfd >= 0)
 		close(ctl->pidfd);
+	if (ctl->heal_memfd >= 0)
+		close(ctl->heal_memfd);
 	free(ctl->t);
 	free(ctl);
 	return ret;
@@ -524,11 +633,17 @@ int proc_thread_capture(struct proc_ctl *ctl, size_t idx, struct proc_thread_sta
 	tid = ctl->t[idx].tid;
 	memset(st, 0, sizeof(*st));
 	st->tid = tid;
-	if ((ret = proc_get_regs(tid, &st->regs)))
+	/* A thread in the middle of heal-path injections has our registers
+	 * and mask loaded; its own are kept aside. */
+	if (ctl->t[idx].inj_active)
+		st->regs = ctl->t[idx].r0;
+	else if ((ret = proc_get_regs(tid, &st->regs)))
 		goto fail;
 	if ((ret = proc_get_xstate(tid, &st->xstate, &st->xstate_len)))
 		goto fail;
-	if ((ret = proc_get_sigmask(tid, &st->sigmask)))
+	if (ctl->t[idx].inj_active)
+		st->sigmask = ctl->t[idx].r0_mask;
+	else if ((ret = proc_get_sigmask(tid, &st->sigmask)))
 		goto fail;
 	if ((ret = proc_peek_siginfo(tid, false, &st->pending, &st->npending)))
 		goto fail;

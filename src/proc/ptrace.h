@@ -32,7 +32,20 @@ struct proc_thread {
 	uint64_t deferred_sigs; /* signals (bit n-1 = signal n) that arrived
 				 * while injected code ran: handed back at
 				 * detach, never delivered to injected code */
+	/* Self-healing injection (inject_heal.c). While inj_active the
+	 * thread's live registers and signal mask are not its own: r0 and
+	 * r0_mask are, and the heal code in its slot puts them back by
+	 * itself if the tracer dies. */
+	bool inj_active;
+	bool inj_at_exit;     /* in a syscall-exit-stop, not an event stop */
+	int inj_slot;
+	uint64_t inj_rip;     /* where it stands in its slot */
+	uint64_t r0_mask;
+	struct user_regs_struct r0;
 };
+
+/* How many heal slots a ctl may use (each one thread's way back). */
+#define PROC_HEAL_SLOTS_MAX 8
 
 struct proc_ctl {
 	pid_t pid;
@@ -47,13 +60,39 @@ struct proc_ctl {
 	uint64_t scratch_code;      /* our RX page in the target, or 0 */
 	uint64_t scratch_data;      /* our RW page in the target, or 0 */
 	size_t scratch_data_len;
+	/* Self-healing injection (inject_heal.c): the slots are in the spare
+	 * bytes after the [vdso]'s ELF image. heal: 0 not decided yet, 1 in
+	 * use, -1 not possible or not wanted (plain injection above). */
+	unsigned flags;             /* PROC_SEIZE_* */
+	int heal;
+	int heal_memfd;             /* /proc/PID/mem, for FOLL_FORCE writes */
+	uint64_t heal_base;         /* first slot */
+	size_t heal_nslots;
+	int heal_user[PROC_HEAL_SLOTS_MAX]; /* thread index using a slot, -1 */
+	bool heal_used[PROC_HEAL_SLOTS_MAX]; /* written by us: zeroed at release */
+	int heal_owner;             /* thread whose heal code unmaps
+				     * scratch_data, -1 */
 };
+
+/* proc_seize_opts() flags. MADE: a process cryo is making (melt): it is
+ * to die with its tracer (PTRACE_O_EXITKILL) rather than run on half
+ * made, so injection needs no way back (plain injection). */
+#define PROC_SEIZE_MADE 1u
 
 /* Seize every thread of pid (threads created meanwhile included: the task
  * list is re-read until no new thread appears) and wait until each is in a
  * ptrace stop. On failure nothing stays traced. *out: free with
  * proc_release(). */
 int proc_seize(pid_t pid, struct proc_ctl **out);
+int proc_seize_opts(pid_t pid, unsigned flags, struct proc_ctl **out);
+/* The same without waiting, for a caller that must go on with other work
+ * while the threads stop (a pager whose target may be waiting on one of
+ * its faults): proc_seize_start() seizes and interrupts every thread;
+ * proc_seize_poll() returns -EAGAIN until each is stopped and no thread
+ * was added, then 0 (the ctl is then as proc_seize() leaves it), or an
+ * error. Either way proc_release() ends it. */
+int proc_seize_start(pid_t pid, struct proc_ctl **out);
+int proc_seize_poll(struct proc_ctl *ctl);
 /* Detach every thread, after removing what injection added. Returns the
  * first error but always finishes; NULL does nothing. */
 int proc_release(struct proc_ctl *ctl);
@@ -113,5 +152,9 @@ int proc_get_comm(pid_t pid, pid_t tid, char comm[17]);
 /* Internal to src/proc: wait for the next stop of t; fills t->stop_*.
  * -ESRCH when the thread exited. */
 int proc_wait_stop(struct proc_thread *t);
+/* Internal to src/proc: resume t (request: PTRACE_CONT, PTRACE_SYSCALL,
+ * PTRACE_SINGLESTEP; no signal) and wait for its next stop. why: for the
+ * error message. */
+int proc_resume_wait(struct proc_thread *t, int request, const char *why);
 
 #endif

@@ -10,6 +10,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,33 +216,20 @@ int proc_unix_info_scan(const void *buf, size_t len, uint64_t ino, struct proc_u
 	return r;
 }
 
-int proc_unix_info(uint64_t ino, struct proc_unix_info *out)
+/* Ask the kernel about one socket: send the request (a netlink message of
+ * len bytes), read the reply until scan (a *_scan function above, with
+ * its argument) finds it. 0, -ENOENT when there is no such socket. */
+typedef int (*scan_fn)(const void *buf, size_t len, void *arg);
+
+static int ask_one(void *req, size_t len, scan_fn scan, void *arg)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	struct {
-		struct nlmsghdr nlh;
-		struct unix_diag_req r;
-	} req;
 	char buf[8192];
-	int nl, r;
+	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), r;
 
-	if (ino > UINT32_MAX)
-		return -ENOENT;
-	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (nl < 0)
 		return -errno;
-	memset(&req, 0, sizeof(req));
-	req.nlh.nlmsg_len = NLMSG_LENGTH(sizeof(req.r));
-	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.nlh.nlmsg_flags = NLM_F_REQUEST;	/* one socket, by inode */
-	req.r.sdiag_family = AF_UNIX;
-	req.r.udiag_states = ~0u;
-	req.r.udiag_ino = (uint32_t)ino;
-	req.r.udiag_show = UDIAG_SHOW_PEER;
-	req.r.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	req.r.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	if (sendto(nl, &req, req.nlh.nlmsg_len, 0, (struct sockaddr *)&kernel,
-		   sizeof(kernel)) < 0) {
+	if (sendto(nl, req, len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -252,7 +240,7 @@ int proc_unix_info(uint64_t ino, struct proc_unix_info *out)
 			r = -errno;
 			break;
 		}
-		r = proc_unix_info_scan(buf, (size_t)n, ino, out);
+		r = scan(buf, (size_t)n, arg);
 		if (r == 1) {
 			r = 0;
 			break;
@@ -267,4 +255,83 @@ int proc_unix_info(uint64_t ino, struct proc_unix_info *out)
 out:
 	close(nl);
 	return r;
+}
+
+struct unix_ask {
+	uint64_t ino;
+	struct proc_unix_info *out;
+};
+
+static int unix_scan(const void *buf, size_t len, void *arg)
+{
+	struct unix_ask *a = arg;
+
+	return proc_unix_info_scan(buf, len, a->ino, a->out);
+}
+
+int proc_unix_info(uint64_t ino, struct proc_unix_info *out)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req r;
+	} req;
+	struct unix_ask a = { ino, out };
+
+	if (ino > UINT32_MAX)
+		return -ENOENT;
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = NLMSG_LENGTH(sizeof(req.r));
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST;	/* one socket, by inode */
+	req.r.sdiag_family = AF_UNIX;
+	req.r.udiag_states = ~0u;
+	req.r.udiag_ino = (uint32_t)ino;
+	req.r.udiag_show = UDIAG_SHOW_PEER;
+	req.r.udiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	return ask_one(&req, req.nlh.nlmsg_len, unix_scan, &a);
+}
+
+/* ---- one TCP socket by its 4-tuple ---- */
+
+int proc_inet_ino_scan(const void *buf, size_t len, uint64_t *ino)
+{
+	const struct nlmsghdr *h;
+	size_t off = 0;
+	int r = reply_next(buf, len, &off, sizeof(struct inet_diag_msg), &h);
+
+	if (r == 1)
+		*ino = ((const struct inet_diag_msg *)NLMSG_DATA(h))->idiag_inode;
+	return r;
+}
+
+static int inet_scan(const void *buf, size_t len, void *arg)
+{
+	return proc_inet_ino_scan(buf, len, arg);
+}
+
+int proc_inet_sock_ino(int family, const uint8_t *src, uint16_t sport, const uint8_t *dst,
+		       uint16_t dport, uint64_t *ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req;
+	size_t alen = family == AF_INET6 ? 16 : 4;
+
+	*ino = 0;
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = NLMSG_LENGTH(sizeof(req.r));
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST;	/* one socket, by its tuple */
+	req.r.sdiag_family = (uint8_t)family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = ~0u;
+	req.r.id.idiag_sport = htons(sport);
+	req.r.id.idiag_dport = htons(dport);
+	memcpy(req.r.id.idiag_src, src, alen);
+	memcpy(req.r.id.idiag_dst, dst, alen);
+	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	return ask_one(&req, req.nlh.nlmsg_len, inet_scan, ino);
 }

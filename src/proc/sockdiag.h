@@ -33,4 +33,17 @@ int proc_unix_info(uint64_t ino, struct proc_unix_info *out);
  * a malformed reply. Exposed for the fuzz target. */
 int proc_unix_info_scan(const void *buf, size_t len, uint64_t ino, struct proc_unix_info *out);
 
+/* The inode of the TCP socket whose local end is src:sport and remote end
+ * dst:dport (addresses in network order, 4 or 16 bytes by family; ports
+ * in host order), in cryo's network namespace: 0 with *ino 0 for a socket
+ * no file holds (one in a listener's accept queue), -ENOENT if there is
+ * none. */
+int proc_inet_sock_ino(int family, const uint8_t *src, uint16_t sport, const uint8_t *dst,
+		       uint16_t dport, uint64_t *ino);
+
+/* Parse the reply to that request in buf[0..len) (untrusted): 1 found,
+ * 0 not in this part, 2 done, -errno on an error message or a malformed
+ * reply. Exposed for the fuzz target. */
+int proc_inet_ino_scan(const void *buf, size_t len, uint64_t *ino);
+
 #endif

@@ -58,6 +58,30 @@ static int parse_groups(const char *p, struct proc_status *st)
 	}
 }
 
+/* "NSpid:\t4242\t17": one id per level. Every NS line must have as many
+ * levels as NSpid (they name the same namespaces). */
+static int parse_ns_list(const char *p, int32_t *out, uint32_t *levels, bool first)
+{
+	uint32_t n = 0;
+
+	for (;;) {
+		uint64_t v;
+
+		p = lp_skip_ws(p);
+		if (!*p)
+			break;
+		if (n == PROC_NS_LEVELS)
+			return -E2BIG;
+		if (lp_u64(&p, 10, &v) || v > INT32_MAX)
+			return -EINVAL;
+		out[n++] = (int32_t)v;
+	}
+	if (!n || (!first && n != *levels))
+		return -EINVAL;
+	*levels = n;
+	return 0;
+}
+
 static int status_line(char *key, const char *val, struct proc_status *st)
 {
 	struct { const char *k; uint64_t *dst; uint32_t have; } hex[] = {
@@ -119,6 +143,13 @@ static int status_line(char *key, const char *val, struct proc_status *st)
 	}
 	if (!strcmp(key, "Groups"))
 		return parse_groups(val, st);
+	/* NSpid comes first in the kernel's order (NStgid NSpid NSpgid NSsid). */
+	if (!strcmp(key, "NSpid"))
+		return parse_ns_list(val, st->ns_pid, &st->ns_levels, !st->ns_levels);
+	if (!strcmp(key, "NSpgid"))
+		return parse_ns_list(val, st->ns_pgid, &st->ns_levels, !st->ns_levels);
+	if (!strcmp(key, "NSsid"))
+		return parse_ns_list(val, st->ns_sid, &st->ns_levels, !st->ns_levels);
 	if (!strcmp(key, "Threads")) {
 		st->seen |= PROC_STATUS_HAVE_THREADS;
 		ret = parse_one(val, 10, UINT32_MAX, &v);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #define PROC_STATUS_GROUPS_MAX 1024
+#define PROC_NS_LEVELS 33	/* the kernel's MAX_PID_NS_LEVEL (32), and the host's */
 
 struct proc_status {
 	char name[64];            /* as printed (kernel-escaped), truncated */
@@ -24,6 +25,12 @@ struct proc_status {
 	int32_t no_new_privs;     /* -1 when the line is absent */
 	int32_t seccomp;          /* 0 off, 1 strict, 2 filter; -1 absent */
 	int32_t seccomp_filters;  /* -1 absent */
+	/* NSpid, NSpgid, NSsid: the ids as each pid namespace sees them,
+	 * from /proc's own (index 0) down to the process's (ns_levels - 1);
+	 * 0 where the group or session is not visible. 0 levels: no such
+	 * lines (a kernel before 4.1). */
+	uint32_t ns_levels;
+	int32_t ns_pid[PROC_NS_LEVELS], ns_pgid[PROC_NS_LEVELS], ns_sid[PROC_NS_LEVELS];
 	uint32_t seen;            /* PROC_STATUS_HAVE_* of lines found */
 };
 
@@ -44,7 +51,7 @@ int proc_status_read(pid_t pid, pid_t tid, struct proc_status *st);
 /* Fields of /proc/PID/stat, numbered as in proc(5): 1 pid, 2 comm, 3 state. */
 enum proc_stat_field {
 	PROC_STAT_PPID = 4, PROC_STAT_PGRP = 5, PROC_STAT_SESSION = 6,
-	PROC_STAT_TTY_NR = 7, PROC_STAT_FLAGS = 9, PROC_STAT_PRIORITY = 18,
+	PROC_STAT_TTY_NR = 7, PROC_STAT_TPGID = 8, PROC_STAT_FLAGS = 9, PROC_STAT_PRIORITY = 18,
 	PROC_STAT_NICE = 19, PROC_STAT_NUM_THREADS = 20,
 	PROC_STAT_STARTTIME = 22, PROC_STAT_VSIZE = 23, PROC_STAT_RSS = 24,
 	PROC_STAT_START_CODE = 26, PROC_STAT_END_CODE = 27,

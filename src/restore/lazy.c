@@ -1,15 +1,17 @@
-/* Lazy melt: the process's private anonymous memory is not written before
- * it runs; it is registered with a userfaultfd made inside the process and
- * a pager process (src/pager/serve.c) brings each page in on its first
- * touch, and the rest in the background.
+/* Lazy melt: the private anonymous memory of every process of the group
+ * is not written before it runs; it is registered with a userfaultfd made
+ * inside each process and one pager process (src/pager/serve.c) for the
+ * group brings each page in on its first touch, and the rest in the
+ * background.
  *
- * Order matters (rst_mm): map every mapping; make the uffd; write what
- * must be there eagerly (everything that is not lazy, and the pages under
- * each thread's stack pointer) -- before registering, since a write into a
- * registered missing page would wait for a pager; register; start the
- * pager; only then the rest of the restore, whose injected syscalls may
- * touch lazy memory (rseq's cpu id, for one) and are served like any
- * fault. */
+ * Order matters. In each process (rst_mm): map every mapping; make the
+ * uffd; write what must be there eagerly (everything that is not lazy,
+ * and the pages under each thread's stack pointer) -- before registering,
+ * since a write into a registered missing page would wait for a pager;
+ * register. Then, once every process is that far, start the pager
+ * (rst_lazy_spawn); only then the rest of the restore of each, whose
+ * injected syscalls may touch lazy memory (rseq's cpu id, for one) and
+ * are served like any fault. */
 #define LOG_PREFIX "restore: "
 #include "restore/internal.h"
 
@@ -25,9 +27,9 @@
 #include "pager/serve.h"
 #include "proc/mem.h"
 
-/* The process's copy of its uffd goes this high, out of the way of the fd
- * numbers a program picks itself (bash's 255, dup2 to small numbers). */
-#define LAZY_FD_MIN	1000
+/* The process's copy of its uffd goes this high (serve.h says why), where
+ * the pager puts a forked child's too. */
+#define LAZY_FD_MIN	PAGER_COPY_FD_MIN
 
 bool rst_lazy_vma(const struct rst *r, const Cryo__VmaEntry *v)
 {
@@ -100,7 +102,7 @@ int rst_lazy_fill(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf)
 				return kind;
 			if (kind != STORE_PAGE_DATA)
 				continue;
-			int ret = proc_mem_write(r->pid, page, buf, RST_PAGE, NULL);
+			int ret = proc_mem_write(r->hpid, page, buf, RST_PAGE, NULL);
 			if (ret) {
 				pr_err("%s: write stack page %#llx: %s", r->name,
 				       (unsigned long long)page, strerror(-ret));
@@ -112,16 +114,16 @@ int rst_lazy_fill(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf)
 	return 0;
 }
 
-/* Register every lazy mapping and start the pager on them. */
-int rst_lazy_start(struct rst *r)
+/* Register every lazy mapping of the process; the ranges are kept for
+ * its pager. */
+int rst_lazy_register(struct rst *r)
 {
-	struct pager_range *rg = calloc(r->mm->n_vmas + 1, sizeof(*rg));
-	struct store_snap_info info;
-	size_t n = 0;
 	int ret = 0;
 
-	if (!rg)
+	r->lazy_rg = calloc(r->mm->n_vmas + 1, sizeof(*r->lazy_rg));
+	if (!r->lazy_rg)
 		return -ENOMEM;
+	r->lazy_n = 0;
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++) {
 		const Cryo__VmaEntry *v = r->mm->vmas[i];
 
@@ -129,25 +131,52 @@ int rst_lazy_start(struct rst *r)
 			continue;
 		ret = pager_uffd_register(r->uffd, v->start, v->end);
 		if (ret)
-			pr_err("%s: register %#llx-%#llx for paging: %s", r->name,
+			pr_err("%s: register %#llx-%#llx of pid %d for paging: %s", r->name,
 			       (unsigned long long)v->start, (unsigned long long)v->end,
-			       strerror(-ret));
-		rg[n++] = (struct pager_range){ v->start, v->end, v->start };
+			       (int)r->pid, strerror(-ret));
+		r->lazy_rg[r->lazy_n++] = (struct pager_range){ v->start, v->end, v->start };
 	}
-	store_snap_info(r->sn, &info);
-	if (!ret) {
-		struct pager_job j = {
-			.name = r->name, .sn = r->sn, .snap = info.no, .keep_fd = store_file_fd(r->store),
-			.uffd = r->uffd, .space = r->space, .r = rg, .n = n, .pid = r->pid,
-			.target_fd = r->lazy_target_fd, .dir = r->o->pager_dir,
-			.log_path = r->o->pager_log,
-		};
-		ret = pager_spawn(&j, &r->pager_pid);
-		if (ret)
-			pr_err("%s: start its pager: %s", r->name, strerror(-ret));
+	return ret;
+}
+
+/* One pager for every process of the group that pages in. */
+int rst_lazy_spawn(struct rst_tree *t)
+{
+	struct pager_target *tg = calloc(t->n + 1, sizeof(*tg));
+	struct store_snap_info info;
+	size_t n = 0;
+	int ret;
+
+	if (!tg)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct rst *r = &t->p[i];
+
+		if (r->uffd < 0)
+			continue;	/* a zombie, or eager */
+		tg[n++] = (struct pager_target){ .pid = r->hpid, .uffd = r->uffd,
+						 .target_fd = r->lazy_target_fd, .space = r->space,
+						 .r = r->lazy_rg, .n = r->lazy_n };
 	}
-	free(rg);
-	close(r->uffd);		/* the pager has its own */
-	r->uffd = -1;
+	if (!n) {
+		free(tg);
+		return 0;
+	}
+	store_snap_info(t->p[0].sn, &info);
+	struct pager_job j = {
+		.name = t->p[0].name, .sn = t->p[0].sn, .snap = info.no,
+		.keep_fd = store_file_fd(t->p[0].store), .t = tg, .nt = n,
+		.dir = t->p[0].o->pager_dir, .log_path = t->p[0].o->pager_log,
+	};
+	ret = pager_spawn(&j, &t->pager_pid);
+	if (ret)
+		pr_err("%s: start its pager: %s", t->p[0].name, strerror(-ret));
+	free(tg);
+	/* the pager has its own copies */
+	for (size_t i = 0; i < t->n; i++)
+		if (t->p[i].uffd >= 0) {
+			close(t->p[i].uffd);
+			t->p[i].uffd = -1;
+		}
 	return ret;
 }

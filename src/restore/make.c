@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,31 +30,6 @@
 
 #define ZOMBIE_WAIT_MS	3000	/* pid 1 here reaps orphans every 0.5-2 s */
 #define STATUS_MAX	4096
-
-/* ---- the pid ---- */
-
-/* 0 when pid is free (or becomes free within the bound: a zombie, e.g. of
- * the process freeze just ended, waiting for pid 1 to reap it). */
-static int pid_wait_free(pid_t pid)
-{
-	for (int ms = 0;; ms += 10) {
-		struct proc_stat st;
-		int r = proc_stat_read(pid, 0, &st);
-
-		if (r == -ENOENT || r == -ESRCH)
-			return 0;
-		if (r == 0 && st.state != 'Z' && st.state != 'X') {
-			pr_err("pid %d is in use (by %s)", (int)pid, st.comm);
-			return -EEXIST;
-		}
-		if (ms >= ZOMBIE_WAIT_MS) {
-			pr_err("pid %d is in use (a zombie nobody reaped in %d ms)", (int)pid,
-			       ZOMBIE_WAIT_MS);
-			return -EEXIST;
-		}
-		usleep(10000);
-	}
-}
 
 /* ---- inside the new process (plain C, before its memory is replaced) ---- */
 
@@ -105,7 +81,8 @@ static const char *fd_desc(const Cryo__FdEntry *e)
  * its slot number, which all processes then inherit. */
 static int make_slots(struct rst_tree *t, int sfd)
 {
-	struct fd_restore_ctx c = { .snap = t->p[0].sn, .policy = &t->p[0].o->fds };
+	struct fd_restore_ctx c = { .snap = t->p[0].sn, .policy = &t->p[0].o->fds,
+				    .objs = t->sh.objs, .nobjs = t->sh.nobjs };
 	int base, ret = 0;
 
 	if (!t->nslots)
@@ -142,7 +119,8 @@ static int make_slots(struct rst_tree *t, int sfd)
 static int child_fds(struct rst_tree *t, size_t pi, int *sfd)
 {
 	struct rst *r = &t->p[pi];
-	struct fd_restore_ctx c = { .snap = r->sn, .policy = &r->o->fds };
+	struct fd_restore_ctx c = { .snap = r->sn, .policy = &r->o->fds,
+				    .objs = t->sh.objs, .nobjs = t->sh.nobjs };
 	const struct rst_fdplan *fp = t->fp[pi];
 	size_t n = r->fds ? r->fds->n_fds : 0;
 	int base, max_fd = 2, ret = 0;
@@ -190,8 +168,9 @@ static int child_fds(struct rst_tree *t, size_t pi, int *sfd)
 			goto out;
 		}
 	}
-	/* The store and cryo's own fds go now; then each fd to its number. */
-	syscall(SYS_close_range, 0u, (unsigned)base - 1, 0u);
+	/* The store and cryo's own fds go now (the shared objects' stay for
+	 * the mappings: mm.c closes them); then each fd to its number. */
+	rst_shared_close_below(&t->sh, base);
 	for (size_t i = 0; i < n; i++) {
 		const Cryo__FdEntry *e = r->fds->fds[i];
 		int from = base + 1 + (int)i;
@@ -204,6 +183,15 @@ static int child_fds(struct rst_tree *t, size_t pi, int *sfd)
 		}
 	}
 	syscall(SYS_close_range, (unsigned)base + 1, ~0u, 0u);
+	/* A terminal made here (not by the root) becomes the controlling one
+	 * now; one from a slot already did, before the forks. */
+	for (size_t i = 0; i < n && getsid(0) == getpid(); i++) {
+		const Cryo__FdEntry *e = r->fds->fds[i];
+		const struct fd_ops *k = fd_kind_by_name(e->kind);
+
+		if (k->ctty && fp[i].slot < 0 && fp[i].dup_of < 0)
+			(void)k->ctty(&c, e, (int)e->fd);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const Cryo__FdEntry *e = r->fds->fds[i];
 		const struct fd_ops *k = fd_kind_by_name(e->kind);
@@ -220,6 +208,27 @@ static int child_fds(struct rst_tree *t, size_t pi, int *sfd)
 out:
 	free(c.shared);
 	return ret;
+}
+
+/* A session leader takes its controlling terminal, if the root made it
+ * (a slot), before it forks its children: they inherit it then, as they
+ * did when they were forked the first time. */
+static void child_ctty(struct rst_tree *t, size_t pi)
+{
+	struct rst *r = &t->p[pi];
+	struct fd_restore_ctx c = { .snap = r->sn, .policy = &r->o->fds };
+	const struct rst_fdplan *fp = t->fp[pi];
+	size_t n = r->fds ? r->fds->n_fds : 0;
+
+	if (getsid(0) != getpid())
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const Cryo__FdEntry *e = r->fds->fds[i];
+		const struct fd_ops *k = fd_kind_by_name(e->kind);
+
+		if (k && k->ctty && fp[i].slot >= 0)
+			(void)k->ctty(&c, e, t->slot_fd[fp[i].slot]);
+	}
 }
 
 static void child_rlimits(struct rst *r, int sfd)
@@ -382,6 +391,7 @@ static __attribute__((noreturn)) void child_main(struct rst_tree *t, size_t pi, 
 	child_session(t, pi, sfd);
 	if (pi == 0 && make_slots(t, sfd))
 		_exit(1);
+	child_ctty(t, pi);
 	for (size_t ci = 1; ci < t->n; ci++)
 		if (t->p[ci].pe->has_ppid && t->p[ci].pe->ppid == (uint32_t)r->pid &&
 		    fork_child(t, ci, sfd, sync_fd))
@@ -406,10 +416,17 @@ static __attribute__((noreturn)) void child_main(struct rst_tree *t, size_t pi, 
 		say(sfd, 'E', "fault point restore.child.fail");
 		_exit(1);
 	}
-	say(sfd, 'K', "ok");
-	close(sfd);
-	for (;;)
-		pause();
+	/* Ready; then wait to be seized. If cryo dies before it seizes us,
+	 * its end of the pipe closes (POLLERR here) and we go: nothing is
+	 * left half made. Seized, our registers are replaced and the wait
+	 * is over; cryo closes sfd for us. */
+	say(sfd, 'K', "%d", sfd);
+	for (;;) {
+		struct pollfd pf = { .fd = sfd, .events = 0 };
+
+		if (poll(&pf, 1, -1) > 0 && (pf.revents & (POLLERR | POLLHUP | POLLNVAL)))
+			_exit(1);
+	}
 }
 
 /* ---- in cryo ---- */
@@ -586,6 +603,22 @@ static __attribute__((noreturn)) void helper_main(struct rst_tree *t, int sfd)
 	_exit(p < 0 ? (errno & 0xff) : 0);
 }
 
+void rst_root_main(struct rst_tree *t, int sfd)
+{
+	child_main(t, 0, sfd, -1);
+}
+
+void rst_say(int sfd, char kind, const char *fmt, ...)
+{
+	char text[480];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	say(sfd, kind, "%s", text);
+}
+
 /* Read the processes' reports until every one said it is ready, one
  * failed, or all are gone; relay warnings. 0 when all are ready. */
 static int read_report(struct rst_tree *t, int fd)
@@ -620,8 +653,12 @@ static int read_report(struct rst_tree *t, int fd)
 			else if (buf[0] == 'E') {
 				pr_err("%s: pid %d: %s", t->p[0].name, pid, text);
 				failed = true;
-			} else if (buf[0] == 'K')
+			} else if (buf[0] == 'K') {
 				ready++;
+				for (size_t i = 0; i < t->n; i++)
+					if (t->p[i].pid == pid)
+						t->p[i].report_fd = atoi(text);
+			}
 			len -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, len + 1);
 		}
@@ -686,33 +723,62 @@ static void unmake(struct rst_tree *t)
 		}
 }
 
+/* On the host: the root with its pid. A pid no process has can still be
+ * taken as the process group or session of others: a child the frozen
+ * process left, dead and waiting for pid 1 to reap it. Wait for that as
+ * for a zombie; then, unless the user said no, a new pid namespace. */
+static int spawn_host(struct rst_tree *t, int sp[2])
+{
+	enum restore_pidns mode = t->p[0].o->pidns;
+	int ret;
+
+	for (int ms = 0; (ret = spawn(t, sp)) == -EEXIST && ms < ZOMBIE_WAIT_MS; ms += 50)
+		usleep(50000);
+	if (ret == -EEXIST && mode == RESTORE_PIDNS_AUTO) {
+		pr_warn("%s: pid %d is in use as the process group or session of other "
+			"processes: melting into a new pid namespace", t->p[0].name,
+			(int)t->p[0].pid);
+		ret = rst_pidns_decide(t, RESTORE_PIDNS_ALWAYS);
+		return ret ? ret : rst_pidns_spawn(t, sp);
+	}
+	if (ret == -EEXIST)
+		pr_err("pid %d is in use (as the process group or session of other "
+		       "processes: children it left?)", (int)t->p[0].pid);
+	else if (ret)
+		pr_err("clone3 with pid %d: %s", (int)t->p[0].pid, strerror(-ret));
+	return ret;
+}
+
 int rst_make_tree(struct rst_tree *t)
 {
-	int sp[2], ret = 0;
+	int sp[2], ret;
 
-	for (size_t i = 0; i < t->n && !ret; i++)
-		ret = pid_wait_free(t->p[i].pid);
+	ret = rst_pidns_decide(t, t->p[0].o->pidns);
+	if (!ret)
+		ret = rst_shared_make(t);	/* once the pids (their mappings) are gone */
 	if (!ret)
 		ret = plan_fds(t);
 	if (ret)
 		return ret;
-	/* A pid no process has can still be taken as the process group or
-	 * session of others: a child the frozen process left, dead and
-	 * waiting for pid 1 to reap it. Wait for that as for a zombie. */
-	for (int ms = 0; (ret = spawn(t, sp)) == -EEXIST && ms < ZOMBIE_WAIT_MS; ms += 50)
-		usleep(50000);
-	if (ret) {
-		if (ret == -EEXIST)
-			pr_err("pid %d is in use (as the process group or session of other "
-			       "processes: children it left?)", (int)t->p[0].pid);
-		else
-			pr_err("clone3 with pid %d: %s", (int)t->p[0].pid, strerror(-ret));
+	ret = t->pidns ? rst_pidns_spawn(t, sp) : spawn_host(t, sp);
+	if (ret)
 		return ret;
-	}
 	ret = read_report(t, sp[0]);
+	if (!ret && t->pidns)
+		ret = rst_pidns_map(t);
+	/* Each process keeps its end open until seized (child_main): cryo
+	 * closes it in the process by injection then (restore.c rebuild),
+	 * so no stray fd stays in the program. */
+	if (!ret) {
+		t->report_rd = sp[0];
+		return fault_fire(FP_RESTORE_SEIZE_CRASH);
+	}
 	close(sp[0]);
 	if (ret) {
-		unmake(t);
+		if (t->pidns)
+			rst_pidns_kill(t);
+		else
+			unmake(t);
 		pr_err("%s: pid %d: setting up the process%s failed", t->p[0].name,
 		       (int)t->p[0].pid, t->n > 1 ? "es" : "");
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -97,7 +98,7 @@ int rst_put_data(struct rst *r, const void *buf, size_t len, uint64_t *addr)
 
 	if (len > RST_PAGE)
 		return -E2BIG;
-	ret = proc_mem_write(r->pid, r->scratch + RST_PAGE, buf, len, NULL);
+	ret = proc_mem_write(r->hpid, r->scratch + RST_PAGE, buf, len, NULL);
 	if (ret)
 		pr_err("write scratch data in %d: %s", (int)r->pid, strerror(-ret));
 	*addr = r->scratch + RST_PAGE;
@@ -174,7 +175,7 @@ static int setup_scratch(struct rst *r, const struct proc_maps *cm)
 static int unregister_rseq(struct rst *r)
 {
 	struct proc_rseq rs;
-	int ret = proc_get_rseq(r->pid, &rs);
+	int ret = proc_get_rseq(r->hpid, &rs);
 
 	if (ret == -ENOENT || (!ret && !rs.rseq_abi_pointer))
 		return 0;
@@ -363,13 +364,58 @@ static int remote_open(struct rst *r, const char *path, int flags, int *fd)
 	return 0;
 }
 
+/* The object made before the processes for content space `space`
+ * (shared.c), whose fd the process inherited: its number there. */
+static int object_fd(struct rst *r, const Cryo__VmaEntry *v, uint32_t space, bool rw, int *fd)
+{
+	const struct fd_object *o = r->sh ? rst_shared_obj(r->sh, space) : NULL;
+
+	if (!o) {
+		pr_err("mapping %#llx-%#llx (%s): its object (content space %u) was not made",
+		       (unsigned long long)v->start, (unsigned long long)v->end,
+		       v->path && *v->path ? v->path : "shared memory", space);
+		return -EBADMSG;
+	}
+	*fd = rw ? o->fd : o->fd_ro;
+	return 0;
+}
+
+/* A shared mapping of a file that was writable through it (VM_MAYWRITE):
+ * only then does its object come back writable. */
+static bool may_write(const Cryo__VmaEntry *v)
+{
+	return v->has_vmflags ? (v->vmflags & PROC_VMF(MW)) != 0 : (v->prot & PROT_WRITE) != 0;
+}
+
+/* System V shared memory: shmat of the whole segment at the mapping with
+ * offset 0; the mappings after it that continue the attach (shared.c
+ * checked they are whole) come with it. */
+static int map_sysv(struct rst *r, const Cryo__VmaEntry *v)
+{
+	int64_t res;
+	int ret;
+
+	if (v->pgoff)
+		return 0;
+	ret = fault_fire(FP_RESTORE_MMAP_FAIL);
+	if (!ret)
+		ret = call_err(r, SYS_shmat, v->sysv_shmid, v->start, may_write(v) ? 0 : SHM_RDONLY,
+			       0, 0, 0, &res);
+	if (!ret && (uint64_t)res != v->start)
+		ret = -EADDRNOTAVAIL;
+	if (ret)
+		pr_err("attach System V shared memory %u at %#llx: %s", v->sysv_shmid,
+		       (unsigned long long)v->start, strerror(-ret));
+	return ret;
+}
+
 static int map_one(struct rst *r, const Cryo__VmaEntry *v)
 {
 	uint64_t len = v->end - v->start, out;
 	int prot = (int)v->prot, flags = MAP_FIXED, fd = -1, ret;
-	bool shared_file = v->kind == CRYO__VMA_KIND__VMA_FILE_SHARED;
+	bool shared_file = v->kind == CRYO__VMA_KIND__VMA_FILE_SHARED, opened = false;
 
-	if (!shared_file)
+	if (!shared_file && v->kind != CRYO__VMA_KIND__VMA_ANON_SHARED)
 		prot |= PROT_READ | PROT_WRITE;	/* filled first, protected after */
 	switch (v->kind) {
 	case CRYO__VMA_KIND__VMA_ANON_PRIVATE:
@@ -380,15 +426,29 @@ static int map_one(struct rst *r, const Cryo__VmaEntry *v)
 			flags |= MAP_GROWSDOWN;
 		break;
 	case CRYO__VMA_KIND__VMA_ANON_SHARED:
-		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		/* the group's one shmem object, filled already */
+		ret = object_fd(r, v, v->has_shmem_space ? v->shmem_space : 0, true, &fd);
+		if (ret)
+			return ret;
+		flags |= MAP_SHARED;
 		break;
+	case CRYO__VMA_KIND__VMA_SYSV_SHM:
+		return map_sysv(r, v);
 	case CRYO__VMA_KIND__VMA_FILE_PRIVATE:
 	case CRYO__VMA_KIND__VMA_FILE_SHARED:
-		if (!v->path || (v->has_deleted && v->deleted) || v->has_memfd_space) {
-			pr_err("mapping %#llx-%#llx of %s: deleted files and memfds cannot be "
-			       "mapped back yet", (unsigned long long)v->start,
-			       (unsigned long long)v->end, v->path ? v->path : "(no path)");
-			return -ENOTSUP;
+		flags |= shared_file ? MAP_SHARED : MAP_PRIVATE;
+		if (v->has_memfd_space) {
+			/* a memfd or a deleted file: the group's one copy of it */
+			ret = object_fd(r, v, v->memfd_space, shared_file && may_write(v), &fd);
+			if (ret)
+				return ret;
+			break;
+		}
+		if (!v->path || (v->has_deleted && v->deleted)) {
+			pr_err("mapping %#llx-%#llx of %s: a deleted file without its contents",
+			       (unsigned long long)v->start, (unsigned long long)v->end,
+			       v->path ? v->path : "(no path)");
+			return -EBADMSG;
 		}
 		ret = check_file(v->path, v->file);
 		if (ret)
@@ -397,7 +457,7 @@ static int map_one(struct rst *r, const Cryo__VmaEntry *v)
 				  shared_file && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY, &fd);
 		if (ret)
 			return ret;
-		flags |= shared_file ? MAP_SHARED : MAP_PRIVATE;
+		opened = true;
 		break;
 	default:
 		pr_err("mapping %#llx-%#llx: unknown kind %d", (unsigned long long)v->start,
@@ -414,8 +474,25 @@ static int map_one(struct rst *r, const Cryo__VmaEntry *v)
 		pr_err("map %#llx-%#llx (%s): %s", (unsigned long long)v->start,
 		       (unsigned long long)v->end, v->path && *v->path ? v->path : "anonymous",
 		       strerror(-ret));
-	if (fd >= 0)
+	if (opened)
 		(void)proc_remote_close(r->ctl, fd);
+	return ret;
+}
+
+/* The shared objects' fds the process inherited: every mapping has its
+ * file now. Nothing else of the process is in that range (they sit above
+ * all of its own fds). */
+static int close_objects(struct rst *r)
+{
+	int ret;
+
+	if (!r->sh || r->sh->fd_lo < 0)
+		return 0;
+	ret = call_err(r, SYS_close_range, (uint64_t)r->sh->fd_lo, (uint64_t)r->sh->fd_hi, 0, 0, 0,
+		       0, NULL);
+	if (ret)
+		pr_err("closing the shared objects' fds %d-%d in the new process: %s",
+		       r->sh->fd_lo, r->sh->fd_hi, strerror(-ret));
 	return ret;
 }
 
@@ -437,7 +514,7 @@ static int write_runs(struct rst *r, uint64_t addr, const uint8_t *buf, const ui
 		}
 		ret = fault_fire(FP_RESTORE_PAGES_FAIL);
 		if (!ret)
-			ret = proc_mem_write(r->pid, addr + i * RST_PAGE, buf + i * RST_PAGE,
+			ret = proc_mem_write(r->hpid, addr + i * RST_PAGE, buf + i * RST_PAGE,
 					     k * RST_PAGE, NULL);
 		if (ret) {
 			pr_err("write %zu pages at %#llx: %s", k,
@@ -456,21 +533,14 @@ static int write_runs(struct rst *r, uint64_t addr, const uint8_t *buf, const ui
  * and is written. */
 static int fill_one(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf, uint8_t *kinds)
 {
-	uint32_t space = r->space;
-	uint64_t first = v->start >> 12, npages = (v->end - v->start) >> 12;
+	const uint32_t space = r->space;
+	const uint64_t first = v->start >> 12, npages = (v->end - v->start) >> 12;
 	bool write_zero = v->kind == CRYO__VMA_KIND__VMA_FILE_PRIVATE;
 
-	if (v->kind == CRYO__VMA_KIND__VMA_FILE_SHARED)
+	/* shared kinds: their contents are in their object, made once */
+	if (v->kind == CRYO__VMA_KIND__VMA_FILE_SHARED ||
+	    v->kind == CRYO__VMA_KIND__VMA_ANON_SHARED || v->kind == CRYO__VMA_KIND__VMA_SYSV_SHM)
 		return 0;
-	if (v->kind == CRYO__VMA_KIND__VMA_ANON_SHARED) {
-		if (!v->has_shmem_space) {
-			pr_err("shared mapping %#llx-%#llx has no saved contents",
-			       (unsigned long long)v->start, (unsigned long long)v->end);
-			return -EBADMSG;
-		}
-		space = v->shmem_space;
-		first = v->pgoff >> 12;
-	}
 	for (uint64_t off = 0; off < npages;) {
 		size_t n = npages - off < FILL_BATCH ? (size_t)(npages - off) : FILL_BATCH;
 		uint64_t t0 = rst_now_ns(), t1;
@@ -503,10 +573,14 @@ static int finish_one(struct rst *r, const Cryo__VmaEntry *v)
 		{ PROC_VMF_NOHUGEPAGE, MADV_NOHUGEPAGE },
 	};
 	uint64_t len = v->end - v->start;
+	/* shmat made it read-write (or read-only) without exec: exactly so */
+	bool sysv = v->kind == CRYO__VMA_KIND__VMA_SYSV_SHM;
 	int ret;
 
-	if (v->kind != CRYO__VMA_KIND__VMA_FILE_SHARED &&
-	    (v->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)) {
+	if ((sysv && v->prot != (PROT_READ | PROT_WRITE)) ||
+	    (!sysv && v->kind != CRYO__VMA_KIND__VMA_FILE_SHARED &&
+	     v->kind != CRYO__VMA_KIND__VMA_ANON_SHARED &&
+	     (v->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE))) {
 		ret = proc_remote_mprotect(r->ctl, v->start, len, (int)v->prot);
 		if (ret) {
 			pr_err("protect %#llx-%#llx: %s", (unsigned long long)v->start,
@@ -602,7 +676,7 @@ int rst_mm(struct rst *r)
 	uint8_t *buf = NULL, *kinds = NULL;
 	int ret;
 
-	ret = proc_maps_read(r->pid, false, &cm);
+	ret = proc_maps_read(r->hpid, false, &cm);
 	if (ret) {
 		pr_err("read the new process's maps: %s", strerror(-ret));
 		return ret;
@@ -620,6 +694,8 @@ int rst_mm(struct rst *r)
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
 		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
 			ret = map_one(r, r->mm->vmas[i]);
+	if (!ret)
+		ret = close_objects(r);
 	if (ret)
 		return ret;
 	buf = malloc(FILL_BATCH * RST_PAGE);
@@ -641,7 +717,7 @@ int rst_mm(struct rst *r)
 	free(buf);
 	free(kinds);
 	if (!ret && r->lazy)
-		ret = rst_lazy_start(r);
+		ret = rst_lazy_register(r);
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
 		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
 			ret = finish_one(r, r->mm->vmas[i]);

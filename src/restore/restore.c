@@ -8,11 +8,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "proc/inject.h"
 #include "proc/status.h"
 
 #define GONE_WAIT_MS 3000
@@ -43,7 +45,7 @@ static int load_zombie(struct rst *r, const Cryo__ProcRef *ref)
 	pe->has_exit_signal = ref->has_exit_signal;
 	pe->exit_signal = ref->exit_signal;
 	r->pe = pe;
-	r->pid = (pid_t)ref->pid;
+	r->pid = r->hpid = (pid_t)ref->pid;
 	r->zombie = true;
 	r->exit_status = ref->exit_status;
 	return 0;
@@ -56,7 +58,7 @@ static int load_one(struct rst *r, const Cryo__ProcRef *ref)
 
 	if (ref->has_zombie && ref->zombie)
 		return load_zombie(r, ref);
-	r->pid = (pid_t)ref->pid;
+	r->pid = r->hpid = (pid_t)ref->pid;	/* on the host, until pidns.c says */
 	r->space = ref->space;
 	image_key(key, sizeof(key), r->pid, "core");
 	ret = image_get(r->sn, key, &cryo__process_entry__descriptor, (ProtobufCMessage **)&r->pe);
@@ -100,7 +102,7 @@ static int load(struct rst_tree *t, const struct rst *proto, Cryo__GroupEntry *g
 		return -ENOMEM;
 	for (size_t i = 0; i < g->n_procs && !ret; i++) {
 		t->p[i] = *proto;
-		t->p[i].lazy = proto->o->lazy && g->n_procs == 1;
+		t->p[i].lazy = proto->o->lazy;
 		t->n++;
 		ret = load_one(&t->p[i], g->procs[i]);
 		for (size_t k = 0; !ret && i && k < i; k++)
@@ -119,9 +121,6 @@ static int load(struct rst_tree *t, const struct rst *proto, Cryo__GroupEntry *g
 			}
 		}
 	}
-	if (!ret && g->n_procs > 1 && proto->o->lazy)
-		pr_info("%s: %zu processes: melting eagerly (lazy melt is for one process "
-			"for now)", proto->name, g->n_procs);
 	return ret;
 }
 
@@ -152,27 +151,29 @@ static void discard_one(struct rst *r)
 static void discard(struct rst_tree *t)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->p[i].pid > 0 && !t->p[i].zombie)
-			kill(t->p[i].pid, SIGKILL);
+		if (t->p[i].hpid > 0 && !t->p[i].zombie)
+			kill(t->p[i].hpid, SIGKILL);
 	for (size_t i = t->n; i-- > 0;)
 		discard_one(&t->p[i]);
 	for (size_t i = 0; i < t->n; i++)
-		for (int ms = 0; t->p[i].pid > 0 && !t->p[i].zombie && ms < GONE_WAIT_MS; ms += 5) {
+		for (int ms = 0; t->p[i].hpid > 0 && !t->p[i].zombie && ms < GONE_WAIT_MS; ms += 5) {
 			struct proc_stat st;
-			if (proc_stat_read(t->p[i].pid, 0, &st) || st.state == 'Z' ||
+			if (proc_stat_read(t->p[i].hpid, 0, &st) || st.state == 'Z' ||
 			    st.state == 'X')
 				break;
 			usleep(5000);
 		}
+	/* last: its exit waits until every process of the namespace is reaped,
+	 * which needs the ptrace exits collected above */
+	if (t->pidns)
+		rst_pidns_kill(t);
 }
 
-/* One seized process, from its pause() to the last step before detach. */
+/* One seized process, after its memory, to the last step before detach. */
 static int rebuild(struct rst *r)
 {
-	int ret = rst_mm(r);
+	int ret = rst_threads(r);
 
-	if (!ret)
-		ret = rst_threads(r);
 	if (!ret)
 		ret = rst_process_state(r);
 	if (!ret)
@@ -180,18 +181,92 @@ static int rebuild(struct rst *r)
 	return ret;
 }
 
+/* The report pipe's end a seized process still holds: closed by
+ * injection (until its seizure it watched cryo's end, make.c). */
+static int close_report(struct rst *r)
+{
+	int ret = 0;
+
+	if (r->report_fd >= 0) {
+		ret = proc_remote_close(r->ctl, r->report_fd);
+		if (ret)
+			pr_err("%s: close the report pipe in %d: %s", r->name, (int)r->pid,
+			       strerror(-ret));
+		r->report_fd = -1;
+	}
+	return ret;
+}
+
+/* Every process's memory first, then (lazy) the group's pager, then the
+ * rest of each: the rest touches lazy memory, which only a pager serves
+ * (lazy.c). */
+static int rebuild_all(struct rst_tree *t)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < t->n && !ret; i++)
+		if (!t->p[i].zombie) {
+			ret = close_report(&t->p[i]);
+			if (!ret)
+				ret = rst_mm(&t->p[i]);
+		}
+	if (!ret && t->p[0].o->lazy)
+		ret = rst_lazy_spawn(t);
+	for (size_t i = 0; i < t->n && !ret; i++)
+		if (!t->p[i].zombie)
+			ret = rebuild(&t->p[i]);
+	return ret;
+}
+
+/* Seized as processes being made: if cryo dies from now on, the kernel
+ * kills them (PTRACE_O_EXITKILL). Until then they watched cryo's end of
+ * the report pipe, closed here. */
 static int seize_all(struct rst_tree *t)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		int ret = t->p[i].zombie ? 0 : proc_seize(t->p[i].pid, &t->p[i].ctl);
+	int ret = 0;
 
-		if (ret) {
-			pr_err("%s: seize new process %d: %s", t->p[i].name, (int)t->p[i].pid,
-			       strerror(-ret));
-			return ret;
-		}
+	for (size_t i = 0; i < t->n && !ret; i++) {
+		ret = t->p[i].zombie ? 0 : proc_seize_opts(t->p[i].hpid, PROC_SEIZE_MADE,
+							   &t->p[i].ctl);
+		if (ret)
+			pr_err("%s: seize new process %d (host pid %d): %s", t->p[i].name,
+			       (int)t->p[i].pid, (int)t->p[i].hpid, strerror(-ret));
 	}
-	return 0;
+	if (t->report_rd >= 0)
+		close(t->report_rd);
+	t->report_rd = -1;
+	return ret;
+}
+
+/* The kinds' last word before the processes run (fd_ops.resume): each on
+ * cryo's own copy of the fd. An fd several entries share is seen once per
+ * entry; a kind makes that harmless. */
+static int resume_fds(struct rst *r)
+{
+	struct fd_restore_ctx c = { .snap = r->sn, .policy = &r->o->fds };
+	int ret = 0;
+
+	for (size_t i = 0; r->fds && i < r->fds->n_fds && !ret; i++) {
+		const Cryo__FdEntry *e = r->fds->fds[i];
+		const struct fd_ops *k = fd_kind_by_name(e->kind);
+		int local;
+
+		if (!k || !k->resume)
+			continue;
+		local = (int)syscall(SYS_pidfd_getfd, r->ctl->pidfd, (int)e->fd, 0);
+		if (local < 0) {
+			ret = -errno;
+			pr_err("%s: pid %d fd %u: %s", r->name, (int)r->pid, e->fd, strerror(errno));
+			break;
+		}
+		ret = k->resume(&c, e, local);
+		close(local);
+		if (ret)
+			pr_err("%s: pid %d fd %u (%s): %s", r->name, (int)r->pid, e->fd, e->kind,
+			       strerror(-ret));
+	}
+	fd_restore_ctx_fini(&c);
+	return ret;
 }
 
 /* Every process runs again at once: none sees another half made. */
@@ -214,6 +289,8 @@ static int release_all(struct rst_tree *t)
 
 static void tree_free(struct rst_tree *t)
 {
+	if (t->report_rd >= 0)
+		close(t->report_rd);
 	for (size_t i = 0; i < t->n; i++) {
 		image_free((ProtobufCMessage *)t->p[i].fds);
 		image_free((ProtobufCMessage *)t->p[i].mm);
@@ -223,16 +300,19 @@ static void tree_free(struct rst_tree *t)
 			image_free((ProtobufCMessage *)t->p[i].pe);
 		if (t->p[i].uffd >= 0)
 			close(t->p[i].uffd);
+		free(t->p[i].lazy_rg);
 	}
 	rst_tree_free(t);
+	rst_shared_free(&t->sh);
 	free(t->p);
 }
 
 int restore_group(struct store *s, const char *name, const struct restore_opts *o,
 		  struct restore_result *res)
 {
-	struct rst proto = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1 };
-	struct rst_tree t = { 0 };
+	struct rst proto = { .o = o, .name = name, .store = s, .uffd = -1, .lazy_target_fd = -1,
+			     .report_fd = -1 };
+	struct rst_tree t = { .sh = { .fd_lo = -1, .fd_hi = -1 }, .report_rd = -1 };
 	Cryo__GroupEntry *g = NULL;
 	uint64_t t0 = rst_now_ns(), pages = 0, read_ns = 0, write_ns = 0;
 	int ret;
@@ -250,13 +330,20 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 	ret = load(&t, &proto, g);
 	if (ret)
 		goto out;
+	t.g = g;
 	ret = rst_make_tree(&t);
-	if (ret)
+	if (ret) {
+		rst_shared_undo(&t);
 		goto out;	/* nothing of ours is left to kill */
+	}
 	ret = seize_all(&t);
+	if (!ret)
+		ret = rebuild_all(&t);
 	for (size_t i = 0; i < t.n && !ret; i++)
 		if (!t.p[i].zombie)
-			ret = rebuild(&t.p[i]);
+			ret = resume_fds(&t.p[i]);
+	if (!ret)
+		ret = rst_shared_finish(&t);
 	if (!ret)
 		ret = release_all(&t);
 	if (ret)
@@ -266,11 +353,14 @@ int restore_group(struct store *s, const char *name, const struct restore_opts *
 		read_ns += t.p[i].read_ns;
 		write_ns += t.p[i].write_ns;
 	}
-	res->pid = t.p[0].pid;
+	res->pid = t.p[0].hpid;
+	res->ns_pid = t.pidns ? t.p[0].pid : 0;
+	res->ns_init = t.pidns ? t.init_hpid : 0;
 	res->total_ns = rst_now_ns() - t0;
-	res->pager_pid = t.p[0].pager_pid;
-	pr_info("%s: pid %d runs again%s (%llu pages written, %.1f ms; reading them %.1f ms, "
+	res->pager_pid = t.pager_pid;
+	pr_info("%s: pid %d runs again%s%s (%llu pages written, %.1f ms; reading them %.1f ms, "
 		"writing %.1f ms)", name, (int)t.p[0].pid, t.n > 1 ? ", with its tree" : "",
+		t.pidns ? ", in a new pid namespace" : "",
 		(unsigned long long)pages, (double)res->total_ns / 1e6, (double)read_ns / 1e6,
 		(double)write_ns / 1e6);
 	goto out;
@@ -278,6 +368,7 @@ fail:
 	pr_err("%s: melt of pid %d failed: %s; the half-made process%s killed", name,
 	       (int)t.p[0].pid, strerror(-ret), t.n > 1 ? "es are" : " is");
 	discard(&t);
+	rst_shared_undo(&t);
 out:
 	/* the uffd went to the pager, or is closed here */
 	tree_free(&t);

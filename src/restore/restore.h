@@ -10,6 +10,13 @@
 #include "fds/fd.h"
 #include "store/store.h"
 
+/* When a melt goes into a new pid namespace (docs/DESIGN-restore.md). */
+enum restore_pidns {
+	RESTORE_PIDNS_AUTO = 0,		/* only when a pid or tid of the group is taken */
+	RESTORE_PIDNS_ALWAYS,
+	RESTORE_PIDNS_NEVER,		/* a pid in use is an error */
+};
+
 struct restore_opts {
 	uint64_t snap;			/* STORE_SNAP_NEWEST or a number */
 	struct fd_policy fds;
@@ -19,10 +26,14 @@ struct restore_opts {
 	bool lazy;
 	const char *pager_dir;		/* its state files; NULL: none */
 	const char *pager_log;		/* its log; NULL: none */
+	enum restore_pidns pidns;
 };
 
 struct restore_result {
-	pid_t pid;
+	pid_t pid;			/* the root's, as the host sees it */
+	/* In a new pid namespace: the root's pid there (its old one), and
+	 * the host pid of the namespace's init; both 0 otherwise. */
+	pid_t ns_pid, ns_init;
 	uint64_t total_ns;		/* call to running */
 	pid_t pager_pid;		/* lazy: the pager process (pager_wait) */
 };

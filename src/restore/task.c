@@ -166,7 +166,7 @@ int rst_threads(struct rst *r)
 		return -EBADMSG;
 	}
 	for (size_t i = 1; i < r->pe->n_threads; i++) {
-		pid_t tid = (pid_t)r->pe->threads[i]->tid;
+		pid_t tid = (pid_t)r->pe->threads[i]->tid, htid;
 		uint64_t addr;
 		int64_t res = 0;
 
@@ -192,7 +192,9 @@ int rst_threads(struct rst *r)
 			       ret == -EEXIST ? " (tid in use)" : "");
 			return ret;
 		}
-		ret = seize_new(r, tid);
+		ret = rst_pidns_tid(r, tid, &htid);
+		if (!ret)
+			ret = seize_new(r, htid);
 		if (ret) {
 			pr_err("thread %d: seize: %s", (int)tid, strerror(-ret));
 			return ret;
@@ -367,7 +369,7 @@ static int creds(struct rst *r, size_t idx)
 
 	if (!c || c->n_uid < 3 || c->n_gid < 3)
 		return 0;
-	ret = proc_status_read(r->pid, r->ctl->t[idx].tid, &st);
+	ret = proc_status_read(r->hpid, r->ctl->t[idx].tid, &st);
 	if (ret)
 		return ret;
 	if (c->n_groups <= 4096 && (c->n_groups != st.ngroups ||

@@ -87,13 +87,18 @@ static int relay(int sock, int in, int out, int sfd)
 
 int term_attach(const char *home, const char *name, int in, int out)
 {
+	int sock = term_connect(home, name);
+
+	return sock < 0 ? sock : term_attach_fd(sock, in, out);
+}
+
+int term_attach_fd(int sock, int in, int out)
+{
 	struct termios saved, raw;
-	int sock = term_connect(home, name), tty, sfd, r;
+	int tty, sfd, r;
 	sigset_t set, old;
 	uint8_t d[4];
 
-	if (sock < 0)
-		return sock;
 	tty = !tcgetattr(in, &saved);
 	if (tty) {
 		raw = saved;

@@ -49,6 +49,12 @@ int term_quit(const char *home, const char *name);
 /* Attach the caller's terminal (in, out) to name's until detached (0) or
  * the terminal ends (1); -errno when there is none. */
 int term_attach(const char *home, const char *name, int in, int out);
+/* The same over sock, a connection to the holder made by term_connect()
+ * (by cryod, for a user who may not open the holder's socket: ctl.h);
+ * closes sock. */
+int term_attach_fd(int sock, int in, int out);
+/* A connected socket to name's holder, or -ENOENT when none serves. */
+int term_connect(const char *home, const char *name);
 
 /* CRYO_HOME/term/NAME.sock (or .exit with suffix "exit"). */
 int term_path(const char *home, const char *name, const char *suffix, char *buf, size_t n);

@@ -4,8 +4,6 @@
 
 #include <stddef.h>
 
-/* A connected socket to name's holder, or -ENOENT when none serves. */
-int term_connect(const char *home, const char *name);
 /* One frame: type, 2-byte little-endian length, data. */
 int term_send(int fd, char type, const void *data, size_t len);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/ctl.h"
 
@@ -40,13 +41,30 @@ static int stub_melt(void *arg, uid_t uid, const char *name, Cryo__CtlReply *rep
 	return asprintf(&rep->text, "%s", name) < 0 ? -12 : 0;
 }
 
+static int stub_rm(void *arg, uid_t uid, const char *name, bool force, Cryo__CtlReply *rep)
+{
+	(void)force;
+	return stub_melt(arg, uid, name, rep);
+}
+
+/* an fd like the holder connection cryod passes */
+static int stub_attach(void *arg, uid_t uid, const char *name, Cryo__CtlReply *rep, int *fd)
+{
+	int r = stub_melt(arg, uid, name, rep);
+
+	*fd = dup(2);
+	return r;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t out[CTL_MSG_MAX];
-	static const struct ctl_ops ops = { .ps = stub_ps, .snap = stub_snap, .melt = stub_melt };
+	static const struct ctl_ops ops = { .ps = stub_ps, .snap = stub_snap, .melt = stub_melt,
+					    .rm = stub_rm, .attach = stub_attach };
 	Cryo__CtlReply *rep;
 	uint8_t *copy;
 	size_t n;
+	int fd;
 
 	if (!size)
 		return 0;
@@ -54,10 +72,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!copy)
 		return 0;
 	memcpy(copy, data + 1, size - 1);
-	n = ctl_handle(copy, size - 1, data[0] & 1 ? 1000 : 0, &ops, NULL, out);
+	n = ctl_handle(copy, size - 1, data[0] & 1 ? 1000 : 0, &ops, NULL, out, &fd);
 	rep = cryo__ctl_reply__unpack(NULL, n, out);
 	if (!rep)
 		abort();	/* every request gets a reply that decodes */
+	if ((fd >= 0) != (rep->has_fd && rep->fd))
+		abort();	/* the reply says whether an fd comes with it */
+	if (fd >= 0)
+		close(fd);
 	cryo__ctl_reply__free_unpacked(rep, NULL);
 	free(copy);
 	return 0;

@@ -12,12 +12,14 @@
 #include "proc/auxv.h"
 #include "proc/fds.h"
 #include "proc/maps.h"
+#include "proc/mountinfo.h"
 #include "proc/rlimits.h"
 #include "proc/sockdiag.h"
 #include "proc/status.h"
 #include "proc/timers.h"
 
-enum { FZ_MAPS, FZ_STATUS, FZ_STAT, FZ_LIMITS, FZ_AUXV, FZ_FDINFO, FZ_TIMERS, FZ_SOCKDIAG, FZ__COUNT };
+enum { FZ_MAPS, FZ_STATUS, FZ_STAT, FZ_LIMITS, FZ_AUXV, FZ_FDINFO, FZ_TIMERS, FZ_SOCKDIAG,
+       FZ_MOUNTINFO, FZ__COUNT };
 
 static void check_maps(const struct proc_maps *m)
 {
@@ -106,9 +108,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int fam = len && (buf[0] & 1) ? 1 /* AF_UNIX */ : 2 /* AF_INET */;
 		struct proc_unix_info ui;
 		r = proc_sockdiag_scan(buf, len, fam, 12345, &backlog);
+		uint64_t ino;
 		if (proc_unix_info_scan(buf, len, 12345, &ui) < 0)
 			r = -1;
+		if (proc_inet_ino_scan(buf, len, &ino) < 0)
+			r = -1;
 		r = r < 0 ? -EINVAL : 0;
+		break;
+	}
+	case FZ_MOUNTINFO: {
+		/* the root file system of this machine's mountinfo, and any */
+		struct proc_mounts m;
+		r = proc_mountinfo_parse(buf, len, 254, 0, &m);
+		for (size_t i = 0; !r && i < m.n; i++)
+			if (!m.v[i].point || !m.v[i].root || (i && !strcmp(m.v[i].root, "/") &&
+							      strcmp(m.v[i - 1].root, "/")))
+				abort();	/* whole mounts come first */
+		if (!r)
+			proc_mounts_free(&m);
 		break;
 	}
 	}

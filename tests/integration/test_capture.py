@@ -293,17 +293,34 @@ def t_mappings():
     check(out.endswith("PASS"), f"mappings: memory intact after snap: {out[-80:]}")
 
 
+REFUSED = (
+    # kind given to zdtm_refused, what the refusal must say (FD: its fd)
+    ("socket", ["fd FD: a queued message carries file descriptors", "cannot be saved yet",
+                "netlink socket, NETLINK_ROUTE"]),
+    ("flightheld", ["fd FD: a queued message carries file descriptors", "cannot be saved yet",
+                    "eventfd", "holds it too"]),
+    ("io_uring", ["cannot capture fd FD (io_uring instance", "not supported yet"]),
+    ("fanotify", ["cannot capture fd FD (fanotify group", "not supported yet"]),
+    ("userfaultfd", ["cannot capture fd FD (userfaultfd of the program's own", "not supported yet"]),
+    ("perf_event", ["cannot capture fd FD (perf_event counter", "not supported yet"]),
+    ("bpf", ["cannot capture fd FD (BPF map", "not supported yet"]),
+    ("netlink", ["cannot capture fd FD (netlink socket, NETLINK_ROUTE", "not supported yet"]),
+    ("packet", ["cannot capture fd FD (packet socket, raw", "not supported yet"]),
+    ("mqueue", ["cannot capture fd FD (POSIX message queue", "not supported yet"]),
+    ("pidfd", ["fd FD: a pidfd to pid", "that several processes of the group share",
+               "cannot be saved yet"]),
+)
+
+
 def t_refused():
-    for kind, word in (("socket", "socket"), ("inotify", "anonymous inode")):
+    for kind, words in REFUSED:
         w = zdtm("refused", kind)
         before = maps(w.pid)
         r = cryo("adopt", str(w.pid), "--name", "ref-" + kind)
         fdn = w.vals["fd"][0][0]
-        # an unknown kind is "not supported yet"; a known kind refusing
-        # (a message with an fd queued on a socketpair) says why, naming the fd
-        check(r.returncode == 1 and (f"cannot capture fd {fdn} ({word}" in r.stderr and
-              "not supported yet" in r.stderr or f"fd {fdn}: a queued message carries" in r.stderr and
-              "cannot be saved yet" in r.stderr), f"refused {kind}: {r.stderr.strip()}")
+        # what is refused is named, with its fd and the reason
+        said = all(x.replace("FD", fdn) in r.stderr for x in words)
+        check(r.returncode == 1 and said, f"refused {kind}: {r.stderr.strip()}")
         time.sleep(0.05)
         check(untouched(w.pid), f"refused {kind}: running and untraced after the refusal")
         check(maps(w.pid) == before, f"refused {kind}: no mapping left behind")

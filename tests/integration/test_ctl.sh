@@ -2,9 +2,10 @@
 # cryod's control socket, with two users: root runs cryod and adopts a
 # process of its own and one of another user (uid 4242, made up for the
 # test with setpriv). That user, through the socket, sees only its own
-# group, can snapshot it (weak too) and freeze it, and is refused root's
-# group, which is left untouched. Malformed requests get an error reply and
-# cryod stays.
+# group, can snapshot it (weak too), freeze, melt and rm it, attach to its
+# terminal (cryod passes the connection: the holder's socket is root's),
+# and is refused root's groups, which are left untouched. Malformed
+# requests get an error reply and cryod stays.
 # usage: test_ctl.sh CRYO
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -70,6 +71,57 @@ uid_of() { awk '/^Uid:/ {print $2, $3, $4, $5}' /proc/$1/status 2>/dev/null; }
 check 1 "uid $U: melt it again while it runs" "${AS[@]}" "$CRYO" melt usersleep
 check_err "is running" "refused: it runs"
 check 0 "root melts its own group" "$CRYO" melt rootsleep
+
+# rm through cryod: its own group only, and not while it runs (unless
+# --force); root's running and frozen groups are refused
+check 1 "uid $U: rm its running group" "${AS[@]}" "$CRYO" rm usersleep
+check_err "usersleep runs as pid" "refused: it runs"
+check 1 "uid $U: rm root's running group" "${AS[@]}" "$CRYO" rm rootsleep
+check_err "group rootsleep is not yours" "refused with the reason"
+check 1 "uid $U: rm --store" "${AS[@]}" "$CRYO" rm usersleep --store /tmp/nosuch
+check_err "only root names a store" "says why"
+# (a lazy melt pages in a moment longer: cryod says try again)
+frz() { "${AS[@]}" "$CRYO" freeze usersleep >/dev/null 2>&1; }
+until_ok frz && pass "uid $U: freeze its group again" || fail "uid $U: freeze its group again"
+until_ok gone
+check 0 "uid $U: rm its frozen group" "${AS[@]}" "$CRYO" rm usersleep
+check_out "^removed usersleep" "removed"
+check 0 "root: ps" "$CRYO" ps
+grep -q "^usersleep " "$OUT" && fail "usersleep is still listed" || pass "usersleep is gone for root too"
+check 0 "root freezes its group" "$CRYO" freeze rootsleep
+check 1 "uid $U: rm root's frozen group" "${AS[@]}" "$CRYO" rm rootsleep
+check_err "group rootsleep is not yours" "refused (the owner its snapshot records)"
+[ "$(snaps rootsleep)" -ge 1 ] && pass "root's snapshots are kept" || fail "root's group lost its snapshots"
+check 1 "uid $U: rm a group that does not exist" "${AS[@]}" "$CRYO" rm nosuch
+check_err "no group named nosuch" "says so"
+check 0 "root melts its group" "$CRYO" melt rootsleep
+
+# attach through cryod: the holder's socket is root's (0600); cryod
+# connects for the owner of the group's process and passes the fd
+HERE=$(cd "$(dirname "$0")" && pwd)
+cat >"$T/cryo-as-user" <<SH
+#!/bin/sh
+exec setpriv --reuid=$U --regid=$U --clear-groups env CRYO_HOME="$CRYO_HOME" "$CRYO" "\$@"
+SH
+chmod 755 "$T/cryo-as-user"
+# (in /, which uid $U may enter: python will not start where it cannot)
+check 0 "root runs a counter as uid $U on a terminal" "$CRYO" run --name userterm -- setpriv --reuid=$U --regid=$U --clear-groups sh -c "cd / && exec python3 $HERE/tty_counter.py"
+check 0 "root runs one of its own" "$CRYO" run --name rootterm -- python3 "$HERE/tty_counter.py"
+sleep 0.6
+python3 "$HERE/ttydrive.py" "$T/cryo-as-user" userterm wait:0.6 key:t wait:0.4 detach >"$T/screen" 2>&1
+grep -q "settings echo=off icanon=off ctty=yes" "$T/screen" && grep -q "detached from userterm" "$T/screen" &&
+	pass "uid $U attaches to its group's terminal (keys reach it, Ctrl-\\ detaches)" ||
+	fail "uid $U attach: $(tail -c 300 "$T/screen")"
+check 1 "uid $U: attach root's group" "${AS[@]}" "$CRYO" attach rootterm
+check_err "group rootterm is not yours" "refused with the reason"
+check 1 "uid $U: attach a group without a terminal" "${AS[@]}" "$CRYO" attach rootsleep
+check_err "not yours" "refused: root's, and no terminal anyway"
+check 1 "uid $U: attach a group that does not exist" "${AS[@]}" "$CRYO" attach nosuch
+check_err "no group named nosuch" "says so"
+pid_of() { "$CRYO" ps --json | python3 -c "import json,sys; print([g['pid'] for g in json.load(sys.stdin) if g['name']=='$1'][0])"; }
+TP="$(pid_of userterm) $(pid_of rootterm)"
+for g in userterm rootterm; do "$CRYO" rm --force "$g" >/dev/null 2>&1; done
+kill -9 $TP 2>/dev/null
 
 # malformed requests: an error reply each, cryod stays up
 python3 - "$CRYO_HOME/cryod.sock" >"$T/garbage" 2>&1 <<'PY'

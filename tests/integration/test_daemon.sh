@@ -5,7 +5,8 @@
 # one cryod per CRYO_HOME; kill -9 of cryod leaves no group stopped or
 # traced, and `cryo recover` brings back a group killed with it from its
 # newest snapshot. After a group's first snapshot, the next ones read only
-# the pages it wrote (tracked with userfaultfd write-protect).
+# the pages it wrote (tracked with userfaultfd write-protect). cryod tells
+# how a group it watched ended (exit status or signal).
 # usage: test_daemon.sh CRYO
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -46,7 +47,8 @@ w=$(field idle weak); bw=$(field busy weak); bs=$(field busy skipped_busy); bf=$
 [ "${bw:-1}" = 0 ] && [ "${bs:-0}" -ge 5 ] && pass "busy group: weak skipped $bs times, never taken" ||
 	fail "busy group: weak $bw skipped $bs"
 [ "${bf:-0}" -ge 1 ] && pass "busy group: $bf force snapshot(s) past the max age" || fail "busy group: force ${bf:-none}"
-untouched "$IDLE" && untouched "$BUSY" && pass "both run on, untraced" || fail "a group is stopped or traced"
+# (a snapshot may be under way at this instant: it ends)
+until_ok untouched "$IDLE" && until_ok untouched "$BUSY" && pass "both run on, untraced" || fail "a group is stopped or traced"
 n=$("$CRYO" history idle --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" -le 3 ] && pass "retention: $n snapshots kept of idle" || fail "retention: $n snapshots of idle"
 # After the first snapshot, cryod tracks each group's writes (userfaultfd
@@ -129,4 +131,25 @@ c1=$(cat "$CNT"); sleep 1; c2=$(cat "$CNT")
 m_idle=$("$CRYO" history idle --json | python3 -c 'import json,sys; print(max(s["number"] for s in json.load(sys.stdin)))')
 m_busy=$("$CRYO" history busy --json | python3 -c 'import json,sys; print(max(s["number"] for s in json.load(sys.stdin)))')
 [ $((m_idle + m_busy)) -gt $((n_idle + n_busy)) ] && pass "the snapshot in progress was committed" || fail "no new snapshot ($n_idle/$n_busy -> $m_idle/$m_busy)"
+
+# How a group that is not cryod's child ends: the proc connector's exit
+# events (exit status, or the signal). Without cryod watching: unknown.
+"$CRYO" daemon stop >/dev/null 2>&1
+setsid sh -c 'read x </dev/null; sleep 1.5; exit 7' </dev/null >/dev/null 2>&1 & QUIT=$!; disown
+setsid sleep 600 </dev/null >/dev/null 2>&1 & TERMD=$!; disown
+setsid sleep 600 </dev/null >/dev/null 2>&1 & UNSEEN=$!; disown
+check 0 "adopt a process that will exit 7" "$CRYO" adopt $QUIT --name quits
+check 0 "adopt one to kill with SIGTERM" "$CRYO" adopt $TERMD --name termed
+check 0 "adopt one that ends while no cryod runs" "$CRYO" adopt $UNSEEN --name unseen
+kill -9 $UNSEEN
+check 0 "daemon start" "$CRYO" daemon start --interval 100 --max-age 200 --tick 100
+ps_state() { "$CRYO" ps --json | python3 -c "import json,sys; print({g['name']: g['state'] for g in json.load(sys.stdin)}.get('$1'))"; }
+sleep 0.5
+kill -TERM $TERMD
+is_state() { [ "$(ps_state "$1")" = "$2" ]; }
+until_ok is_state quits "exited(7)" && pass "an adopted group that exits by itself: ps says exited(7)" || fail "quits: ps says $(ps_state quits)"
+until_ok is_state termed "killed(15)" && pass "one killed by SIGTERM: ps says killed(15)" || fail "termed: ps says $(ps_state termed)"
+grep -q "group quits: pid $QUIT exited(7)" "$CRYO_HOME/log/cryod.log" && pass "cryod's log says how it ended" || fail "not in the log: $(grep quits "$CRYO_HOME/log/cryod.log" | tail -2)"
+[ "$(ps_state unseen)" = exited ] && pass "one that ended unwatched: exited, status unknown" || fail "unseen: ps says $(ps_state unseen)"
+"$CRYO" daemon stop >/dev/null 2>&1
 done_testing

@@ -2,8 +2,9 @@
 # cryo hibernate / resume: three groups (two python3 programs checking 48
 # MiB of memory each, a sleep) frozen in one command, their processes
 # gone and their memory freed; resume melts them lazily, the most recently
-# used first, and each program passes its check again. A second resume
-# and a hibernate with nothing running say so and succeed.
+# used first, and each program passes its check again. Every group is
+# stopped before the first freeze; one whose freeze fails runs on. A
+# second resume and a hibernate with nothing running say so and succeed.
 # usage: test_hibernate.sh CRYO
 . "$(dirname "$0")/../cli/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -53,6 +54,30 @@ kill -0 "$S" 2>/dev/null && pass "sleep runs again as pid $S" || fail "sleep not
 
 check 0 "a second resume" "$CRYO" resume
 grep -q "nothing to resume" "$OUT" && pass "says there is nothing to resume" || fail "second resume output"
+
+# every group is stopped (ptrace) before the first freeze: while that one
+# is held 1.5 s inside an injected syscall, the others are stopped too
+tracer() { awk '/^TracerPid:/ {print $2}' /proc/$1/status 2>/dev/null; }
+# alive, in a ptrace stop (a frozen one is gone, or a zombie)
+held() { grep -Eq '^State:[[:space:]]*t' /proc/$1/status 2>/dev/null && [ "$(tracer $1)" != 0 ]; }
+traced_all() { for p in $A $B $S; do held $p || return 1; done; }
+sleep 1 # all paged in: nothing waits for a pager
+env CRYO_FAULT=proc.inject.slow@1 "$CRYO" hibernate >"$T/hib2" 2>&1 &
+H=$!
+until_ok 100 traced_all && pass "hibernate stops every group before freezing the first" ||
+	fail "not all stopped at once: tracers $(tracer $A) $(tracer $B) $(tracer $S)"
+wait $H && grep -q "hibernated 3 groups" "$T/hib2" && pass "and then freezes them all" || fail "hibernate: $(tail -2 "$T/hib2")"
+check 0 "resume" "$CRYO" resume
+# a group whose freeze fails runs on, untraced: held, then let go
+sleep 1
+env CRYO_FAULT=dump.pages.eio@1 "$CRYO" hibernate >"$T/hib3" 2>&1
+first=$(head -1 "$CRYO_HOME/hibernate.list")
+grep -q "NOT frozen" "$T/hib3" && [ "$(ps_state "$first")" = running ] && grep -q "hibernated 2 groups" "$T/hib3" &&
+	pass "a freeze that fails ($first): the others are frozen, it runs on" || fail "failed freeze: $(cat "$T/hib3")"
+p1=$(case $first in a) echo $A;; b) echo $B;; s) echo $S;; esac)
+[ "$(tracer $p1)" = 0 ] && ! grep -Eq '^State:[[:space:]]*t' /proc/$p1/status && pass "and it is neither traced nor stopped" ||
+	fail "$first: tracer $(tracer $p1), $(grep State /proc/$p1/status)"
+check 0 "resume the others" "$CRYO" resume
 "$CRYO" freeze a >/dev/null 2>&1; "$CRYO" freeze b >/dev/null 2>&1; "$CRYO" freeze s >/dev/null 2>&1
 check 0 "hibernate with nothing running" "$CRYO" hibernate
 grep -q "nothing to hibernate" "$OUT" && pass "says there is nothing to hibernate" || fail "output"

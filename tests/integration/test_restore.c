@@ -1,13 +1,15 @@
 /* Melt tests (root): each workload of restore_workload.c is frozen
- * (dump_group, as `cryo freeze` does), then melted several
- * times in a row from the same snapshot; each melt must bring it back with
- * its pid, running on its own (not our child, not traced), and it must
- * report PASS. Real programs: sleep(1), python3 with live state. Failure
- * tests: every restore.* fault point makes melt fail leaving nothing
- * behind, and the next melt works.
+ * (dump_group, as `cryo freeze` does), then melted several times in a row
+ * from the same snapshot, lazily and eagerly (trees too); each melt must
+ * bring it back with its pid, running on its own (not our child, not
+ * traced), and it must report PASS. Real programs: sleep(1), python3 with
+ * live state. Failure tests: every restore.* fault point makes a melt,
+ * eager or lazy, of a process and of a tree fail leaving nothing behind
+ * (no process, no pager), and the next melt works.
  *
  * usage: test_restore WORKLOAD_BINARY [case...] */
 #define LOG_PREFIX "test: "
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +28,7 @@
 #include "pager/serve.h"
 #include "restore/restore.h"
 #include "dump/dump.h"
+#include "image/image.h"
 #include "pattern.h"
 
 #define MELTS 3
@@ -215,10 +218,14 @@ static void run_workload(const char *mode)
 	waitpid(pid, &st_, 0);
 	snprintf(path, sizeof(path), "%s/go", dir);
 	close(open(path, O_CREAT | O_WRONLY, 0644));
-	/* "files" writes to a file it had open: a second melt must then refuse
-	 * ("changed since the snapshot"), which is checked instead. */
+	/* "files" changes a file it had open: a second melt must then refuse
+	 * ("changed since the snapshot"), which is checked instead. (Its write
+	 * to the file it only appends to is not such a change.) */
 	for (int i = 0; i < (strcmp(mode, "files") ? MELTS : 1); i++) {
 		snprintf(path, sizeof(path), "%s/result", dir);
+		unlink(path);
+		/* "pidfd": the previous melt's word to its child to exit */
+		snprintf(path, sizeof(path), "%s/exit-k", dir);
 		unlink(path);
 		/* lazy, eager, lazy */
 		snprintf(path, sizeof(path), "%s/lazy", dir);
@@ -226,9 +233,16 @@ static void run_workload(const char *mode)
 			close(open(path, O_CREAT | O_WRONLY, 0644));
 		else
 			unlink(path);
+		/* "fifo": a FIFO whose path is gone at melt is made again;
+		 * "inotify": a watched directory gone at melt is IN_IGNORED */
+		snprintf(path, sizeof(path), "%s/gone.fifo", dir);
+		if (!strcmp(mode, "fifo"))
+			unlink(path);
+		snprintf(path, sizeof(path), "%s/gone", dir);
+		if (!strcmp(mode, "inotify"))
+			rmdir(path);
 		snprintf(path, sizeof(path), "%s/result", dir);
-		/* a tree melts eagerly even when asked for lazy (no pager) */
-		if (melt_as(mode, pid, i % 2 == 0 && strcmp(mode, "tree")))
+		if (melt_as(mode, pid, i % 2 == 0))
 			return;
 		if (wait_file(path, 10) || usleep(20000) || read_text(path, res, sizeof(res))) {
 			FAIL("%s: melt %d: no result", mode, i + 1);
@@ -246,7 +260,14 @@ static void run_workload(const char *mode)
 	if (!strcmp(mode, "files")) {
 		struct restore_opts o = { .snap = STORE_SNAP_NEWEST };
 		struct restore_result r;
+		int fd;
 
+		snprintf(path, sizeof(path), "%s/data", dir);
+		fd = open(path, O_WRONLY | O_APPEND);
+		if (fd < 0 || write(fd, "more", 4) != 4)
+			FAIL("files: cannot change %s", path);
+		if (fd >= 0)
+			close(fd);
 		if (restore_group(st, mode, &o, &r) == 0) {
 			FAIL("files: melt over a changed file succeeded");
 			kill(pid, SIGKILL);
@@ -273,7 +294,7 @@ static void run_sleep(void)
 	}
 	waitpid(pid, &s, 0);
 	for (int i = 0; i < 2; i++) {
-		if (melt("sleep1", pid))
+		if (melt_as("sleep1", pid, i == 0))	/* lazy, then eager */
 			return;
 		t = now();
 		usleep(200000);
@@ -329,7 +350,7 @@ static void run_python(void)
 	read_text(out, a, sizeof(a));
 	/* freeze the melted process again each time: successive snapshots */
 	for (int i = 0; i < 3; i++) {
-		if (melt("python", pid))
+		if (melt_as("python", pid, i != 1))	/* lazy, eager, lazy */
 			return;
 		/* it counts on (lazily melted: once its pages come in) */
 		for (int k = 0; k < 100; k++) {
@@ -371,22 +392,27 @@ static int workload_passed(const char *dir, char *res, size_t n)
 	return strncmp(res, "PASS", 4) ? -1 : 0;
 }
 
-/* After a freeze of pid (our child): reap it, melt name, tell the workload
- * to check itself (SIGUSR1) and report its verdict as what. */
+/* After a freeze of pid (our child): reap it, melt name lazily, tell the
+ * workload to check itself (SIGUSR1) and report its verdict as what; then
+ * the same from the same snapshot, melted eagerly. */
 static void melt_and_check(const char *name, pid_t pid, const char *dir, const char *what)
 {
-	char res[256];
+	char res[256], path[600];
 	int s;
 
 	waitpid(pid, &s, 0);
-	if (melt(name, pid))
-		return;
-	kill(pid, SIGUSR1);
-	if (workload_passed(dir, res, sizeof(res)))
-		FAIL("%s: %s: %s", name, what, res);
-	else
-		printf("  %s: %s PASS\n", name, what);
-	wait_gone(pid);
+	for (int lazy = 1; lazy >= 0; lazy--) {
+		snprintf(path, sizeof(path), "%s/result", dir);
+		unlink(path);
+		if (melt_as(name, pid, lazy))
+			return;
+		kill(pid, SIGUSR1);
+		if (workload_passed(dir, res, sizeof(res)))
+			FAIL("%s: %s melt: %s: %s", name, lazy ? "lazy" : "eager", what, res);
+		else
+			printf("  %s: %s melt: %s PASS\n", name, lazy ? "lazy" : "eager", what);
+		wait_gone(pid);
+	}
 }
 
 /* ---- incremental snapshots, byte for byte ---- */
@@ -556,68 +582,147 @@ out:
 	dump_track_free(incr.track);
 }
 
-/* Each fault point: melt fails, nothing is left, the image is the same,
- * and the next melt works. Uses the "threads" snapshot (every step runs). */
-static void run_faults(void)
+/* Processes other than us running our program: a pager is one (forked
+ * from us, never exec'd). */
+static int our_others(void)
 {
-	static const char *points[] = { "restore.child.fail", "restore.mmap.fail",
-					 "restore.pages.fail", "restore.threads.fail",
-					 "restore.signals.fail", "restore.regs.fail" };
-	struct restore_opts o = { .snap = STORE_SNAP_NEWEST };
+	char self[512], path[64], exe[512];
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int count = 0;
+
+	if (!d || n <= 0) {
+		if (d)
+			closedir(d);
+		return 0;
+	}
+	self[n] = 0;
+	while ((de = readdir(d))) {
+		int pid = atoi(de->d_name);
+
+		if (pid <= 0 || pid == getpid() || !alive(pid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+		n = readlink(path, exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = 0;
+			count += !strcmp(exe, self);
+		}
+	}
+	closedir(d);
+	return count;
+}
+
+/* One fault point on a melt of name (pid): it fails, nothing is left (a
+ * lazy melt's pager ends too), the image is the same. */
+static void fault_round(const char *name, const pid_t *pids, size_t npids, const char *point,
+			bool lazy, const struct store_snap_info *before)
+{
+	pid_t pid = pids[0];
+	struct restore_opts o = { .snap = STORE_SNAP_NEWEST, .lazy = lazy };
 	struct restore_result r;
+	struct store_snap_info after;
 	struct store_snap *sn;
-	struct store_snap_info before, after;
-	char dir[512], path[600], res[64];
-	char *argv[] = { (char *)workload, "threads", dir, NULL };
-	pid_t pid;
+	double t;
 	int s;
 
-	snprintf(dir, sizeof(dir), "%s/faults", base);
+	setenv("CRYO_FAULT", point, 1);
+	fault_reset();
+	if (restore_group(st, name, &o, &r) == 0) {
+		FAIL("%s: %s melt did not fail", point, lazy ? "lazy" : "eager");
+		kill(pid, SIGKILL);
+	}
+	unsetenv("CRYO_FAULT");
+	fault_reset();
+	for (size_t i = 0; i < npids; i++)
+		if (alive(pids[i]))
+			FAIL("%s: pid %d left alive after a failed melt", point, (int)pids[i]);
+	if (waitpid(-1, &s, WNOHANG) > 0)
+		FAIL("%s: a child of ours was left to reap", point);
+	for (t = now(); our_others() && now() - t < 10;)
+		usleep(10000);
+	if (our_others())
+		FAIL("%s: a failed lazy melt left its pager running", point);
+	if (store_snap_open(st, name, STORE_SNAP_NEWEST, &sn) == 0) {
+		store_snap_info(sn, &after);
+		store_snap_close(sn);
+		if (after.no != before->no || after.pages != before->pages ||
+		    after.records != before->records)
+			FAIL("%s: the image changed", point);
+	}
+	printf("  %s: %s melt of %s (%zu processes) failed cleanly\n", point,
+	       lazy ? "lazy" : "eager", name, npids);
+}
+
+/* Each fault point, eager and lazy: melt fails, nothing is left, the image
+ * is the same, and the next melt works. The "threads" snapshot (every
+ * step runs), then a tree's (no extra threads: no threads point). */
+static void run_faults_of(const char *mode, const char *const *points, size_t npoints)
+{
+	char name[64], dir[512], path[600], res[64];
+	char *argv[] = { (char *)workload, (char *)mode, dir, NULL };
+	struct store_snap_info before = { 0 };
+	Cryo__GroupEntry *g = NULL;
+	struct store_snap *sn;
+	pid_t pid, pids[64] = { 0 };
+	size_t npids = 0;
+	int s;
+
+	snprintf(name, sizeof(name), "faults-%s", mode);
+	snprintf(dir, sizeof(dir), "%s/%s", base, name);
 	mkdir(dir, 0755);
 	pid = spawn(argv);
 	snprintf(path, sizeof(path), "%s/ready", dir);
-	if (wait_file(path, 10) || freeze("faults", pid)) {
-		FAIL("faults: setup");
+	if (wait_file(path, 20) || freeze(name, pid)) {
+		FAIL("%s: setup", name);
 		kill(pid, SIGKILL);
 		waitpid(pid, &s, 0);
 		return;
 	}
 	waitpid(pid, &s, 0);
-	if (store_snap_open(st, "faults", STORE_SNAP_NEWEST, &sn) == 0) {
+	if (store_snap_open(st, name, STORE_SNAP_NEWEST, &sn) == 0) {
 		store_snap_info(sn, &before);
+		/* every process of the tree must be gone after a failure */
+		if (image_get_group(sn, &g) == 0)
+			for (size_t i = 0; i < g->n_procs && npids < 64; i++)
+				pids[npids++] = (pid_t)g->procs[i]->pid;
+		image_free((ProtobufCMessage *)g);
 		store_snap_close(sn);
 	}
-	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
-		setenv("CRYO_FAULT", points[i], 1);
-		fault_reset();
-		if (restore_group(st, "faults", &o, &r) == 0) {
-			FAIL("%s: melt did not fail", points[i]);
-			kill(pid, SIGKILL);
-		}
-		unsetenv("CRYO_FAULT");
-		fault_reset();
-		if (alive(pid))
-			FAIL("%s: pid %d left alive after a failed melt", points[i], (int)pid);
-		if (waitpid(-1, &s, WNOHANG) > 0)
-			FAIL("%s: a child of ours was left to reap", points[i]);
-		if (store_snap_open(st, "faults", STORE_SNAP_NEWEST, &sn) == 0) {
-			store_snap_info(sn, &after);
-			store_snap_close(sn);
-			if (after.no != before.no || after.pages != before.pages ||
-			    after.records != before.records)
-				FAIL("%s: the image changed", points[i]);
-		}
-		printf("  %s: melt failed cleanly\n", points[i]);
+	if (!npids || pids[0] != pid) {
+		FAIL("%s: the snapshot's processes", name);
+		return;
 	}
+	for (size_t i = 0; i < npoints; i++)
+		for (int lazy = 0; lazy < 2; lazy++)
+			fault_round(name, pids, npids, points[i], lazy, &before);
 	snprintf(path, sizeof(path), "%s/go", dir);
 	close(open(path, O_CREAT | O_WRONLY, 0644));
-	if (melt("faults", pid))
+	if (melt(name, pid))
 		return;
 	if (workload_passed(dir, res, sizeof(res)))
-		FAIL("faults: the melt after the failures did not PASS: %s", res);
+		FAIL("%s: the melt after the failures did not PASS: %s", name, res);
 	else
-		printf("  faults: next melt PASS\n");
+		printf("  %s: next melt PASS\n", name);
 	wait_gone(pid);
+}
+
+static void run_faults(void)
+{
+	static const char *const points[] = { "restore.child.fail", "restore.mmap.fail",
+					       "restore.pages.fail", "restore.threads.fail",
+					       "restore.signals.fail", "restore.regs.fail" };
+
+	/* a tree's processes have no extra threads */
+	static const char *const tree_points[] = { "restore.child.fail", "restore.mmap.fail",
+						    "restore.pages.fail", "restore.signals.fail",
+						    "restore.regs.fail" };
+
+	run_faults_of("threads", points, sizeof(points) / sizeof(points[0]));
+	/* a tree: its pager starts between the processes' memory and the
+	 * rest of their restore */
+	run_faults_of("lazytree", tree_points, sizeof(tree_points) / sizeof(tree_points[0]));
 }
 
 /* A value of the newest snapshot of name at addr (space 1); -1 if absent. */
@@ -743,21 +848,23 @@ static int lazy_melt_slow(const char *name, pid_t pid)
 	return ret;
 }
 
-static void run_lazyops(void)
+/* A lazy melt with a slowed pager, a snapshot tried while pages are out
+ * (refused), the workload's checks; then an eager melt and its checks. */
+static void run_lazily(const char *mode)
 {
 	char dir[512], path[600], res[256];
-	char *argv[] = { (char *)workload, "lazyops", dir, NULL };
+	char *argv[] = { (char *)workload, (char *)mode, dir, NULL };
 	struct dump_opts so = { 0 };
 	struct dump_result dr;
 	pid_t pid;
 	int s, ret;
 
-	snprintf(dir, sizeof(dir), "%s/lazyops", base);
+	snprintf(dir, sizeof(dir), "%s/%s", base, mode);
 	mkdir(dir, 0755);
 	pid = spawn(argv);
 	snprintf(path, sizeof(path), "%s/ready", dir);
-	if (wait_file(path, 20) || freeze("lazyops", pid)) {
-		FAIL("lazyops: setup");
+	if (wait_file(path, 20) || freeze(mode, pid)) {
+		FAIL("%s: setup", mode);
 		kill(pid, SIGKILL);
 		waitpid(pid, &s, 0);
 		return;
@@ -775,28 +882,38 @@ static void run_lazyops(void)
 		unlink(path);
 		snprintf(path, sizeof(path), "%s/result", dir);
 		unlink(path);
-		if (lazy ? lazy_melt_slow("lazyops", pid) : melt_as("lazyops", pid, false))
+		if (lazy ? lazy_melt_slow(mode, pid) : melt_as(mode, pid, false))
 			return;
 		if (lazy) {
 			/* memory still out: a snapshot now would lose it */
-			ret = dump_group(st, "lazyops", pid, &so, &dr);
+			ret = dump_group(st, mode, pid, &so, &dr);
 			if (ret != -EINPROGRESS)
-				FAIL("lazyops: snapshot while paging in: %s, not EINPROGRESS",
+				FAIL("%s: snapshot while paging in: %s, not EINPROGRESS", mode,
 				     strerror(-ret));
 			else
-				printf("  lazyops: snapshot while paging in refused (EINPROGRESS) "
-				       "PASS\n");
+				printf("  %s: snapshot while paging in refused (EINPROGRESS) "
+				       "PASS\n", mode);
 		}
 		snprintf(path, sizeof(path), "%s/go", dir);
 		close(open(path, O_CREAT | O_WRONLY, 0644));
 		if (workload_passed(dir, res, sizeof(res)))
-			FAIL("lazyops: %s melt: %s", lazy ? "lazy" : "eager", res);
+			FAIL("%s: %s melt: %s", mode, lazy ? "lazy" : "eager", res);
 		else
-			printf("  lazyops: %s melt: %s", lazy ? "lazy" : "eager", res);
+			printf("  %s: %s melt: %s", mode, lazy ? "lazy" : "eager", res);
 		wait_gone(pid);
-		if (pager_done("lazyops"))
+		if (pager_done(mode))
 			return;
 	}
+}
+
+static void run_lazyops(void)
+{
+	run_lazily("lazyops");
+}
+
+static void run_lazytree(void)
+{
+	run_lazily("lazytree");
 }
 
 static int selected(int argc, char **argv, const char *name)
@@ -833,12 +950,15 @@ static const struct scenario {
 	{ "faults", "faults", run_faults },
 	{ "lazyops", "lazy melt: threads, fork, DONTNEED, mremap, munmap before pages came in",
 	  run_lazyops },
+	{ "lazytree", "lazy melt of a tree: every process faults at once, a fork while paging in",
+	  run_lazytree },
 };
 
 int main(int argc, char **argv)
 {
 	static const char *modes[] = { "mem", "regs", "threads", "signals", "itimer", "sleepwl",
-				       "files", "read", "sockets", "unixconn", "fdkinds", "tree" };
+				       "files", "read", "sockets", "unixconn", "fdkinds", "fifo",
+				       "inotify", "scmrights", "tree", "pidfd" };
 	struct store_create_opts co = { .size = 2ull << 30 };
 	char spath[300];
 

@@ -35,7 +35,9 @@ static const size_t map_pages[NMAPS] = { 64, 32, 16 };
 static uint8_t *maps[NMAPS + 1];  /* [3]: created later on request */
 #define NEW_PAGES 8
 
-enum { OP_WRITE, OP_NEW_MAP, OP_REMAP, OP_EXIT };
+enum { OP_WRITE, OP_NEW_MAP, OP_REMAP, OP_DROP, OP_READ, OP_FILE_MAP, OP_EXIT };
+#define FILE_PAGES 16
+static int file_fd = -1;	/* FILE_PAGES pages, opened before the fork */
 struct cmd {
 	int op, map;
 	uint32_t page;
@@ -79,6 +81,16 @@ static void child_main(int in, int out)
 		} else if (c.op == OP_NEW_MAP) {
 			maps[3] = mmap(NULL, NEW_PAGES * PG, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			reply = (uint64_t)(uintptr_t)maps[3];
+		} else if (c.op == OP_DROP) {
+			if (madvise(maps[c.map] + c.page * PG, PG, MADV_DONTNEED))
+				_exit(6);
+		} else if (c.op == OP_READ) {
+			reply = *(volatile uint8_t *)(maps[c.map] + c.page * PG);
+		} else if (c.op == OP_FILE_MAP) {
+			/* a private writable file mapping, like a library's data */
+			maps[3] = mmap(NULL, FILE_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+				       file_fd, 0);
 			reply = (uint64_t)(uintptr_t)maps[3];
 		} else if (c.op == OP_REMAP) {
 			/* Same address, fresh mapping: loses the registration. */
@@ -384,6 +396,125 @@ static void dirty_tracking_exact(void **state)
 	finish(&c);
 }
 
+/* The runs of f's list (written or gone) must be exactly the pages of
+ * [lo, lo + n pages) whose bit is set in want. */
+static void expect_runs(const char *what, const struct proc_range *r, size_t nr, uint64_t lo,
+			const bool *want, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t a = lo + i * PG;
+		bool in;
+
+		while (k < nr && r[k].end <= a)
+			k++;
+		in = k < nr && r[k].start <= a;
+		if (in != want[i])
+			fail_msg("%s: page %zu %s", what, i, in ? "reported" : "not reported");
+	}
+}
+
+static void scan_found(struct proc_dirty *d, uint64_t lo, size_t n, const bool *w,
+		       const bool *gone)
+{
+	struct proc_dirty_found f;
+
+	assert_int_equal(proc_dirty_scan_found(d, lo, lo + n * PG, PROC_DIRTY_GONE, &f), 0);
+	expect_runs("written", f.written, f.nwritten, lo, w, n);
+	expect_runs("gone", f.gone, f.ngone, lo, gone, n);
+	assert_int_equal(f.nfresh, 0);
+	proc_dirty_found_free(&f);
+}
+
+/* What a stopped process's scan says is gone: never populated, dropped,
+ * a file's page not copied; both ways of finding holes (the quick walk
+ * where the kernel reports them, the general one everywhere). */
+static void dirty_found_gone(void **state)
+{
+	(void)state;
+	for (int quick = 0; quick < 2; quick++) {
+		struct child c = start();
+		struct proc_ctl *ctl;
+		struct proc_dirty *d;
+		uint64_t addr[NMAPS + 1], fa;
+		bool w[64], g[64], fw[FILE_PAGES], fg[FILE_PAGES];
+
+		child_maps(&c, addr);
+		fa = send(&c, OP_FILE_MAP, 0, 0, 0);
+		assert_true(fa != 0 && fa != (uint64_t)-1);
+		assert_int_equal(proc_seize(c.pid, &ctl), 0);
+		assert_int_equal(proc_dirty_open(ctl, &d), 0);
+		assert_int_equal(proc_release(ctl), 0);
+		if (quick && !d->holes_reported) {
+			print_message("this kernel's quick scan misses holes: general walk only\n");
+			proc_dirty_close(d);
+			finish(&c);
+			break;
+		}
+		d->holes_reported = quick;
+		/* as the dump does it: every private mapping, the file's as a
+		 * file range */
+		{
+			struct proc_maps m;
+			bool seen = false;
+
+			assert_int_equal(proc_maps_read(c.pid, true, &m), 0);
+			assert_int_equal(proc_dirty_register_maps(d, &m, NULL, NULL, 0), 0);
+			proc_maps_free(&m);
+			for (size_t i = 0; i < d->n; i++)
+				if (d->r[i].start == fa) {
+					assert_true(d->r[i].file);
+					seen = true;
+				} else if (d->r[i].start == addr[0]) {
+					assert_false(d->r[i].file);
+				}
+			assert_true(seen);
+		}
+
+		/* map 0: even pages populated, odd never; the file: nothing */
+		for (int i = 0; i < 64; i++) {
+			w[i] = false;
+			g[i] = i % 2;
+		}
+		for (int i = 0; i < FILE_PAGES; i++) {
+			fw[i] = false;
+			fg[i] = true;
+		}
+		scan_found(d, addr[0], 64, w, g);
+		scan_found(d, fa, FILE_PAGES, fw, fg);
+
+		send(&c, OP_WRITE, 0, 1, 7);	/* a hole filled */
+		send(&c, OP_WRITE, 0, 2, 7);	/* a page written */
+		send(&c, OP_DROP, 0, 4, 0);	/* a page dropped */
+		send(&c, OP_DROP, 0, 6, 0);	/* written, then dropped */
+		send(&c, OP_READ, 3, 2, 0);	/* the file's page, read in */
+		send(&c, OP_READ, 3, 7, 0);	/* the same, written later */
+		send(&c, OP_WRITE, 3, 5, 7);	/* copied: the process's own */
+		w[1] = w[2] = true;
+		g[1] = false;
+		g[4] = g[6] = true;
+		fw[5] = true;
+		fg[5] = false;
+		scan_found(d, addr[0], 64, w, g);
+		scan_found(d, fa, FILE_PAGES, fw, fg);
+		/* protected again; holes stay gone; the file's pages met were
+		 * protected too: not reported again, still not written */
+		w[1] = w[2] = fw[5] = false;
+		fg[2] = fg[7] = false;
+		scan_found(d, addr[0], 64, w, g);
+		scan_found(d, fa, FILE_PAGES, fw, fg);
+		send(&c, OP_READ, 3, 2, 0);
+		scan_found(d, fa, FILE_PAGES, fw, fg);
+		/* a file's page protected, then written: copied, reported */
+		send(&c, OP_WRITE, 3, 7, 9);
+		fw[7] = true;
+		scan_found(d, fa, FILE_PAGES, fw, fg);
+		proc_dirty_close(d);
+		finish(&c);
+	}
+}
+
 static void dirty_target_keeps_no_uffd(void **state)
 {
 	struct child c = start();
@@ -441,11 +572,27 @@ static void hash_fallback(void **state)
 
 int main(void)
 {
+	char path[] = "/tmp/cryo-test-dirty.XXXXXX";
+	uint8_t page[PG];
+	int rc;
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pagemap_and_bulk_memory),
 		cmocka_unit_test(dirty_tracking_exact),
+		cmocka_unit_test(dirty_found_gone),
 		cmocka_unit_test(dirty_target_keeps_no_uffd),
 		cmocka_unit_test(hash_fallback),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	file_fd = mkstemp(path);
+	if (file_fd < 0)
+		return 1;
+	unlink(path);
+	for (int i = 0; i < FILE_PAGES; i++) {
+		memset(page, 0x40 + i, sizeof(page));
+		if (write(file_fd, page, sizeof(page)) != (ssize_t)sizeof(page))
+			return 1;
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	close(file_fd);
+	return rc;
 }

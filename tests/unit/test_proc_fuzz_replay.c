@@ -133,6 +133,12 @@ static void fuzz_limits(void **state)
 	replay_file(FZ_LIMITS, "limits");
 }
 
+static void fuzz_mountinfo(void **state)
+{
+	(void)state;
+	replay_file(FZ_MOUNTINFO, "mountinfo");
+}
+
 static void fuzz_auxv(void **state)
 {
 	(void)state;
@@ -169,6 +175,7 @@ int main(void)
 		cmocka_unit_test(fuzz_stat),
 		cmocka_unit_test(fuzz_limits),
 		cmocka_unit_test(fuzz_auxv),
+		cmocka_unit_test(fuzz_mountinfo),
 		cmocka_unit_test(fuzz_fdinfo),
 		cmocka_unit_test(fuzz_timers),
 	};

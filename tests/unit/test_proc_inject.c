@@ -208,6 +208,8 @@ static void read_restarts_after_injection(void **state)
 		int64_t ret;
 
 		assert_int_equal(proc_seize(pid, &ctl), 0);
+		if (round & 1)
+			ctl->heal = -1;		/* the plain path */
 		assert_int_equal(proc_get_regs(pid, &regs), 0);
 		/* Stopped inside read: the kernel shows the restart state. */
 		assert_int_equal(regs.orig_rax, SYS_read);
@@ -217,6 +219,12 @@ static void read_restarts_after_injection(void **state)
 			assert_int_equal(ret, pid);
 		}
 		assert_int_equal(proc_inject_scratch_data(ctl, &scratch), 0);
+		/* The heal path keeps the thread on our registers between
+		 * calls (its own are put back at cleanup); the plain path
+		 * (odd rounds) puts them back after each call. */
+		assert_int_equal(ctl->t[0].inj_active, ctl->heal > 0);
+		assert_int_equal(proc_inject_cleanup(ctl), 0);
+		assert_false(ctl->t[0].inj_active);
 		assert_int_equal(proc_get_regs(pid, &after), 0);
 		for (size_t w = 0; w < sizeof(regs) / 8; w++)
 			if (((uint64_t *)&regs)[w] != ((uint64_t *)&after)[w])
@@ -232,28 +240,51 @@ static void read_restarts_after_injection(void **state)
 	}
 }
 
-static void signal_during_injection_is_kept(void **state)
+static void signal_during_injection(bool plain)
 {
 	int to, from;
 	pid_t pid = start_reader(&to, &from);
 	struct proc_ctl *ctl;
+	struct proc_status st;
 	uint64_t args[6] = { 0 };
 	int64_t ret;
-	(void)state;
 
 	assert_int_equal(proc_seize(pid, &ctl), 0);
+	if (plain)
+		ctl->heal = -1;
 	/* Queued while stopped: it arrives when injected code runs and must
 	 * not be delivered there, but after release, to the real context. */
 	assert_int_equal(kill(pid, SIGUSR1), 0);
 	assert_int_equal(proc_inject_syscall(ctl, SYS_getpid, args, &ret), 0);
 	assert_int_equal(ret, pid);
-	assert_int_equal(ctl->t[0].deferred_sigs, 1ULL << (SIGUSR1 - 1));
+	if (plain) {
+		/* taken from the queue at a signal stop, handed back at detach */
+		assert_int_equal(ctl->t[0].deferred_sigs, 1ULL << (SIGUSR1 - 1));
+	} else {
+		/* blocked while in the slot: still queued, so a tracer that
+		 * dies now loses nothing */
+		assert_int_equal(ctl->t[0].deferred_sigs, 0);
+		assert_int_equal(proc_status_read(pid, 0, &st), 0);
+		assert_true(st.shd_pnd & (1ULL << (SIGUSR1 - 1)));
+	}
 	assert_int_equal(proc_release(ctl), 0);
 	msleep(20);
 	assert_int_equal(write(to, "xyzzy", 5), 5);
 	/* SA_RESTART: the handler ran once and read restarted. */
 	finish(pid, from, "5 0 1 xyzzy");
 	close(to);
+}
+
+static void signal_during_injection_is_kept(void **state)
+{
+	(void)state;
+	signal_during_injection(false);
+}
+
+static void signal_during_plain_injection_is_kept(void **state)
+{
+	(void)state;
+	signal_during_injection(true);
 }
 
 /* ---- child in nanosleep ---- */
@@ -658,6 +689,7 @@ int main(void)
 		cmocka_unit_test(inject_basic_calls),
 		cmocka_unit_test(read_restarts_after_injection),
 		cmocka_unit_test(signal_during_injection_is_kept),
+		cmocka_unit_test(signal_during_plain_injection_is_kept),
 		cmocka_unit_test(nanosleep_resumes_after_injection),
 		cmocka_unit_test(clock_nanosleep_resumes_after_injection),
 		cmocka_unit_test(remote_helpers),

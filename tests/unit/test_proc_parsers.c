@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "proc/auxv.h"
 #include "proc/fds.h"
 #include "proc/maps.h"
+#include "proc/mountinfo.h"
 #include "proc/mem.h"
 #include "proc/procfs.h"
 #include "proc/rlimits.h"
@@ -349,6 +351,46 @@ static void stat_of_child(void **state)
 	stop_child(&c);
 }
 
+/* NSpid, NSpgid, NSsid: one id per pid namespace level, the same number
+ * of levels on each line. Our own status with its NS lines replaced. */
+static void status_ns_lines(void **state)
+{
+	static const char ns2[] = "NSpid:\t4242\t17\nNSpgid:\t4200\t1\nNSsid:\t4200\t1\n";
+	static const char bad[] = "NSpid:\t4242\t17\nNSpgid:\t4200\n";
+	struct proc_status st;
+	char *own, *text, *p;
+	size_t len, n = 0;
+	(void)state;
+
+	assert_int_equal(proc_read_file(0, "status", &own, &len), 0);
+	assert_int_equal(proc_status_parse(own, len, &st), 0);
+	assert_true(st.ns_levels >= 1);
+	assert_int_equal(st.ns_pid[st.ns_levels - 1], getpid());
+	assert_int_equal(st.ns_sid[st.ns_levels - 1], getsid(0));
+	text = malloc(len + sizeof(ns2) + sizeof(bad));
+	assert_non_null(text);
+	for (p = own; *p;) {
+		size_t l = strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n');
+
+		if (strncmp(p, "NS", 2)) {
+			memcpy(text + n, p, l);
+			n += l;
+		}
+		p += l;
+	}
+	memcpy(text + n, ns2, sizeof(ns2) - 1);
+	assert_int_equal(proc_status_parse(text, n + sizeof(ns2) - 1, &st), 0);
+	assert_int_equal(st.ns_levels, 2);
+	assert_int_equal(st.ns_pid[0], 4242);
+	assert_int_equal(st.ns_pid[1], 17);
+	assert_int_equal(st.ns_pgid[1], 1);
+	assert_int_equal(st.ns_sid[0], 4200);
+	memcpy(text + n, bad, sizeof(bad) - 1);
+	assert_int_equal(proc_status_parse(text, n + sizeof(bad) - 1, &st), -EINVAL);
+	free(text);
+	free(own);
+}
+
 static void status_stat_malformed(void **state)
 {
 	struct proc_status ss;
@@ -614,6 +656,63 @@ static void long_line_rejected(void **state)
 	free(buf);
 }
 
+/* mountinfo: the mounts of one device, whole ones first, escapes undone. */
+static void mountinfo_synthetic(void **state)
+{
+	static const char text[] =
+		"22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+		"40 27 254:0 /srv/sub /mnt/b\\040ind rw shared:1 - ext4 /dev/vda rw\n"
+		"27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+		"41 27 254:1 / /other rw - ext4 /dev/vdb rw\n";
+	struct proc_mounts m;
+	(void)state;
+
+	assert_int_equal(proc_mountinfo_parse(text, strlen(text), 254, 0, &m), 0);
+	assert_int_equal(m.n, 2);
+	assert_string_equal(m.v[0].point, "/");
+	assert_string_equal(m.v[0].root, "/");
+	assert_string_equal(m.v[1].point, "/mnt/b ind");
+	assert_string_equal(m.v[1].root, "/srv/sub");
+	proc_mounts_free(&m);
+	assert_int_equal(proc_mountinfo_parse(text, strlen(text), 9, 9, &m), 0);
+	assert_int_equal(m.n, 0);
+	proc_mounts_free(&m);
+	proc_mounts_free(NULL);
+}
+
+static void mountinfo_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"27 1 254:0 / / rw\n",			/* no " - " separator */
+		"27 1 254 / / rw - ext4 x rw\n",	/* no minor */
+		"27 1 254:0 /\\04 / rw - ext4 x rw\n",	/* short escape */
+		"27 1 254:0 /\\400 / rw - ext4 x rw\n",	/* escape past a byte */
+		"27 1 254:0\n",				/* no root, no point */
+		"x 1 254:0 / / rw - ext4 x rw\n",
+	};
+	struct proc_mounts m;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(proc_mountinfo_parse(bad[i], strlen(bad[i]), 254, 0, &m), -EINVAL);
+}
+
+/* This process's own root file system is among its mounts. */
+static void mountinfo_self(void **state)
+{
+	struct proc_mounts m;
+	struct stat st;
+	int found = 0;
+	(void)state;
+
+	assert_int_equal(stat("/", &st), 0);
+	assert_int_equal(proc_mounts_of_dev(0, major(st.st_dev), minor(st.st_dev), &m), 0);
+	for (size_t i = 0; i < m.n; i++)
+		found |= !strcmp(m.v[i].point, "/");
+	assert_true(found);
+	proc_mounts_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -621,9 +720,13 @@ int main(void)
 		cmocka_unit_test(maps_path_is_the_file),
 		cmocka_unit_test(maps_synthetic),
 		cmocka_unit_test(maps_malformed),
+		cmocka_unit_test(mountinfo_synthetic),
+		cmocka_unit_test(mountinfo_malformed),
+		cmocka_unit_test(mountinfo_self),
 		cmocka_unit_test(status_of_child),
 		cmocka_unit_test(stat_of_child),
 		cmocka_unit_test(status_stat_malformed),
+		cmocka_unit_test(status_ns_lines),
 		cmocka_unit_test(limits_of_child),
 		cmocka_unit_test(auxv_self),
 		cmocka_unit_test(tasks_of_child),
