@@ -4,7 +4,8 @@
 # libFuzzer targets build too) and runs `meson test` in both.
 #
 #   bash tests/run.sh          the default, quick run
-#   bash tests/run.sh --long   tests with a longer mode run it (CRYO_LONG=1)
+#   bash tests/run.sh --long   tests with a longer mode run it (CRYO_LONG=1),
+#                              and build-asan/ runs the "slow" suite too
 #
 # The last line is always "N passed, N failed" (both configurations), taken
 # from meson's testlog.json; the exit status is non-zero if anything failed.
@@ -115,8 +116,8 @@ run_config() {
 	mult=1
 	[ $long = 1 ] && mult=10
 	local want rc before
-	want=$(meson test -C "$dir" --list 2>/dev/null | grep -c " / ")
-	meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" </dev/null
+	want=$(meson test -C "$dir" --list "${test_args[@]}" 2>/dev/null | grep -c " / ")
+	meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" "${test_args[@]}" </dev/null
 	rc=$?
 	before=$failed
 	count "$dir" "$want"
@@ -128,6 +129,7 @@ run_config() {
 	fi
 }
 
+test_args=()
 run_config build --buildtype=debugoptimized
 
 asan_opts=(--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false)
@@ -135,6 +137,12 @@ if [ -f tests/fuzz/meson.build ]; then
 	asan_opts+=(-Dfuzz=true)
 fi
 # clang: libFuzzer ships with it, and a second compiler catches more.
+# The quick run leaves the slowest integration tests (suite "slow": the
+# long scenario lists, kill sweeps, TCP) to build/ alone, keeping the
+# whole run near 15 minutes on 2 cores; --long runs them under the
+# sanitizers too.
+test_args=()
+[ $long = 1 ] || test_args=(--no-suite slow)
 CC=clang run_config build-asan "${asan_opts[@]}"
 
 finish
