@@ -60,7 +60,8 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
 		</dev/null >"$T/redis.log" 2>&1 &
 	R=$!
 	disown
-	until_n 10 test "$(redis-cli -p "$RP" ping 2>/dev/null)" = PONG || fail "redis never answered"
+	pong() { [ "$(redis-cli -p "$RP" ping 2>/dev/null)" = PONG ]; }
+	until_n 10 pong || fail "redis never answered"
 	bench() {
 		redis-benchmark -p "$RP" -c 8 -n 20000 -r 1000 -t set,get,incr -q 2>&1 | tr '\r' '\n' |
 			grep -E '^(SET|GET|INCR): [0-9.]+ requests per second' >"$T/bench.$1"
@@ -73,7 +74,7 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
 	check 0 "freeze redis" "$CRYO" freeze redis
 	until_n 5 gone "$R" || fail "redis still there after freeze"
 	check 0 "melt redis" "$CRYO" melt redis
-	until_n 10 test "$(redis-cli -p "$RP" ping 2>/dev/null)" = PONG || fail "redis never answered after melt"
+	until_n 10 pong || fail "redis never answered after melt"
 	[ "$(redis-cli -p "$RP" dbsize)" = "$keys" ] && pass "redis keeps its $keys keys" ||
 		fail "redis: dbsize $(redis-cli -p "$RP" dbsize), was $keys"
 	bench after && pass "redis-benchmark after melt: $(tr '\n' ' ' <"$T/bench.after")" ||
