@@ -1,6 +1,8 @@
 /* "unix": a unix socket with nothing in flight: a listener (stream or
- * seqpacket) or a bound datagram socket, on a path or in the abstract
- * namespace. At melt the socket file left by the frozen process is
+ * seqpacket), a bound datagram socket, on a path or in the abstract
+ * namespace, or a socket not yet bound nor connected (a program between
+ * socket() and connect(), as NSS lookups are): that one comes back as a
+ * fresh socket of its type with its options. At melt the socket file left by the frozen process is
  * removed first (only if it is a socket: anything else at that path is
  * an error, never deleted), then bound again with its old mode and owner.
  * A relative path is refused: it was relative to a directory the process
@@ -57,12 +59,6 @@ static int unix_dump(struct fd_dump_ctx *c, const struct fd_probe *p, Cryo__FdEn
 	r = sock_dump(p, unix_opts, sizeof(unix_opts) / sizeof(unix_opts[0]), &s);
 	if (r)
 		goto out;
-	if (!s.has_addr && !s.has_peer) {
-		pr_err("pid %d fd %d: an unbound, unconnected unix socket "
-		       "cannot be saved yet", p->pid, p->fd);
-		r = -ENOTSUP;
-		goto out;
-	}
 	if (s.has_addr)
 		sun_path_of(&s.addr, path, sizeof(path), &abstract);
 	if (s.has_addr && !abstract) {

@@ -604,8 +604,10 @@ static void mode_sockets(void)
 {
 	char upath[4096], apath[64];
 	uint16_t port4, port6, uport;
-	int efd, sem, pp[2], t4, t6, un, ab, udp, ep, c;
+	int efd, sem, pp[2], t4, t6, un, ab, udp, ep, c, fresh;
 	struct epoll_event ev;
+	struct sockaddr_un ua;
+	socklen_t ulen = sizeof(ua);
 	uint64_t v;
 	struct sockaddr_in to = { .sin_family = AF_INET };
 	char b[8];
@@ -622,6 +624,7 @@ static void mode_sockets(void)
 	un = listener(AF_UNIX, SOCK_STREAM, upath, NULL);
 	ab = listener(AF_UNIX, SOCK_STREAM, apath, NULL);
 	udp = listener(AF_INET, SOCK_DGRAM, NULL, &uport);
+	fresh = socket(AF_UNIX, SOCK_SEQPACKET, 0);	/* neither bound nor connected */
 	ep = epoll_create1(0);
 	ev.events = EPOLLIN;
 	ev.data.u64 = 1;
@@ -663,6 +666,9 @@ static void mode_sockets(void)
 	talk(t6, "tcp6");
 	talk(un, "unix path");
 	talk(ab, "unix abstract");
+	if (getint(fresh, SOL_SOCKET, SO_TYPE) != SOCK_SEQPACKET ||
+	    getsockname(fresh, (struct sockaddr *)&ua, &ulen) || ulen != sizeof(sa_family_t))
+		result(0, "the unbound unix socket did not come back unbound, seqpacket");
 	if (getint(t4, SOL_SOCKET, SO_REUSEADDR) != 1 || getint(t4, IPPROTO_TCP, TCP_NODELAY) != 1 ||
 	    getint(t6, IPPROTO_IPV6, IPV6_V6ONLY) != 1 || !getint(t4, SOL_SOCKET, SO_ACCEPTCONN))
 		result(0, "socket options lost");
