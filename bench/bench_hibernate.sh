@@ -121,7 +121,8 @@ print(f"bench_hibernate: {n} groups x {mib} MiB (random bytes), 10% rewritten af
 for key, label, v, lim, ll in figs:
     p = prev.get(key)
     lims = f"limit {lim:8.3f} ({ll}), x{v / lim:.2f}" if lim else ""
-    print(f"  {label:<28} {v:9.3f} | prev {p if p is not None else '-':>8} | {lims}")
+    ps = f"{p:8.3f}" if p is not None else f"{'-':>8}"
+    print(f"  {label:<28} {v:9.3f} | prev {ps} | {lims}")
 json.dump({"name": "bench_hibernate",
            "figures": [{"key": k, "value": v} for k, _, v, _, _ in figs],
            "notes": f"{n} groups x {mib} MiB{' busy' if busy else ''}; disk write {wbw / 1e6:.0f} MB/s, "
