@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "pattern.h"
+#include "rw.h"
 
 #define PG		4096ul
 #define MAXR		16	/* rounds */
@@ -70,7 +71,6 @@ static const size_t rpages[NREG] = { 16, 8, 8, 8, 9, 4 };
  * not the snapshot's to give back) */
 static const int scribbled[NREG] = { 1, 1, 1, 0, 1, 1 };
 
-static const char *dir;
 static int nproc, me;
 static uint8_t *reg[NREG];
 static uint8_t *alias_whole, *alias_from4;	/* the root's extra views of anon */
@@ -84,31 +84,6 @@ static void path_of(char *buf, size_t n, const char *name)
 	snprintf(buf, n, "%s/%s", dir, name);
 }
 
-static void touch(const char *name, const char *text)
-{
-	char p[4096], tmp[4200];
-	int fd;
-
-	path_of(p, sizeof(p), name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", p, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		return;
-	if (text && write(fd, text, strlen(text)) < 0)
-		(void)0;
-	close(fd);
-	if (rename(tmp, p))
-		unlink(tmp);
-}
-
-static int exists(const char *name)
-{
-	char p[4096];
-
-	path_of(p, sizeof(p), name);
-	return access(p, F_OK) == 0;
-}
-
 static int bad(const char *fmt, ...)
 {
 	va_list ap;
@@ -119,14 +94,6 @@ static int bad(const char *fmt, ...)
 		va_end(ap);
 	}
 	return -1;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static volatile uint32_t *slot(uint8_t *base, int round, int p)
@@ -369,7 +336,7 @@ static void scribble(int round)
 	touch(name, NULL);
 }
 
-static void wait_go(int round)
+static void wait_go_round(int round)
 {
 	char go[32], scr[32];
 	int done = 0;
@@ -429,7 +396,7 @@ static int run(int rounds)
 	for (int round = 1; round <= rounds; round++) {
 		int ok;
 
-		wait_go(round);
+		wait_go_round(round);
 		ok = one_round(round) == 0;
 		report(round, ok);
 		if (!ok)
