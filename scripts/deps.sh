@@ -7,7 +7,7 @@ PKGS=(
 	meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev
 	liblz4-dev libzstd-dev libxxhash-dev libcmocka-dev
 	libprotobuf-c-dev protobuf-c-compiler libnftables-dev nftables
-	redis-server python3 tmux vim procps util-linux e2fsprogs curl
+	redis-server python3 sqlite3 tmux vim procps util-linux e2fsprogs curl
 )
 
 missing=()

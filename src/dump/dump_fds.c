@@ -75,6 +75,8 @@ static int one_fd(struct dump_ctx *d, const struct proc_fd *pf, Cryo__FdEntry *e
 	e->has_pos = 1;
 	e->pos = fi.pos;
 	r = k->dump(d->fdc, &p, e);
+	if (!r)
+		r = fd_locks_dump(&p, e);
 	if (r)
 		pr_err("pid %d fd %d (%s): %s: %s", (int)d->pid, pf->fd, pf->target, k->name,
 		       r == -ENOTSUP ? "cannot be captured" : strerror(-r));
@@ -124,6 +126,7 @@ void dump_fds_free(Cryo__FdsEntry *fe)
 			continue;
 		free(fe->fds[i]->payload.data);
 		free(fe->fds[i]->desc);
+		fd_locks_free(fe->fds[i]);
 		fe->fds[i]->payload.data = NULL;
 		fe->fds[i]->desc = NULL;
 	}

@@ -187,6 +187,14 @@ struct fd_ops {
 	void (*describe)(const Cryo__FdEntry *e, char *buf, size_t n);
 };
 
+/* Advisory locks taken through an open file (locks.c), any kind: read
+ * from p's fdinfo into e->locks (malloc'd, freed by fd_locks_free); taken
+ * again by the calling process on fd e->fd once all its fds are placed.
+ * On failure *why (n bytes) says which lock and why. */
+int fd_locks_dump(const struct fd_probe *p, Cryo__FdEntry *e);
+void fd_locks_free(Cryo__FdEntry *e);
+int fd_locks_restore(const Cryo__FdEntry *e, char *why, size_t n);
+
 /* The registry, in match order, NULL-terminated. */
 extern const struct fd_ops *const fd_kinds[];
 

@@ -205,6 +205,16 @@ static int child_fds(struct rst_tree *t, size_t pi, int *sfd)
 			goto out;
 		}
 	}
+	/* last: closing any fd of a file drops our POSIX locks on it */
+	for (size_t i = 0; i < n; i++) {
+		const Cryo__FdEntry *e = r->fds->fds[i];
+		char why[256];
+
+		if (!e->n_locks || !(ret = fd_locks_restore(e, why, sizeof(why))))
+			continue;
+		say(*sfd, 'E', "fd %u (%s %s): %s", e->fd, e->kind, fd_desc(e), why);
+		goto out;
+	}
 out:
 	free(c.shared);
 	return ret;

@@ -13,6 +13,7 @@ static const struct { const char *name; void (*run)(void); } modes[] = {
 	{ "itimer", mode_itimer },
 	{ "sleep", mode_sleep },
 	{ "files", mode_files },
+	{ "locks", mode_locks },
 	{ "read", mode_read },
 	{ "sockets", mode_sockets },
 	{ "incr", mode_incr },

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
@@ -66,6 +67,7 @@ void mode_signals(void) __attribute__((noreturn));
 void mode_itimer(void) __attribute__((noreturn));
 void mode_sleep(void) __attribute__((noreturn));
 void mode_files(void) __attribute__((noreturn));
+void mode_locks(void) __attribute__((noreturn));
 void mode_read(void) __attribute__((noreturn));
 void mode_sockets(void) __attribute__((noreturn));
 void mode_incr(void) __attribute__((noreturn));

@@ -47,6 +47,75 @@ void mode_files(void)
 	result(1, NULL);
 }
 
+/* ---- locks: advisory locks held at the freeze ----
+ * A POSIX write lock on bytes 5-14 and a read lock from 100 to EOF, an
+ * OFD write lock on 50-59, a shared flock on another file. After melt a
+ * child (another process: locks conflict only between owners) finds each
+ * held, and the bytes around them free. */
+
+enum { LK_POSIX_W = 1, LK_FREE = 2, LK_POSIX_R = 4, LK_OFD = 8, LK_FLOCK_EX = 16, LK_FLOCK_SH = 32 };
+
+static int lk_try(int fd, int cmd, short type, off_t start, off_t len)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+
+	return fcntl(fd, cmd, &fl);
+}
+
+/* In the child: the checks that failed, as LK_ bits. */
+static int lk_probe(const char *data, const char *other)
+{
+	int fd = open(data, O_RDWR), fo = open(other, O_RDONLY), bad = 0;
+
+	if (fd < 0 || fo < 0)
+		return 127;
+	if (lk_try(fd, F_SETLK, F_WRLCK, 5, 10) == 0 || lk_try(fd, F_SETLK, F_WRLCK, 14, 1) == 0)
+		bad |= LK_POSIX_W;
+	if (lk_try(fd, F_SETLK, F_WRLCK, 20, 20) != 0 || lk_try(fd, F_SETLK, F_UNLCK, 20, 20))
+		bad |= LK_FREE;
+	if (lk_try(fd, F_SETLK, F_WRLCK, 5000, 1) == 0 || lk_try(fd, F_SETLK, F_RDLCK, 100, 10))
+		bad |= LK_POSIX_R;
+	if (lk_try(fd, F_OFD_SETLK, F_WRLCK, 55, 1) == 0)
+		bad |= LK_OFD;
+	if (flock(fo, LOCK_EX | LOCK_NB) == 0)
+		bad |= LK_FLOCK_EX;
+	if (flock(fo, LOCK_SH | LOCK_NB) != 0)
+		bad |= LK_FLOCK_SH;
+	return bad;
+}
+
+void mode_locks(void)
+{
+	char data[4096], other[4096], buf[8192] = { 0 };
+	int a, b, c, st;
+	pid_t k;
+
+	snprintf(data, sizeof(data), "%s/locked", dir);
+	snprintf(other, sizeof(other), "%s/flocked", dir);
+	a = open(data, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	b = open(other, O_RDONLY | O_CREAT | O_TRUNC, 0644);
+	c = open(data, O_RDWR);
+	if (a < 0 || b < 0 || c < 0 || write(a, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+		result(0, "setup lock files");
+	if (lk_try(a, F_SETLK, F_WRLCK, 5, 10) || lk_try(a, F_SETLK, F_RDLCK, 100, 0) ||
+	    lk_try(c, F_OFD_SETLK, F_WRLCK, 50, 10) || flock(b, LOCK_SH | LOCK_NB))
+		result(0, "setup locks: %s", strerror(errno));
+	touch("ready", NULL);
+	wait_go();
+	k = fork();
+	if (k == 0)
+		_exit(lk_probe(data, other));
+	if (k < 0 || waitpid(k, &st, 0) != k || !WIFEXITED(st))
+		result(0, "the probing child");
+	if (WEXITSTATUS(st))
+		result(0, "locks after melt: failed checks %#x (1 posix write, 2 free bytes, 4 posix "
+			  "read, 8 ofd, 16/32 flock)", WEXITSTATUS(st));
+	/* still ours: unlocking and locking again works */
+	if (lk_try(a, F_SETLK, F_UNLCK, 5, 10) || lk_try(a, F_SETLK, F_WRLCK, 5, 10))
+		result(0, "relock after melt: %s", strerror(errno));
+	result(1, NULL);
+}
+
 /* ---- read: blocked in read() on a pipe at the freeze ---- */
 
 static int rpipe[2];

@@ -957,7 +957,7 @@ static const struct scenario {
 int main(int argc, char **argv)
 {
 	static const char *modes[] = { "mem", "regs", "threads", "signals", "itimer", "sleepwl",
-				       "files", "read", "sockets", "unixconn", "fdkinds", "fifo",
+				       "files", "locks", "read", "sockets", "unixconn", "fdkinds", "fifo",
 				       "inotify", "scmrights", "tree", "pidfd" };
 	struct store_create_opts co = { .size = 2ull << 30 };
 	char spath[300];
