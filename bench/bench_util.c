@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -587,6 +588,35 @@ static void json_str(FILE *f, const char *s, size_t n)
 	fputc('"', f);
 }
 
+/* The previous file's figures this run did not measure (a run of one
+ * size: BENCH_FREEZE_MIB), copied as they were, so a partial run does not
+ * drop the others' "prev". Lines we wrote: one figure per line. */
+static void keep_unmeasured(const struct bu_results *r, FILE *f)
+{
+	int n = r->nfig;
+
+	for (const char *p = r->prev, *nl; p && *p; p = nl + 1) {
+		const char *k = p + 5, *ke;
+		bool measured = false;
+		size_t len;
+
+		nl = strchr(p, '\n');
+		if (!nl)
+			break;
+		if (strncmp(p, "    \"", 5) || !(ke = memchr(k, '"', (size_t)(nl - k))) ||
+		    strncmp(ke, "\": {\"value\": ", 12))
+			continue;
+		for (int i = 0; i < r->nfig && !measured; i++)
+			measured = strlen(r->fig[i].key) == (size_t)(ke - k) &&
+				   !strncmp(r->fig[i].key, k, (size_t)(ke - k));
+		len = (size_t)(nl - p);
+		if (len && p[len - 1] == ',')
+			len--;
+		if (!measured)
+			fprintf(f, "%s%.*s", n++ ? ",\n" : "", (int)len, p);
+	}
+}
+
 static void json_num(FILE *f, double v)
 {
 	if (isnan(v) || isinf(v))
@@ -603,10 +633,11 @@ int bu_results_finish(struct bu_results *r)
 	FILE *f;
 	int err = 0;
 
-	free(r->prev);
-	r->prev = NULL;
-	if (!r->path)
+	if (!r->path) {
+		free(r->prev);
+		r->prev = NULL;
 		return 0;
+	}
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", r->path);
@@ -620,14 +651,18 @@ int bu_results_finish(struct bu_results *r)
 	for (int i = 0; i < r->nfig; i++) {
 		const struct bu_fig *g = &r->fig[i];
 
-		fprintf(f, "    \"%s\": {\"value\": ", g->key);
+		fprintf(f, "%s    \"%s\": {\"value\": ", i ? ",\n" : "", g->key);
 		json_num(f, g->value);
 		fprintf(f, ", \"unit\": \"%s\", \"limit\": ", g->unit);
 		json_num(f, g->limit);
 		fprintf(f, ", \"ratio\": ");
 		json_num(f, g->limit > 0 ? g->value / g->limit : NAN);
-		fprintf(f, "}%s\n", i + 1 < r->nfig ? "," : "");
+		fprintf(f, "}");
 	}
+	keep_unmeasured(r, f);
+	fprintf(f, "\n");
+	free(r->prev);
+	r->prev = NULL;
 	fprintf(f, "  },\n  \"notes\": [");
 	for (const char *p = r->notes, *nl; *p; p = nl + 1) {
 		nl = strchr(p, '\n');
