@@ -83,14 +83,6 @@ static double disk_read_mbs(const char *path, int cold, uint64_t limit)
 	return (double)total / t / 1e6;
 }
 
-static volatile sig_atomic_t touch_asked;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	touch_asked = 1;
-}
-
 /* The workload: on SIGUSR1, read one word of every 10th page, in a
  * scattered order (a stride prime to the page count), then write the
  * time it took (ns) to path. */
@@ -135,7 +127,13 @@ static pid_t spawn(uint64_t bytes, uint64_t *addr, const char *touch_path)
 			_exit(1);
 		for (uint64_t pg = 0; pg < bytes / 4096; pg++)
 			fill_page(m + pg * 512, pg);
-		signal(SIGUSR1, on_usr1);
+		sigset_t usr1;
+
+		/* blocked and waited for: a SIGUSR1 sent before the wait is
+		 * pending, not lost (pause() after a handler could miss it) */
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &usr1, NULL);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
@@ -146,13 +144,9 @@ static pid_t spawn(uint64_t bytes, uint64_t *addr, const char *touch_path)
 		if (write(3, &m, sizeof(m)) != sizeof(m))
 			_exit(1);
 		close(3);
-		for (;;) {
-			pause();
-			if (touch_asked) {
-				touch_asked = 0;
+		for (;;)
+			if (sigwaitinfo(&usr1, NULL) == SIGUSR1)
 				touch_tenth(m, bytes / 4096, touch_path);
-			}
-		}
 	}
 	close(p[1]);
 	if (read(p[0], addr, sizeof(*addr)) != sizeof(*addr)) {

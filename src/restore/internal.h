@@ -158,6 +158,12 @@ void rst_shared_free(struct rst_shared *sh);
 /* mm.c */
 int rst_mm(struct rst *r);
 
+/* fill.c: an eager melt's pages, RST_FILL_BATCH at a time; rst_fill_all
+ * reads the store in a second thread while this one writes. */
+#define RST_FILL_BATCH	2048
+int rst_fill_vma(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf, uint8_t *kinds);
+int rst_fill_all(struct rst *r);
+
 /* lazy.c: see its header comment for the order. */
 bool rst_lazy_vma(const struct rst *r, const Cryo__VmaEntry *v);
 int rst_lazy_begin(struct rst *r);

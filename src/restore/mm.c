@@ -23,7 +23,6 @@
 
 #define HOLE_FIRST	0x10000000ull		/* above where small executables sit */
 #define HOLE_LIMIT	0x7ff000000000ull
-#define FILL_BATCH	2048			/* pages read from the store at once */
 #define AUXV_MAX_BYTES	1024
 
 /* clone3 gadget (see task.c): the caller gets rax back at an int3; the new
@@ -496,71 +495,23 @@ static int close_objects(struct rst *r)
 	return ret;
 }
 
-/* Write the runs of buf worth writing (kinds: data, and zero pages when
- * write_zero) to the target at addr, in one process_vm_writev per run. */
-static int write_runs(struct rst *r, uint64_t addr, const uint8_t *buf, const uint8_t *kinds,
-		      size_t n, bool write_zero)
+/* A lazy melt writes only what must be there before anything runs (its
+ * eager kinds whole, the pages under the stacks): little, in order. */
+static int fill_lazily(struct rst *r)
 {
-	for (size_t i = 0; i < n;) {
-		size_t k = 0;
-		int ret;
+	uint8_t *buf = malloc(RST_FILL_BATCH * RST_PAGE), *kinds = malloc(RST_FILL_BATCH);
+	int ret = buf && kinds ? rst_lazy_begin(r) : -ENOMEM;
 
-		while (i + k < n && (kinds[i + k] == STORE_PAGE_DATA ||
-				     (write_zero && kinds[i + k] == STORE_PAGE_ZERO)))
-			k++;
-		if (!k) {
-			i++;
+	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++) {
+		const Cryo__VmaEntry *v = r->mm->vmas[i];
+
+		if (v->kind == CRYO__VMA_KIND__VMA_SPECIAL)
 			continue;
-		}
-		ret = fault_fire(FP_RESTORE_PAGES_FAIL);
-		if (!ret)
-			ret = proc_mem_write(r->hpid, addr + i * RST_PAGE, buf + i * RST_PAGE,
-					     k * RST_PAGE, NULL);
-		if (ret) {
-			pr_err("write %zu pages at %#llx: %s", k,
-			       (unsigned long long)(addr + i * RST_PAGE), strerror(-ret));
-			return ret;
-		}
-		r->pages_written += k;
-		i += k;
+		ret = rst_lazy_vma(r, v) ? rst_lazy_fill(r, v, buf) : rst_fill_vma(r, v, buf, kinds);
 	}
-	return 0;
-}
-
-/* Write the stored pages of v into the target, FILL_BATCH pages at a time
- * read in bulk from the store. Anonymous memory starts as zeros, so its
- * zero pages are skipped; a zero page over a file is not the file's data
- * and is written. */
-static int fill_one(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf, uint8_t *kinds)
-{
-	const uint32_t space = r->space;
-	const uint64_t first = v->start >> 12, npages = (v->end - v->start) >> 12;
-	bool write_zero = v->kind == CRYO__VMA_KIND__VMA_FILE_PRIVATE;
-
-	/* shared kinds: their contents are in their object, made once */
-	if (v->kind == CRYO__VMA_KIND__VMA_FILE_SHARED ||
-	    v->kind == CRYO__VMA_KIND__VMA_ANON_SHARED || v->kind == CRYO__VMA_KIND__VMA_SYSV_SHM)
-		return 0;
-	for (uint64_t off = 0; off < npages;) {
-		size_t n = npages - off < FILL_BATCH ? (size_t)(npages - off) : FILL_BATCH;
-		uint64_t t0 = rst_now_ns(), t1;
-		int ret = store_snap_read_pages(r->sn, STORE_KEY(space, first + off), n, buf, kinds);
-
-		if (ret < 0) {
-			pr_err("pages %#llx+%zu of %s: %s",
-			       (unsigned long long)(v->start + off * RST_PAGE), n, r->name,
-			       store_strerror(ret));
-			return ret;
-		}
-		t1 = rst_now_ns();
-		r->read_ns += t1 - t0;
-		ret = write_runs(r, v->start + off * RST_PAGE, buf, kinds, n, write_zero);
-		r->write_ns += rst_now_ns() - t1;
-		if (ret)
-			return ret;
-		off += n;
-	}
-	return 0;
+	free(buf);
+	free(kinds);
+	return ret ? ret : rst_lazy_register(r);
 }
 
 static int finish_one(struct rst *r, const Cryo__VmaEntry *v)
@@ -673,7 +624,6 @@ out:
 int rst_mm(struct rst *r)
 {
 	struct proc_maps cm;
-	uint8_t *buf = NULL, *kinds = NULL;
 	int ret;
 
 	ret = proc_maps_read(r->hpid, false, &cm);
@@ -698,26 +648,7 @@ int rst_mm(struct rst *r)
 		ret = close_objects(r);
 	if (ret)
 		return ret;
-	buf = malloc(FILL_BATCH * RST_PAGE);
-	kinds = malloc(FILL_BATCH);
-	if (!buf || !kinds) {
-		free(buf);
-		free(kinds);
-		return -ENOMEM;
-	}
-	if (r->lazy)
-		ret = rst_lazy_begin(r);
-	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++) {
-		const Cryo__VmaEntry *v = r->mm->vmas[i];
-
-		if (v->kind == CRYO__VMA_KIND__VMA_SPECIAL)
-			continue;
-		ret = rst_lazy_vma(r, v) ? rst_lazy_fill(r, v, buf) : fill_one(r, v, buf, kinds);
-	}
-	free(buf);
-	free(kinds);
-	if (!ret && r->lazy)
-		ret = rst_lazy_register(r);
+	ret = r->lazy ? fill_lazily(r) : rst_fill_all(r);
 	for (size_t i = 0; i < r->mm->n_vmas && !ret; i++)
 		if (r->mm->vmas[i]->kind != CRYO__VMA_KIND__VMA_SPECIAL)
 			ret = finish_one(r, r->mm->vmas[i]);
