@@ -12,10 +12,13 @@
 #define CRYO_CLI_CLI_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+
+#include "common/progress.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -128,5 +131,21 @@ const char *cli_pager_dir(char *buf, size_t n);
  * pager had died and the process was ended. */
 #define PAGED_IN_WAIT_MS 120000
 int cli_wait_paged_in(const char *name);
+
+/* A progress bar on stderr for an operation that takes seconds (a full
+ * snapshot, an eager melt): drawn only on a terminal, not with --json,
+ * not before BAR_DELAY_MS have passed, at most every BAR_EVERY_MS;
+ * cli_bar_end wipes it. bar->p goes to the library's options. */
+#define BAR_DELAY_MS 300
+#define BAR_EVERY_MS 100
+struct cli_bar {
+	struct progress p;
+	const char *what;
+	int fd;				/* the real stderr */
+	uint64_t t0_ns, last_ns;
+	bool drawn;
+};
+void cli_bar_init(struct cli_bar *bar, const struct cli *c, const char *what, int json);
+void cli_bar_end(struct cli_bar *bar);
 
 #endif

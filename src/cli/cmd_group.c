@@ -216,9 +216,12 @@ static int take(struct cli *c, struct grp_args *a, pid_t pid, int freeze, int ad
 	struct dump_opts o = { .freeze = freeze, .base = adopt ? 0 : STORE_SNAP_NEWEST,
 			       .tcp_established = freeze && a->tcp_established };
 	struct dump_result res;
+	struct cli_bar bar;
 	struct store *s;
 	int rc, err;
 
+	cli_bar_init(&bar, c, a->name, a->json);
+	o.progress = &bar.p;
 	if (!adopt && (err = cli_wait_paged_in(a->name)))
 		return cli_fail(c, "%s %s: %s", a->cmd, a->name, err == -EINPROGRESS ?
 				"still paging in from its snapshot; try again later" :
@@ -228,6 +231,7 @@ static int take(struct cli *c, struct grp_args *a, pid_t pid, int freeze, int ad
 	if (rc)
 		return rc;
 	err = dump_group(s, a->name, pid, &o, &res);
+	cli_bar_end(&bar);
 	if (err)
 		rc = cli_fail_store(c, err, "%s %s (pid %d)", a->cmd, a->name, (int)pid);
 	rc = close_store(c, s, a->path, rc);

@@ -193,6 +193,7 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 	struct melt_args a = { .snap = STORE_SNAP_NEWEST };
 	struct restore_opts o = { 0 };
 	struct restore_result res = { 0 };
+	struct cli_bar bar;
 	struct store_cmd sc;
 	struct store *s;
 	const char *name;
@@ -227,7 +228,10 @@ static int run_melt(struct cli *c, const struct cli_cmd *self, int argc, char **
 	rc = store_cmd_open(&sc, 0, &s);
 	if (rc)
 		return rc;
+	cli_bar_init(&bar, c, name, sc.json);
+	o.progress = &bar.p;
 	err = cli_melt_group(s, name, &o, &res);
+	cli_bar_end(&bar);
 	if (err) {
 		rc = cli_fail_store(c, err, "melt %s", name);
 		return store_cmd_close(&sc, s, rc);

@@ -1,6 +1,7 @@
 /* Shared pieces of the cryo command: error lines, holding the store's log
  * lines, sizes, times and the store's path. */
 #include "cli/cli.h"
+#include "common/clock.h"
 #include "pager/serve.h"
 #include "restore/restore.h"
 #include "store/store.h"
@@ -277,4 +278,46 @@ const char *cli_pidns_note(const struct restore_result *res, char *buf, size_t n
 		return "";
 	snprintf(buf, n, " in a new pid namespace, host pid %d", (int)res->pid);
 	return buf;
+}
+
+static void bar_draw(void *arg, uint64_t done, uint64_t total)
+{
+	struct cli_bar *bar = arg;
+	uint64_t now = mono_ns();
+	char d[16], t[16], cells[31];
+	unsigned pct, fill;
+
+	if (now - bar->t0_ns < BAR_DELAY_MS * 1000000ull ||
+	    now - bar->last_ns < BAR_EVERY_MS * 1000000ull || !total)
+		return;
+	bar->last_ns = now;
+	if (done > total)
+		done = total;
+	pct = (unsigned)(done * 100 / total);
+	fill = (unsigned)(done * 30 / total);
+	memset(cells, '#', fill);
+	memset(cells + fill, '.', 30 - fill);
+	cells[30] = '\0';
+	dprintf(bar->fd, "\r%s [%s] %3u%%  %s of %s\033[K", bar->what, cells, pct,
+		cli_human(done, d, sizeof(d)), cli_human(total, t, sizeof(t)));
+	bar->drawn = true;
+}
+
+void cli_bar_init(struct cli_bar *bar, const struct cli *c, const char *what, int json)
+{
+	memset(bar, 0, sizeof(*bar));
+	bar->what = what;
+	bar->fd = c->err_fd;
+	bar->t0_ns = mono_ns();
+	if (!json && isatty(bar->fd)) {
+		bar->p.show = bar_draw;
+		bar->p.arg = bar;
+	}
+}
+
+void cli_bar_end(struct cli_bar *bar)
+{
+	if (bar->drawn)
+		dprintf(bar->fd, "\r\033[K");
+	bar->drawn = false;
 }

@@ -335,6 +335,10 @@ int dump_capture(struct dump_ctx *d, Cryo__ProcessEntry *pe, Cryo__MmEntry *mm,
 	dump_mark(d, "maps");
 	if ((r = dump_mm_plan(d, mm)))
 		return r;
+	if (!d->base)
+		for (size_t i = 0; i < d->nvmas; i++)
+			if (d->vmas[i].store_pages)
+				progress_plan(d->prog, d->vmas[i].v->rss_kb * 1024);
 	dump_mark(d, "mm plan");
 	if ((r = dump_fds(d, fe)))
 		return r;
@@ -455,7 +459,8 @@ static int dump_once(struct store *s, const char *name, pid_t pid, const struct 
 	Cryo__ProcessEntry pe = CRYO__PROCESS_ENTRY__INIT;
 	Cryo__MmEntry mm = CRYO__MM_ENTRY__INIT;
 	Cryo__FdsEntry fe = CRYO__FDS_ENTRY__INIT;
-	struct dump_ctx d = { .name = name, .pid = pid, .space = 1, .fdc = &fdc, .shm = &shm };
+	struct dump_ctx d = { .name = name, .pid = pid, .space = 1, .fdc = &fdc, .shm = &shm,
+			      .prog = o ? o->progress : NULL };
 	uint64_t t0 = mono_ns(), t_stop = 0, stopped = 0, time_ns, snap_no = 0;
 	int freeze = o && o->freeze, released = 0, r;
 

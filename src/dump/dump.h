@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/progress.h"
 #include "store/store.h"
 
 /* Which pages a process wrote since a snapshot, kept between snapshots of
@@ -33,6 +34,8 @@ struct dump_opts {
 	/* freeze: TCP connections to outside the group are saved by TCP
 	 * repair and held still until melt, instead of coming back reset */
 	bool tcp_established;
+	/* Optional (not owned): a full snapshot's bytes, planned and read */
+	struct progress *progress;
 };
 
 struct dump_result {

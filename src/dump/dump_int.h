@@ -76,6 +76,7 @@ struct dump_ctx {
 	size_t ngroup;
 	struct dump_arena a;
 	uint64_t pages, bytes;		/* for dump_result */
+	struct progress *prog;		/* dump_opts.progress (full captures) */
 	/* 1: dump_mm_pages keeps what it reads (dump_mm_store writes it
 	 * later, after the process runs again); 0: writes as it reads. */
 	int defer_pages;

@@ -437,6 +437,8 @@ static int flush(struct dump_ctx *d, struct batch *b)
 	}
 	for (size_t i = 0; i < b->n; i++)
 		d->bytes += b->r[i].len;
+	if (!d->base)
+		progress_add(d->prog, b->bytes);
 	/* Past the budget, fresh memory costs more than writing (first-touch
 	 * page clearing): the rest is written while stopped. */
 	if (d->defer_pages && d->deferred < DUMP_DEFER_MAX) {

@@ -37,6 +37,7 @@ struct tree {
 	size_t n, cap;
 	struct fd_dump_ctx fdc;
 	struct dump_shm shm;		/* System V segments of the tree */
+	struct progress *prog;		/* dump_opts.progress */
 };
 
 static int tree_has(const struct tree *t, pid_t pid)
@@ -174,6 +175,7 @@ static int add_process(struct tree *t, const char *name, pid_t pid)
 	d->space = (uint32_t)t->n + 1;
 	d->fdc = &t->fdc;
 	d->shm = &t->shm;
+	d->prog = t->prog;
 	d->chunks_tail = &d->chunks;
 	r = dump_ns_setup(d, t->n ? (int)t->d[0].ns_level : -1);
 	if (r == -ESRCH && t->n)
@@ -317,7 +319,8 @@ int dump_tree(struct store *s, const char *name, pid_t root, const struct dump_o
 	int freeze = o && o->freeze, r;
 	struct tree t = { .fdc = { .pid = root, .next_space = IMAGE_SPACE_FILES,
 				   .freeze = freeze,
-				   .tcp_established = freeze && o->tcp_established } };
+				   .tcp_established = freeze && o->tcp_established },
+			 .prog = o ? o->progress : NULL };
 	uint64_t t0 = mono_ns(), t_stop, stopped = 0, time_ns, snap_no = 0;
 
 	if (res)

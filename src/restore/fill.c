@@ -107,6 +107,16 @@ int rst_fill_vma(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf, uint8_t *
 	return 0;
 }
 
+uint64_t rst_fill_bytes(const struct rst *r)
+{
+	uint64_t b = 0;
+
+	for (size_t i = 0; i < r->mm->n_vmas; i++)
+		if (filled_here(r->mm->vmas[i]))
+			b += r->mm->vmas[i]->end - r->mm->vmas[i]->start;
+	return b;
+}
+
 /* ---- the pipe ---- */
 
 struct slot {
@@ -200,6 +210,7 @@ static int write_all(struct pipe *p)
 		p->r->write_ns += rst_now_ns() - t0;
 		if (ret)
 			return ret;
+		progress_add(p->r->o->progress, s->n * RST_PAGE);
 		pthread_mutex_lock(&p->mu);
 		s->full = false;
 		pthread_cond_broadcast(&p->cv);

@@ -163,6 +163,8 @@ int rst_mm(struct rst *r);
 #define RST_FILL_BATCH	2048
 int rst_fill_vma(struct rst *r, const Cryo__VmaEntry *v, uint8_t *buf, uint8_t *kinds);
 int rst_fill_all(struct rst *r);
+/* The bytes rst_fill_all covers (its progress' share). */
+uint64_t rst_fill_bytes(const struct rst *r);
 
 /* lazy.c: see its header comment for the order. */
 bool rst_lazy_vma(const struct rst *r, const Cryo__VmaEntry *v);

@@ -121,6 +121,8 @@ static int load(struct rst_tree *t, const struct rst *proto, Cryo__GroupEntry *g
 			}
 		}
 	}
+	for (size_t i = 0; !ret && !proto->o->lazy && i < t->n; i++)
+		progress_plan(proto->o->progress, rst_fill_bytes(&t->p[i]));
 	return ret;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/progress.h"
 #include "fds/fd.h"
 #include "store/store.h"
 
@@ -27,6 +28,8 @@ struct restore_opts {
 	const char *pager_dir;		/* its state files; NULL: none */
 	const char *pager_log;		/* its log; NULL: none */
 	enum restore_pidns pidns;
+	/* Optional (not owned): an eager melt's page bytes, planned and written */
+	struct progress *progress;
 };
 
 struct restore_result {
