@@ -111,7 +111,7 @@ uint64_t rst_fill_bytes(const struct rst *r)
 {
 	uint64_t b = 0;
 
-	for (size_t i = 0; i < r->mm->n_vmas; i++)
+	for (size_t i = 0; r->mm && i < r->mm->n_vmas; i++)	/* a zombie has none */
 		if (filled_here(r->mm->vmas[i]))
 			b += r->mm->vmas[i]->end - r->mm->vmas[i]->start;
 	return b;
