@@ -2,13 +2,15 @@
  *
  * The first byte picks the parser, the rest is the file's text. The input
  * is copied into a buffer of exactly its size so ASan sees any read past
- * the end. Parsers must return 0 or -errno, never crash, and a successful
+ * the end. fdinfo's lock lines go on through fds/locks.c. Parsers must
+ * return 0 or -errno, never crash, and a successful
  * parse must satisfy the invariants checked below. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fds/fd.h"
 #include "proc/auxv.h"
 #include "proc/fds.h"
 #include "proc/maps.h"
@@ -29,6 +31,21 @@ static void check_maps(const struct proc_maps *m)
 		if (i && m->v[i].start < m->v[i - 1].end)
 			abort();
 	}
+}
+
+/* The locks an fdinfo's "lock:" lines give (fds/locks.c): each of a
+ * known kind, never ending before it starts. */
+static void check_locks(const struct proc_fdinfo *fi)
+{
+	struct fd_probe p = { .pid = 1, .fd = 3, .local = -1, .info = fi };
+	Cryo__FdEntry e = CRYO__FD_ENTRY__INIT;
+
+	if (!fd_locks_dump(&p, &e))
+		for (size_t i = 0; i < e.n_locks; i++)
+			if (e.locks[i]->kind < 1 || e.locks[i]->kind > 3 ||
+			    (e.locks[i]->has_end && e.locks[i]->end < e.locks[i]->start))
+				abort();
+	fd_locks_free(&e);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -90,8 +107,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case FZ_FDINFO: {
 		struct proc_fdinfo fi;
 		r = proc_fdinfo_parse(buf, len, &fi);
-		if (!r)
+		if (!r) {
+			check_locks(&fi);
 			proc_fdinfo_free(&fi);
+		}
 		break;
 	}
 	case FZ_TIMERS: {

@@ -19,7 +19,7 @@
 #include "../fuzz/fuzz_proc_parsers.c"
 
 #define MUTATIONS 400
-#define MAX_INPUT (1u << 20)
+#define REPLAY_MAX (1u << 20)
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -31,13 +31,13 @@ static uint64_t next(void)
 	return rng;
 }
 
-/* One mutation of seed into out (room MAX_INPUT): a few of byte flips,
+/* One mutation of seed into out (room REPLAY_MAX): a few of byte flips,
  * interesting-byte stores, deletions, duplications, truncation. */
 static size_t mutate(const uint8_t *seed, size_t n, uint8_t *out)
 {
 	static const uint8_t interesting[] = { '\n', ' ', ':', '-', '(', ')', '[', ']', '0',
 					       '9', 'f', 0, 0xff, '\t', 'x' };
-	size_t len = n < MAX_INPUT ? n : MAX_INPUT;
+	size_t len = n < REPLAY_MAX ? n : REPLAY_MAX;
 	int rounds = 1 + (int)(next() % 8);
 
 	memcpy(out, seed, len);
@@ -62,7 +62,7 @@ static size_t mutate(const uint8_t *seed, size_t n, uint8_t *out)
 			size_t k = 1 + next() % 32;
 			if (pos + k > len)
 				k = len - pos;
-			if (len + k <= MAX_INPUT) {
+			if (len + k <= REPLAY_MAX) {
 				memmove(out + pos + k, out + pos, len - pos);
 				len += k;
 			}
@@ -82,7 +82,7 @@ static size_t mutate(const uint8_t *seed, size_t n, uint8_t *out)
 
 static void replay(int which, const char *seed, size_t n)
 {
-	uint8_t *in = malloc(MAX_INPUT + 1);
+	uint8_t *in = malloc(REPLAY_MAX + 1);
 	assert_non_null(in);
 	/* The seed itself, then mutations. */
 	in[0] = (uint8_t)which;

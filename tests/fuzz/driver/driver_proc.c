@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -132,11 +133,30 @@ static int run_file(const char *path)
 	return 0;
 }
 
+/* The fdinfo of a file with a lock of each kind: the seed for fdinfo. */
+static const char *fdinfo_with_locks(void)
+{
+	static char path[64];
+	char tmp[] = "/tmp/cryo-fuzz-locks-XXXXXX";
+	struct flock px = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 10 };
+	struct flock ofd = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 50 };
+	int fd = mkstemp(tmp);
+
+	if (fd < 0)
+		return "/proc/self/fdinfo/0";
+	unlink(tmp);
+	(void)fcntl(fd, F_SETLK, &px);
+	(void)fcntl(fd, F_OFD_SETLK, &ofd);
+	(void)flock(fd, LOCK_SH);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	return path;	/* fd stays open: the seed is read later */
+}
+
 int main(int argc, char **argv)
 {
-	static const char *const files[NSEEDS] = {
+	const char *const files[NSEEDS] = {
 		"/proc/self/maps", "/proc/self/status", "/proc/self/stat", "/proc/self/limits",
-		"/proc/self/auxv", "/proc/self/fdinfo/0", "/proc/self/timers", NULL,
+		"/proc/self/auxv", fdinfo_with_locks(), "/proc/self/timers", NULL,
 	};
 	struct seed seeds[NSEEDS];
 	unsigned long runs = 20000;
