@@ -23,7 +23,6 @@
 
 #define KCMP_FILE	0
 #define SEIZE_TRIES	500	/* x 20 ms: a snapshot or the melt may hold the process */
-#define STOP_TRIES	10000	/* x 1 ms: its threads stop within this */
 
 /* Where things go in injection's scratch page while a copy is handed over. */
 enum {
@@ -165,31 +164,9 @@ static void unregister_rest(int uffd, pid_t pid)
 	fclose(f);
 }
 
-/* Events still queued on our uffds once every range is unregistered. A
- * thread forking meanwhile waits in the kernel until its fork event is
- * read (it cannot stop for ptrace until then): so they are read, here,
- * while we wait for stops. The child's new uffd is closed at once: its
- * memory is a copy of its parent's, all in, and closing unregisters it. */
-static void drain_events(const int *uffds, size_t n)
-{
-	struct uffd_msg m[16];
-
-	for (size_t i = 0; i < n; i++) {
-		ssize_t got;
-
-		if (uffds[i] < 0)
-			continue;
-		while ((got = read(uffds[i], m, sizeof(m))) > 0)
-			for (size_t k = 0; k < (size_t)got / sizeof(m[0]); k++)
-				if (m[k].event == UFFD_EVENT_FORK)
-					close((int)m[k].arg.fork.ufd);
-	}
-}
-
 /* Seize pid once no one else traces it (the melt still finishing, a
- * snapshot), reading our uffds' events while its threads stop: -ESRCH if
- * it is gone meanwhile. */
-static int seize_when_free(pid_t pid, struct proc_ctl **ctl, const int *uffds, size_t n)
+ * snapshot): -ESRCH if it is gone meanwhile. */
+static int seize_when_free(pid_t pid, struct proc_ctl **ctl)
 {
 	int r = -EBUSY;
 
@@ -199,27 +176,14 @@ static int seize_when_free(pid_t pid, struct proc_ctl **ctl, const int *uffds, s
 		if (proc_status_read(pid, 0, &st) || !pager_start_of(pid))
 			return -ESRCH;	/* gone, or a zombie */
 		if (st.tracer_pid) {
-			drain_events(uffds, n);
 			usleep(20000);
 			continue;
 		}
-		r = proc_seize_start(pid, ctl);
+		r = proc_seize(pid, ctl);
 		if (r == -EPERM || r == -EBUSY)
 			r = -EBUSY;
 	}
-	for (int i = 0; !r; i++) {
-		r = proc_seize_poll(*ctl);
-		if (r != -EAGAIN || i == STOP_TRIES)
-			break;
-		drain_events(uffds, n);
-		usleep(1000);
-		r = 0;
-	}
-	if (r) {
-		(void)proc_release(*ctl);
-		*ctl = NULL;
-	}
-	return r == -EAGAIN ? -ETIMEDOUT : r;
+	return r;
 }
 
 /* The fds of pid that are one of ours[]: their numbers in *fds. */
@@ -254,7 +218,7 @@ static void close_in(pid_t pid, const int *ours, size_t nours)
 
 	r = our_fds_in(pid, ours, nours, &fds, &n);
 	if (!r && n)
-		r = seize_when_free(pid, &ctl, ours, nours);
+		r = seize_when_free(pid, &ctl);
 	/* listed while it ran: check each again now that it is stopped */
 	for (size_t i = 0; !r && i < n; i++) {
 		bool still = false;
@@ -277,23 +241,17 @@ static void close_in(pid_t pid, const int *ours, size_t nours)
 void pager_close_copies(const pid_t *pids, const int *uffds, size_t n)
 {
 	pid_t *all = NULL;
-	size_t nall = 0, cap = 0, done = 0;
+	size_t nall = 0, cap = 0;
 
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] > 0 && uffds[i] >= 0)
 			unregister_rest(uffds[i], pids[i]);
-	drain_events(uffds, n);
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] > 0 && !vec_reserve((void **)&all, &cap, nall + 1, sizeof(*all)))
 			all[nall++] = pids[i];
-	/* and every process under them: a child inherits its parent's copy;
-	 * again after each pass, for children forked while it ran */
-	for (int pass = 0; pass < 4; pass++) {
-		pager_add_descendants(&all, &nall, &cap);
-		if (done == nall)
-			break;
-		for (; done < nall; done++)
-			close_in(all[done], uffds, n);
-	}
+	/* and every process under them: a child inherits its parent's copy */
+	pager_add_descendants(&all, &nall, &cap);
+	for (size_t i = 0; i < nall; i++)
+		close_in(all[i], uffds, n);
 	free(all);
 }
