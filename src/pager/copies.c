@@ -23,6 +23,9 @@
 
 #define KCMP_FILE	0
 #define SEIZE_TRIES	500	/* x 20 ms: a snapshot or the melt may hold the process */
+#define STOP_POLL_US	500
+#define STOP_TRIES	20000	/* x STOP_POLL_US: its threads stop within this */
+#define CLOSE_PASSES	4	/* looks for children forked while closing */
 
 /* Where things go in injection's scratch page while a copy is handed over. */
 enum {
@@ -164,9 +167,19 @@ static void unregister_rest(int uffd, pid_t pid)
 	fclose(f);
 }
 
+static void pump_once(const struct served_pump *pump)
+{
+	int r = pump ? pump->fn(pump->arg) : 0;
+
+	if (r)
+		pr_err("reading the userfaultfds while letting go: %s", strerror(-r));
+}
+
 /* Seize pid once no one else traces it (the melt still finishing, a
- * snapshot): -ESRCH if it is gone meanwhile. */
-static int seize_when_free(pid_t pid, struct proc_ctl **ctl)
+ * snapshot) and wait for it to stop, pumping meanwhile: a thread of it
+ * that forked before the unregister stops only once its fork event is
+ * read. -ESRCH if it is gone meanwhile. */
+static int seize_when_free(pid_t pid, struct proc_ctl **ctl, const struct served_pump *pump)
 {
 	int r = -EBUSY;
 
@@ -176,14 +189,27 @@ static int seize_when_free(pid_t pid, struct proc_ctl **ctl)
 		if (proc_status_read(pid, 0, &st) || !pager_start_of(pid))
 			return -ESRCH;	/* gone, or a zombie */
 		if (st.tracer_pid) {
+			pump_once(pump);
 			usleep(20000);
 			continue;
 		}
-		r = proc_seize(pid, ctl);
+		r = proc_seize_start(pid, ctl);
 		if (r == -EPERM || r == -EBUSY)
 			r = -EBUSY;
 	}
-	return r;
+	for (int i = 0; !r; i++) {
+		r = proc_seize_poll(*ctl);
+		if (r != -EAGAIN || i == STOP_TRIES)
+			break;
+		pump_once(pump);
+		usleep(STOP_POLL_US);
+		r = 0;
+	}
+	if (r && *ctl) {
+		(void)proc_release(*ctl);
+		*ctl = NULL;
+	}
+	return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
 /* The fds of pid that are one of ours[]: their numbers in *fds. */
@@ -210,7 +236,7 @@ static int our_fds_in(pid_t pid, const int *ours, size_t nours, int **fds, size_
 	return r;
 }
 
-static void close_in(pid_t pid, const int *ours, size_t nours)
+static void close_in(pid_t pid, const int *ours, size_t nours, const struct served_pump *pump)
 {
 	struct proc_ctl *ctl = NULL;
 	int *fds = NULL, r;
@@ -218,7 +244,7 @@ static void close_in(pid_t pid, const int *ours, size_t nours)
 
 	r = our_fds_in(pid, ours, nours, &fds, &n);
 	if (!r && n)
-		r = seize_when_free(pid, &ctl);
+		r = seize_when_free(pid, &ctl, pump);
 	/* listed while it ran: check each again now that it is stopped */
 	for (size_t i = 0; !r && i < n; i++) {
 		bool still = false;
@@ -238,20 +264,28 @@ static void close_in(pid_t pid, const int *ours, size_t nours)
 	free(fds);
 }
 
-void pager_close_copies(const pid_t *pids, const int *uffds, size_t n)
+void pager_close_copies(const pid_t *pids, const int *uffds, size_t n,
+			const struct served_pump *pump)
 {
 	pid_t *all = NULL;
-	size_t nall = 0, cap = 0;
+	size_t nall = 0, cap = 0, done = 0;
 
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] > 0 && uffds[i] >= 0)
 			unregister_rest(uffds[i], pids[i]);
+	pump_once(pump);
 	for (size_t i = 0; i < n; i++)
 		if (pids[i] > 0 && !vec_reserve((void **)&all, &cap, nall + 1, sizeof(*all)))
 			all[nall++] = pids[i];
-	/* and every process under them: a child inherits its parent's copy */
-	pager_add_descendants(&all, &nall, &cap);
-	for (size_t i = 0; i < nall; i++)
-		close_in(all[i], uffds, n);
+	/* and every process under them: a child inherits its parent's copy;
+	 * again after each pass, for children forked while it ran (a fork
+	 * after the unregister: plain memory, the copy inherited only) */
+	for (int pass = 0; pass < CLOSE_PASSES; pass++) {
+		pager_add_descendants(&all, &nall, &cap);
+		if (done == nall)
+			break;
+		for (; done < nall; done++)
+			close_in(all[done], uffds, n, pump);
+	}
 	free(all);
 }

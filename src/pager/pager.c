@@ -76,6 +76,7 @@ struct pg_proc {
 	size_t ndata, nwanted, cursor, data_cap;
 	size_t plan_next;		/* reader: data[] planned up to here (mu) */
 	bool gone;			/* atomic */
+	bool unreg;			/* its ranges are unregistered (faults thread) */
 	/* data[] is collected from the index a chunk at a time, between
 	 * faults, so the first faults are served at once (attach returns
 	 * before the walk); until it is, done[] does not exist and the
@@ -537,6 +538,7 @@ static int on_fork(struct pager *p, struct pg_proc *parent, int uffd)
 	}
 	*pp = *parent;
 	pp->uffd = uffd;
+	pp->unreg = false;	/* registered as its parent was at the fork */
 	pp->todo = NULL;
 	pp->early = NULL;
 	pp->plan_next = pp->cursor;
@@ -1208,21 +1210,71 @@ static int thread_stop(struct pager *p)
 	return r;
 }
 
-/* Everything stored is in: unregister, so faults in holes are the
- * kernel's own zero fill, and close our uffds. */
-static void let_go(struct pager *p)
+/* Everything stored is in: unregister every range, so faults in holes
+ * are the kernel's own zero fill. The uffds stay open and are still read
+ * (pager_pump): a fork that copied a registered range before this waits
+ * in the kernel until its event is read. */
+int pager_unregister(struct pager *p)
+{
+	int r = 0;
+
+	for (size_t k = 0; k < p->nprocs; k++) {
+		struct pg_proc *pp = p->procs[k];
+
+		for (size_t i = 0; !pp->unreg && !is_gone(pp) && i < pp->nr; i++) {
+			struct uffdio_range rg = { pp->r[i].start, pp->r[i].end - pp->r[i].start };
+
+			if (!ioctl(pp->uffd, UFFDIO_UNREGISTER, &rg) || errno == EINVAL ||
+			    errno == ENOMEM)
+				continue;	/* EINVAL/ENOMEM: not mapped any more */
+			if (errno == ESRCH) {
+				set_gone(pp);
+				break;
+			}
+			pr_err("unregister %#llx-%#llx: %s", (unsigned long long)rg.start,
+			       (unsigned long long)(rg.start + rg.len), strerror(errno));
+			r = r ? r : -errno;
+		}
+		pp->unreg = true;
+	}
+	return r;
+}
+
+int pager_pump(struct pager *p)
+{
+	int r = drain(p, 0);
+	uint64_t w;
+
+	if (r)
+		return r;
+	lock(p);
+	w = wanted(p);
+	unlock(p);
+	/* A child forked before the unregister has its own ranges, and
+	 * everything its parent had at the fork: so nothing is wanted. Were
+	 * anything, serve it until it is in: never let go of a page out. */
+	if (w) {
+		pr_warn("%llu pages wanted again while letting go: serving them",
+			(unsigned long long)w);
+		r = pager_run(p, -1, 1);
+	}
+	if (!r)
+		r = pager_unregister(p);
+	/* A fault that raced the unregister (the kernel's wake may come
+	 * before the faulting thread sleeps) is read here, and woken: its
+	 * range is no longer ours. */
+	return r ? r : drain(p, 0);
+}
+
+void pager_close(struct pager *p)
 {
 	for (size_t k = 0; k < p->nprocs; k++) {
 		struct pg_proc *pp = p->procs[k];
-		for (size_t i = 0; !pp->gone && i < pp->nr; i++) {
-			struct uffdio_range rg = { pp->r[i].start, pp->r[i].end - pp->r[i].start };
-			if (ioctl(pp->uffd, UFFDIO_UNREGISTER, &rg))
-				pr_err("unregister %#llx-%#llx: %s", (unsigned long long)rg.start,
-				       (unsigned long long)(rg.start + rg.len), strerror(errno));
-		}
-		close(pp->uffd);
+
+		if (pp->uffd >= 0)
+			close(pp->uffd);
 		pp->uffd = -1;
-		pp->gone = true;
+		set_gone(pp);
 	}
 }
 
@@ -1263,10 +1315,8 @@ int pager_run(struct pager *p, int timeout_ms, int prefetch)
 			lock(p);
 			w = wanted(p);
 			unlock(p);
-			if (!w) {
-				let_go(p);
+			if (!w)
 				return 0;
-			}
 			continue;
 		}
 		if (mono_ns() >= deadline) {

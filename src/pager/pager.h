@@ -1,6 +1,7 @@
 /* The pager: serves page faults of melted processes from a snapshot in the
  * store (userfaultfd MISSING mode), and prefetches the rest until every
- * stored page is in; then the caller lets the process go.
+ * stored page is in; then the caller lets the process go
+ * (pager_unregister, pager_pump, pager_close).
  *
  * Each process is attached with its userfaultfd (registered MISSING on the
  * ranges given) and the page space of its memory in the snapshot. The pager
@@ -90,6 +91,23 @@ int pager_hint(struct pager *p, uint32_t space, const uint64_t *vpns, size_t n);
  * process is in (0), or timeout_ms passes (-ETIMEDOUT; -1 waits forever),
  * or an error. Call again to go on. prefetch 0 serves faults only. */
 int pager_run(struct pager *p, int timeout_ms, int prefetch);
+
+/* Letting go, once pager_run returned 0. The uffds stay open and must
+ * still be read until they are closed (pager_free): a thread that forked
+ * before the unregister waits in the kernel for its fork event to be
+ * read, and cannot even stop for ptrace until it is.
+ *
+ * pager_unregister: unregister every range of every process.
+ * pager_pump: read what is waiting (never blocks for long): a fork's
+ *   child is attached as usual (pager_on_fork's callback is told) and
+ *   unregistered in turn. Call it while waiting for anything a process
+ *   must do, and once more before pager_close.
+ * pager_close: close every uffd (pager_free does too). What the
+ *   processes still wait on then (an event read by no one) ends when the
+ *   last copy of its uffd is closed. */
+int pager_unregister(struct pager *p);
+int pager_pump(struct pager *p);
+void pager_close(struct pager *p);
 
 /* The first pages faulted, in order (image vpns of the first space
  * attached): what to hint next time. Valid until pager_free. */

@@ -155,7 +155,13 @@ void served_fork(void *arg, int parent_ufd, int child_ufd)
 	if (sp.parent >= 0 && s->p[sp.parent].pid > 0)
 		sp.pid = find_child(s, &s->p[sp.parent], &holds);
 	sp.start = sp.pid ? pager_start_of(sp.pid) : 0;
-	if (sp.pid && holds && sp.mine >= 0) {
+	if (s->finishing) {
+		/* all in: the child's memory is its parent's, all in too; it
+		 * needs no copy, only to lose the one it inherited */
+		s->late_forks++;
+		pr_debug("pid %d, forked by %d while letting go", (int)sp.pid,
+			 sp.parent >= 0 ? (int)s->p[sp.parent].pid : 0);
+	} else if (sp.pid && holds && sp.mine >= 0) {
 		int r = proc_seize_start(sp.pid, &sp.ctl);
 
 		if (r)
@@ -232,11 +238,12 @@ void served_step(struct served *s)
 		state_write(s);
 }
 
-void served_finish(struct served *s)
+void served_finish(struct served *s, const struct served_pump *pump)
 {
 	pid_t *pids = calloc(s->n + 1, sizeof(*pids));
 	int *ufds = calloc(s->n + 1, sizeof(*ufds));
 
+	s->finishing = true;
 	for (size_t i = 0; i < s->n; i++) {
 		(void)proc_release(s->p[i].ctl);	/* nothing waits on us now */
 		s->p[i].ctl = NULL;
@@ -246,7 +253,7 @@ void served_finish(struct served *s)
 			pids[i] = s->p[i].mine >= 0 ? s->p[i].pid : 0;
 			ufds[i] = s->p[i].mine;
 		}
-		pager_close_copies(pids, ufds, s->n);
+		pager_close_copies(pids, ufds, s->n, pump);
 	}
 	free(pids);
 	free(ufds);

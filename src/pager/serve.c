@@ -28,6 +28,7 @@
 #define SLOW_MS			20	/* pager.slow: a burst of prefetch this often */
 #define SLOW_BURST_MS		5	/* pager.slow: prefetch this long per SLOW_MS */
 #define RELEASE_WAIT_MS		2000	/* prefetch waits this long at most for the restore */
+#define LETGO_SLOW_MS		300	/* pager.letgo.slow: nothing read for this long */
 
 /* ---- waiting ---- */
 
@@ -136,6 +137,33 @@ static int serve(struct pager *p, struct served *sv, pid_t root)
 	return r;
 }
 
+static int pump(void *arg)
+{
+	return pager_pump(arg);
+}
+
+/* All is in. Forks from now on need no copy (their memory is all in);
+ * the ranges are unregistered, then each process's copy is closed, the
+ * uffds read all the while (pager.h: a fork waits for its event). With
+ * the fault point pager.letgo.slow, nothing is read for LETGO_SLOW_MS
+ * first, so tests fork into this window. */
+static int let_go(struct pager *p, struct served *sv, const struct pager_job *j)
+{
+	struct served_pump pu = { pump, p };
+	int r;
+
+	sv->finishing = true;
+	if (fault_fire(FP_PAGER_LETGO_SLOW))
+		usleep(LETGO_SLOW_MS * 1000);
+	r = pager_pump(p);
+	if (r)
+		return r;
+	served_finish(sv, &pu);
+	r = pager_pump(p);	/* what raced in, read before we close */
+	pr_debug("%s: let go: %d", j->name, r);
+	return r;
+}
+
 static int attach_all(struct pager *p, const struct pager_job *j)
 {
 	int r = 0;
@@ -185,20 +213,27 @@ static __attribute__((noreturn)) void pager_main(const struct pager_job *j, cons
 		pr_err("%s: paging pid %d failed: %s", j->name, (int)j->t[0].pid, store_strerror(r));
 		_exit(1);
 	}
+	r = let_go(p, &sv, j);
 	pager_get_stats(p, &st);
 	save_touched(p, j);
-	served_finish(&sv);
-	if (j->dir) {
+	pager_free(p);		/* our uffds: nothing waits on them now */
+	if (j->dir && !r) {
 		pager_state_path(path, sizeof(path), j->dir, j->name, "state");
 		unlink(path);
 	}
+	if (r) {
+		pr_err("%s: letting go of pid %d failed: %s", j->name, (int)j->t[0].pid,
+		       store_strerror(r));
+		_exit(1);
+	}
 	fprintf(stderr, "pager: %s: pid %d%s all in after %.1f ms: %" PRIu64 " faults (%" PRIu64
 		" zero), %" PRIu64 " pages copied (%" PRIu64 " prefetched), fault p50 %.1f us "
-		"p99 %.1f us, %" PRIu64 " events, %" PRIu64 " processes\n", j->name,
+		"p99 %.1f us, %" PRIu64 " events, %" PRIu64 " processes, %zu forks while "
+		"letting go\n", j->name,
 		(int)j->t[0].pid, j->nt > 1 ? " and its tree" : "",
 		(double)(mono_ns() - t0) / 1e6, st.faults, st.zero_faults, st.pages_copied,
 		st.pages_prefetched, (double)st.fault_ns_p50 / 1e3, (double)st.fault_ns_p99 / 1e3,
-		st.events, st.processes);
+		st.events, st.processes, sv.late_forks);
 	served_free(&sv);
 	_exit(0);
 }

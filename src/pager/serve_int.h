@@ -47,6 +47,16 @@ struct served {
 	struct served_proc *p;
 	size_t n, cap;
 	bool dirty;			/* the state file must be written again */
+	bool finishing;			/* all in: a fork's child gets no copy */
+	size_t late_forks;		/* forks read while finishing */
+};
+
+/* Reads the pager's uffds while the pager waits for a process (serve.c):
+ * a thread that forked before the unregister cannot stop until its fork
+ * event is read. */
+struct served_pump {
+	int (*fn)(void *arg);
+	void *arg;
 };
 
 /* The group's processes, with our dups of their uffds (mine[i] for
@@ -58,9 +68,9 @@ void served_fork(void *arg, int parent_ufd, int child_ufd);
 bool served_busy(const struct served *s);
 /* Go on with giving copies (never waits for a process). */
 void served_step(struct served *s);
-/* Every page is in: stop giving copies, close every copy in every
- * process of the group (copies.c), close our dups. */
-void served_finish(struct served *s);
+/* Every page is in and unregistered: stop giving copies, close every
+ * copy in every process of the group (copies.c), close our dups. */
+void served_finish(struct served *s, const struct served_pump *pump);
 void served_free(struct served *s);
 
 /* copies.c */
@@ -71,8 +81,10 @@ void served_free(struct served *s);
 int pager_give_copy(struct proc_ctl *ctl, int uffd, int *fd);
 /* All is in: unregister what is still registered in each process pids[i]
  * with its uffd uffds[i] (ours; pid 0: a fork never found), then in each of
- * pids[] and every process under them close every fd that is one of
- * uffds[] (their own copies, and copies a child inherited). */
-void pager_close_copies(const pid_t *pids, const int *uffds, size_t n);
+ * pids[] and every process under them (forked meanwhile too) close every
+ * fd that is one of uffds[] (their own copies, and copies a child
+ * inherited), pumping while a process is waited for. */
+void pager_close_copies(const pid_t *pids, const int *uffds, size_t n,
+			const struct served_pump *pump);
 
 #endif

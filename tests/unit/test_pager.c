@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,10 +103,23 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* As cryod's pager lets go (no process holds a copy here). */
+static int let_go(struct pager *p)
+{
+	int r = pager_unregister(p);
+
+	if (!r)
+		r = pager_pump(p);
+	pager_close(p);
+	return r;
+}
+
 static void *run_pager(void *arg)
 {
 	struct fx *f = arg;
 	f->result = pager_run(f->p, 20000, f->prefetch);
+	if (!f->result)
+		f->result = let_go(f->p);
 	return NULL;
 }
 
@@ -246,6 +260,8 @@ static void *run_big(void *arg)
 {
 	struct big_run *b = arg;
 	b->result = pager_run(b->p, 20000, 1);
+	if (!b->result)
+		b->result = let_go(b->p);
 	return NULL;
 }
 
@@ -387,45 +403,67 @@ static int recv_fd(int sock, uint64_t *addr)
 	return fd;
 }
 
+static int check_all(const uint8_t *mem)
+{
+	int ok = 1;
+
+	for (uint64_t i = 0; i < NPAGES; i++)
+		ok &= page_check(mem + i * 4096, i);
+	return ok;
+}
+
+/* In a target: fresh memory registered with a uffd of its own, sent to
+ * the pager over sock with its address, then wait for 'g'. NULL on error. */
+static uint8_t *target_memory(int sock)
+{
+	uint8_t *mem = mmap(NULL, NPAGES * 4096, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int uffd;
+	char go;
+
+	if (mem == MAP_FAILED || pager_uffd_create(&uffd))
+		return NULL;
+	if (pager_uffd_register(uffd, (uint64_t)(uintptr_t)mem,
+				(uint64_t)(uintptr_t)mem + NPAGES * 4096) ||
+	    send_fd(sock, uffd, (uint64_t)(uintptr_t)mem) || read(sock, &go, 1) != 1) {
+		close(uffd);
+		return NULL;
+	}
+	close(uffd);	/* the pager's copy keeps it open */
+	return mem;
+}
+
 /* The target: memory served by the pager of the parent; it reads some,
  * forks, and both it and its child check every page. */
 static int target_main(int sock)
 {
-	uint8_t *mem = mmap(NULL, NPAGES * 4096, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int uffd, status, ok = 1;
-	char go;
+	uint8_t *mem = target_memory(sock);
+	int status, ok = 1;
 	pid_t child;
 
-	if (mem == MAP_FAILED || pager_uffd_create(&uffd) ||
-	    pager_uffd_register(uffd, (uint64_t)(uintptr_t)mem,
-				(uint64_t)(uintptr_t)mem + NPAGES * 4096) ||
-	    send_fd(sock, uffd, (uint64_t)(uintptr_t)mem) || read(sock, &go, 1) != 1)
+	if (!mem)
 		return 2;
-	close(uffd);	/* the pager's copy keeps it open */
 	for (uint64_t i = 0; i < 50; i++)
 		ok &= page_check(mem + i * 4096, i);
 	child = fork();
 	if (child < 0)
 		return 3;
 	if (!child) {
-		for (uint64_t i = 0; i < NPAGES; i++)
-			ok &= page_check(mem + i * 4096, i);
+		ok &= check_all(mem);
 		_exit(ok ? 0 : 1);
 	}
-	for (uint64_t i = 0; i < NPAGES; i++)
-		ok &= page_check(mem + i * 4096, i);
+	ok &= check_all(mem);
 	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
 		ok = 0;
 	return ok ? 0 : 1;
 }
 
-static void fork_child_is_served(void **state)
+/* Fork a target running fn, attach the memory it sends to the pager and
+ * tell it to go; *sock: our end of its socket. */
+static pid_t start_target(struct fx *f, int (*fn)(int), int *sock)
 {
-	struct fx *f = *state;
-	struct pager_stats st;
 	struct pager_range r;
-	int sv[2], status, uffd;
+	int sv[2], uffd;
 	uint64_t addr;
 	pid_t target;
 
@@ -434,7 +472,7 @@ static void fork_child_is_served(void **state)
 	assert_true(target >= 0);
 	if (!target) {
 		close(sv[0]);
-		_exit(target_main(sv[1]));
+		_exit(fn(sv[1]));
 	}
 	close(sv[1]);
 	uffd = recv_fd(sv[0], &addr);
@@ -442,13 +480,99 @@ static void fork_child_is_served(void **state)
 	r = (struct pager_range){ addr, addr + NPAGES * 4096, SRC };
 	assert_int_equal(pager_attach(f->p, uffd, SPACE, &r, 1), 0);
 	assert_int_equal(write(sv[0], "g", 1), 1);
+	*sock = sv[0];
+	return target;
+}
+
+static void fork_child_is_served(void **state)
+{
+	struct fx *f = *state;
+	struct pager_stats st;
+	int sock, status;
+	pid_t target;
+
+	target = start_target(f, target_main, &sock);
 	assert_int_equal(pager_run(f->p, 30000, 0), 0);
+	assert_int_equal(let_go(f->p), 0);
 	assert_int_equal(waitpid(target, &status, 0), target);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	pager_get_stats(f->p, &st);
 	assert_int_equal(st.processes, 2);	/* the target and its child */
-	close(sv[0]);
+	close(sock);
+}
+
+/* A target that forks once all is in, before the pager unregisters
+ * anything: its thread waits in the kernel for the fork event to be read
+ * (it cannot even stop for ptrace). pager_pump reads it: the fork
+ * returns, the child is attached, unregistered, and both check every
+ * page. Told 'g' to go, 'f' to fork; answers 'k' once fork returned. */
+static int late_target_main(int sock)
+{
+	uint8_t *mem = target_memory(sock);
+	int status, ok = 1;
+	char go;
+	pid_t child;
+
+	if (!mem)
+		return 2;
+	/* the data (a hole or a zero page faults until the unregister) */
+	for (uint64_t i = 0; i < NPAGES; i++)
+		if (page_kind(i) == STORE_PAGE_DATA)
+			ok &= page_check(mem + i * 4096, i);
+	if (write(sock, "i", 1) != 1 || read(sock, &go, 1) != 1)
+		return 4;
+	child = fork();
+	if (child < 0)
+		return 3;
+	if (!child) {
+		ok &= check_all(mem);
+		mem[0] = 7;	/* ordinary memory now */
+		_exit(ok && mem[0] == 7 ? 0 : 1);
+	}
+	if (write(sock, "k", 1) != 1)
+		return 5;
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+		ok = 0;
+	ok &= check_all(mem);
+	return ok ? 0 : 1;
+}
+
+static void fork_while_letting_go(void **state)
+{
+	struct fx *f = *state;
+	struct pager_stats st;
+	struct pollfd pfd;
+	int sock, status, k;
+	pid_t target;
+	char c;
+
+	target = start_target(f, late_target_main, &sock);
+	assert_int_equal(pager_run(f->p, 30000, 1), 0);
+	assert_int_equal(read(sock, &c, 1), 1);	/* it checked every page */
+	assert_int_equal(c, 'i');
+	assert_int_equal(write(sock, "f", 1), 1);
+	pfd = (struct pollfd){ .fd = sock, .events = POLLIN };
+	/* nothing read: the fork does not return */
+	assert_int_equal(poll(&pfd, 1, 200), 0);
+	assert_int_equal(pager_unregister(f->p), 0);
+	assert_int_equal(poll(&pfd, 1, 100), 0);
+	for (k = 0; k < 1000 && poll(&pfd, 1, 0) == 0; k++) {
+		assert_int_equal(pager_pump(f->p), 0);
+		usleep(1000);
+	}
+	assert_true(k < 1000);
+	assert_int_equal(read(sock, &c, 1), 1);
+	assert_int_equal(c, 'k');
+	assert_int_equal(pager_pump(f->p), 0);
+	pager_close(f->p);
+	assert_int_equal(waitpid(target, &status, 0), target);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	pager_get_stats(f->p, &st);
+	assert_int_equal(st.processes, 2);	/* the child was attached */
+	assert_int_equal(st.pages_wanted, 0);
+	close(sock);
 }
 
 int main(void)
@@ -460,6 +584,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(dontneed_munmap_mremap, setup, teardown),
 		cmocka_unit_test_setup_teardown(events_during_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(fork_child_is_served, setup, teardown),
+		cmocka_unit_test_setup_teardown(fork_while_letting_go, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
