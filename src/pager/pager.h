@@ -93,7 +93,7 @@ int pager_hint(struct pager *p, uint32_t space, const uint64_t *vpns, size_t n);
 int pager_run(struct pager *p, int timeout_ms, int prefetch);
 
 /* Letting go, once pager_run returned 0. The uffds stay open and must
- * still be read until they are closed (pager_free): a thread that forked
+ * still be read until they are closed (pager_close): a thread that forked
  * before the unregister waits in the kernel for its fork event to be
  * read, and cannot even stop for ptrace until it is.
  *
