@@ -399,9 +399,7 @@ void dump_end_process(struct dump_ctx *d)
 		tid = d->ctl->t[i].tid;
 		if (k < d->ctl->n && tid == d->pid)
 			continue;
-		while (waitpid(tid, &status, __WALL) == tid && !WIFEXITED(status) &&
-		       !WIFSIGNALED(status))
-			;
+		proc_collect_exit(tid);
 		d->ctl->t[i].gone = true;
 		d->ctl->t[i].stopped = false;
 		d->ctl->t[i].seized = false;

@@ -62,10 +62,30 @@ static int wait_stop(struct proc_thread *t, int flags)
 	}
 	if (!WIFSTOPPED(status))
 		return -EIO;
+	if (((status >> 16) & 0xff) == PTRACE_EVENT_EXIT) {
+		/* It is exiting (PTRACE_O_TRACEEXIT): let it go now, before
+		 * it is a zombie only its tracer sees. Its parent's wait and
+		 * pidfd then see the exit as if we were not there (a pidfd
+		 * readable while waitid finds nothing, otherwise). */
+		(void)ptrace(PTRACE_DETACH, t->tid, 0, 0);
+		t->gone = true;
+		t->seized = false;
+		t->stopped = false;
+		return -ESRCH;
+	}
 	t->stopped = true;
 	t->stop_sig = WSTOPSIG(status);
 	t->stop_event = (status >> 16) & 0xff;
 	return 0;
+}
+
+void proc_collect_exit(pid_t tid)
+{
+	int st;
+
+	while (waitpid(tid, &st, __WALL) == tid && !WIFEXITED(st) && !WIFSIGNALED(st))
+		if (WIFSTOPPED(st))
+			(void)ptrace(PTRACE_CONT, tid, 0, 0);
 }
 
 int proc_wait_stop(struct proc_thread *t)
@@ -126,13 +146,16 @@ static struct proc_thread *add_thread(struct proc_ctl *ctl, pid_t tid)
 
 /* PTRACE_SEIZE options: syscall stops told apart from SIGTRAPs (the heal
  * path stops after an injected syscall that way, inject_heal.c); a
- * process being made dies with us (PROC_SEIZE_MADE). */
+ * process being made dies with us (PROC_SEIZE_MADE); any other stops as
+ * it starts to exit, and is let go there (wait_stop). */
 static unsigned long seize_options(const struct proc_ctl *ctl)
 {
 	unsigned long o = PTRACE_O_TRACESYSGOOD;
 
 	if (ctl->flags & PROC_SEIZE_MADE)
 		o |= PTRACE_O_EXITKILL;
+	else
+		o |= PTRACE_O_TRACEEXIT;
 	return o;
 }
 
@@ -360,6 +383,17 @@ int proc_seize_poll(struct proc_ctl *ctl)
 	return added ? -EAGAIN : seize_done(ctl);
 }
 
+/* PTRACE_DETACH said ESRCH of a thread we hold stopped: killed since
+ * (SIGKILL wakes a tracee), it runs to its exit, where it stops again
+ * (PTRACE_O_TRACEEXIT: wait_stop lets it go there) or ends (collected).
+ * Left alone it would wait in that stop for as long as we live. */
+static void detach_dying(struct proc_thread *t)
+{
+	t->stopped = false;
+	if (!t->gone && wait_stop(t, 0) == 0)
+		(void)ptrace(PTRACE_DETACH, t->tid, 0, 0);
+}
+
 static int detach_one(pid_t pid, struct proc_thread *t)
 {
 	int ret = 0, first_sig = 0;
@@ -388,7 +422,9 @@ static int detach_one(pid_t pid, struct proc_thread *t)
 	}
 	if (ptrace(PTRACE_DETACH, t->tid, 0, (long)first_sig)) {
 		int err = -errno;
-		if (err != -ESRCH) {
+		if (err == -ESRCH)
+			detach_dying(t);
+		else {
 			pr_err("detach %d: %s", (int)t->tid, strerror(-err));
 			ret = ret ? ret : err;
 		}

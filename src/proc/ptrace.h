@@ -152,6 +152,11 @@ int proc_get_comm(pid_t pid, pid_t tid, char comm[17]);
 /* Internal to src/proc: wait for the next stop of t; fills t->stop_*.
  * -ESRCH when the thread exited. */
 int proc_wait_stop(struct proc_thread *t);
+/* A thread we trace, killed: wait until its exit is collected (its parent
+ * can reap it only then, while we trace it), letting it on from any stop
+ * on the way out (PTRACE_EVENT_EXIT: seizes other than PROC_SEIZE_MADE
+ * stop there). */
+void proc_collect_exit(pid_t tid);
 /* Internal to src/proc: resume t (request: PTRACE_CONT, PTRACE_SYSCALL,
  * PTRACE_SINGLESTEP; no signal) and wait for its next stop. why: for the
  * error message. */

@@ -132,14 +132,9 @@ static void discard_one(struct rst *r)
 	if (!r->ctl)
 		return;
 	/* Leader last: its exit is reported only after the others'. */
-	for (size_t i = r->ctl->n; i-- > 0;) {
-		int st;
-		if (!r->ctl->t[i].seized)
-			continue;
-		while (waitpid(r->ctl->t[i].tid, &st, __WALL) > 0 && !WIFEXITED(st) &&
-		       !WIFSIGNALED(st))
-			;
-	}
+	for (size_t i = r->ctl->n; i-- > 0;)
+		if (r->ctl->t[i].seized)
+			proc_collect_exit(r->ctl->t[i].tid);
 	if (r->ctl->pidfd >= 0)
 		close(r->ctl->pidfd);
 	free(r->ctl->t);

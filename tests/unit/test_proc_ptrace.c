@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -410,6 +413,74 @@ static void group_stopped_process_stays_stopped(void **state)
 	stop_child(&c);     /* it runs again and exits normally */
 }
 
+/* ---- a process that exits while seized ---- */
+
+/* The parent of the exiting process: it watches its child through a
+ * non-blocking pidfd, as a program may (tests/integration rw_tree.c's
+ * pidfd mode once failed this way under the pager's let-go): once the
+ * pidfd is readable, waitid must find the exit. Exit 0 if it did. */
+static void exit_watcher(int to_test, int child_hold)
+{
+	siginfo_t si;
+	struct pollfd p;
+	pid_t c = fork();
+
+	if (c == 0) {
+		char b;
+
+		while (read(child_hold, &b, 1) > 0)
+			;
+		_exit(5);
+	}
+	close(child_hold);
+	p.fd = (int)syscall(SYS_pidfd_open, c, PIDFD_NONBLOCK);
+	p.events = POLLIN;
+	if (p.fd < 0 || write(to_test, &c, sizeof(c)) != sizeof(c))
+		_exit(3);
+	if (poll(&p, 1, 10000) != 1)
+		_exit(2);
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)p.fd, &si, WEXITED) || si.si_pid != c || si.si_status != 5)
+		_exit(1);
+	_exit(0);
+}
+
+static void exit_while_seized_is_seen_by_its_parent(void **state)
+{
+	int to_test[2], hold[2], st;
+	struct proc_ctl *ctl;
+	pid_t watcher, c = 0;
+	(void)state;
+
+	assert_int_equal(pipe2(to_test, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+	watcher = fork();
+	assert_true(watcher >= 0);
+	if (watcher == 0) {
+		close(to_test[0]);
+		close(hold[1]);
+		exit_watcher(to_test[1], hold[0]);
+	}
+	close(to_test[1]);
+	close(hold[0]);
+	assert_int_equal(read(to_test[0], &c, sizeof(c)), sizeof(c));
+	assert_int_equal(proc_seize(c, &ctl), 0);
+	/* Run it on (as injection does) into its exit, and hold it there a
+	 * while: the watcher must not see a half exit meanwhile. */
+	close(hold[1]);
+	assert_int_equal(ptrace(PTRACE_CONT, c, 0, 0), 0);
+	ctl->t[0].stopped = false;
+	msleep(200);
+	assert_int_equal(proc_wait_stop(&ctl->t[0]), -ESRCH);
+	assert_true(ctl->t[0].gone);
+	assert_int_equal(proc_release(ctl), 0);
+	assert_int_equal(waitpid(watcher, &st, 0), watcher);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		fail_msg("the parent of a process that exited while seized: status %#x "
+			 "(1: its pidfd was readable but waitid found no exit)", st);
+	close(to_test[0]);
+}
+
 static void seize_errors(void **state)
 {
 	struct proc_ctl *ctl = NULL;
@@ -440,6 +511,7 @@ int main(void)
 		cmocka_unit_test(set_thread_state_survives_release),
 		cmocka_unit_test(group_stopped_process_stays_stopped),
 		cmocka_unit_test(seize_errors),
+		cmocka_unit_test(exit_while_seized_is_seen_by_its_parent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
