@@ -33,7 +33,8 @@
 	X(FP_RESTORE_SIGNALS_FAIL, "restore.signals.fail", EIO)           \
 	X(FP_RESTORE_REGS_FAIL,    "restore.regs.fail",    EIO)           \
 	X(FP_PAGER_SLOW,           "pager.slow",           EAGAIN)        \
-	X(FP_PAGER_LETGO_SLOW,     "pager.letgo.slow",     EAGAIN)
+	X(FP_PAGER_LETGO_SLOW,     "pager.letgo.slow",     EAGAIN)        \
+	X(FP_PAGER_EVENT_SLOW,     "pager.event.slow",     EAGAIN)
 
 enum fault_point {
 #define FAULT_ENUM(e, s, err) e,

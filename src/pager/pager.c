@@ -17,9 +17,11 @@
  *
  * The ranges are changed only by the faults thread (it reads the events),
  * under mu; it looks them up without mu. The copier looks up where a
- * slice goes and copies it under mu, so a copy never uses ranges older
- * than the events read so far (a copy racing an event not read yet is
- * refused by the kernel: -EAGAIN). What is in (done[], nwanted), gone and
+ * slice goes and copies it under mu, and the faults thread reads each
+ * batch of messages and acts on its events under mu (read_proc), so a
+ * copy never uses ranges older than the events the kernel let go of (a
+ * copy racing an event not read yet is refused by the kernel: -EAGAIN;
+ * one between the read and our handling would not be). What is in (done[], nwanted), gone and
  * the stats are atomics: a fault never waits for mu, so never for a copy
  * of the prefetch. The index is walked (collect_some) by the faults
  * thread before the others start. The queues of runs, the free buffers,
@@ -30,6 +32,7 @@
 #define LOG_PREFIX "pager: "
 #include "pager/pager.h"
 #include "common/clock.h"
+#include "common/fault.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -55,6 +58,7 @@
 #define COLLECT_CHUNK	16384		/* index entries walked between faults */
 #define LAT_MAX		(1u << 20)
 #define POLL_MS		100		/* faults thread: longest wait in poll */
+#define EVENT_SLOW_US	50000		/* pager.event.slow: an event waits this long */
 #define UFFD_FEATURES	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
 			 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
 
@@ -720,24 +724,28 @@ static int serve_fault(struct pager *p, struct pg_proc *pp, uint64_t addr, uint6
 /* ---- events ---- */
 
 
-static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg *m)
+static int handle_fault(struct pager *p, struct pg_proc *pp, uint64_t addr)
+{
+	int r;
+
+	pr_debug("fault %#llx uffd %d", (unsigned long long)addr, pp->uffd);
+	r = serve_fault(p, pp, addr, mono_ns());
+	if (r == -EAGAIN && p->nretry < RETRY_MAX) {
+		p->retry[p->nretry++] = (struct pending){ pp, addr };
+		r = 0;
+	}
+	if (r == -ESRCH) {
+		set_gone(pp);
+		r = 0;
+	}
+	return r;
+}
+
+/* Under mu: an event of pp (anything but a fault). */
+static int handle_event(struct pager *p, struct pg_proc *pp, const struct uffd_msg *m)
 {
 	int r = 0;
 
-	if (m->event == UFFD_EVENT_PAGEFAULT) {
-		pr_debug("fault %#llx", (unsigned long long)m->arg.pagefault.address);
-		r = serve_fault(p, pp, m->arg.pagefault.address, mono_ns());
-		if (r == -EAGAIN && p->nretry < RETRY_MAX) {
-			p->retry[p->nretry++] = (struct pending){ pp, m->arg.pagefault.address };
-			r = 0;
-		}
-		if (r == -ESRCH) {
-			set_gone(pp);
-			r = 0;
-		}
-		return r;
-	}
-	lock(p);
 	switch (m->event) {
 	case UFFD_EVENT_FORK:
 		ST_ADD(p, events, 1);
@@ -761,8 +769,59 @@ static int handle_msg(struct pager *p, struct pg_proc *pp, const struct uffd_msg
 		set_gone(pp);
 		r = 0;
 	}
-	unlock(p);
 	return r;
+}
+
+static void nap_us(long us);
+
+static bool has_event(const struct uffd_msg *m, size_t n)
+{
+	for (size_t j = 0; j < n; j++)
+		if (m[j].event != UFFD_EVENT_PAGEFAULT)
+			return true;
+	return false;
+}
+
+/* Faults thread: read what waits on pp's uffd, a batch at a time. The
+ * read and the batch's events are under mu. The kernel refuses a copy
+ * (EAGAIN) only until an event is read: from then on the process goes
+ * on (its fork completes, its madvise zaps), so a copy of the prefetch
+ * landing between our read and our handling would use ranges the event
+ * made stale: a page copied into a parent after its fork, that its
+ * child is then told it has (it has not: zeros once we let go), or
+ * image bytes put back where the process just dropped its memory. The
+ * copier copies under mu, so none lands in between. The batch's faults
+ * are served after, without mu (after its events: the kernel hands out
+ * faults before events anyway). */
+static int read_proc(struct pager *p, struct pg_proc *pp)
+{
+	for (;;) {
+		struct uffd_msg m[16];
+		ssize_t got;
+		size_t n;
+		int r = 0, e;
+
+		lock(p);
+		got = read(pp->uffd, m, sizeof(m));
+		e = errno;
+		n = got > 0 ? (size_t)got / sizeof(m[0]) : 0;
+		if (has_event(m, n) && fault_fire(FP_PAGER_EVENT_SLOW))
+			nap_us(EVENT_SLOW_US);	/* tests: the copier must wait too */
+		for (size_t j = 0; !r && j < n; j++)
+			if (m[j].event != UFFD_EVENT_PAGEFAULT)
+				r = handle_event(p, pp, &m[j]);
+		unlock(p);
+		if (got < 0) {
+			if (e != EAGAIN && e != EINTR)
+				set_gone(pp);
+			return 0;
+		}
+		for (size_t j = 0; !r && j < n; j++)
+			if (m[j].event == UFFD_EVENT_PAGEFAULT)
+				r = handle_fault(p, pp, m[j].arg.pagefault.address);
+		if (r || p->forked || (size_t)got < sizeof(m))
+			return r;
+	}
 }
 
 /* Faults thread: read and handle every message waiting on every uffd (and
@@ -796,21 +855,8 @@ static int drain(struct pager *p, int timeout_ms)
 			set_gone(pp);
 			continue;
 		}
-		if (!(pfd[i].revents & POLLIN))
-			continue;
-		for (;;) {
-			struct uffd_msg m[16];
-			ssize_t got = read(pp->uffd, m, sizeof(m));
-			if (got < 0) {
-				if (errno != EAGAIN && errno != EINTR)
-					set_gone(pp);
-				break;
-			}
-			for (size_t j = 0; !r && j < (size_t)got / sizeof(m[0]); j++)
-				r = handle_msg(p, pp, &m[j]);
-			if (r || p->forked || (size_t)got < sizeof(m))
-				break;
-		}
+		if (pfd[i].revents & POLLIN)
+			r = read_proc(p, pp);
 	}
 	/* Faults whose copy raced an mm change: once each. One still waiting
 	 * for an event not read yet (a fork that cut this drain short, or

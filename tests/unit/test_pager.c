@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/fault.h"
 #include "pager/pager.h"
 #include "store/store.h"
 
@@ -412,6 +413,14 @@ static int check_all(const uint8_t *mem)
 	return ok;
 }
 
+/* In a target: its child exited 0. */
+static int child_ok(pid_t child)
+{
+	int status;
+
+	return waitpid(child, &status, 0) == child && WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
 /* In a target: fresh memory registered with a uffd of its own, sent to
  * the pager over sock with its address, then wait for 'g'. NULL on error. */
 static uint8_t *target_memory(int sock)
@@ -438,7 +447,7 @@ static uint8_t *target_memory(int sock)
 static int target_main(int sock)
 {
 	uint8_t *mem = target_memory(sock);
-	int status, ok = 1;
+	int ok = 1;
 	pid_t child;
 
 	if (!mem)
@@ -453,8 +462,7 @@ static int target_main(int sock)
 		_exit(ok ? 0 : 1);
 	}
 	ok &= check_all(mem);
-	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
-		ok = 0;
+	ok &= child_ok(child);
 	return ok ? 0 : 1;
 }
 
@@ -510,7 +518,7 @@ static void fork_child_is_served(void **state)
 static int late_target_main(int sock)
 {
 	uint8_t *mem = target_memory(sock);
-	int status, ok = 1;
+	int ok = 1;
 	char go;
 	pid_t child;
 
@@ -532,8 +540,7 @@ static int late_target_main(int sock)
 	}
 	if (write(sock, "k", 1) != 1)
 		return 5;
-	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
-		ok = 0;
+	ok &= child_ok(child);
 	ok &= check_all(mem);
 	return ok ? 0 : 1;
 }
@@ -575,6 +582,60 @@ static void fork_while_letting_go(void **state)
 	close(sock);
 }
 
+/* A target that forks at once, while the prefetch runs; its child
+ * checks every page only after the pager let go (told 'c'): a page the
+ * pager thinks the child has, and it has not, reads as zeros then. */
+static int early_fork_target_main(int sock)
+{
+	uint8_t *mem = target_memory(sock);
+	int ok = 1;
+	pid_t child;
+	char c;
+
+	if (!mem)
+		return 2;
+	child = fork();
+	if (child < 0)
+		return 3;
+	if (!child) {
+		if (read(sock, &c, 1) != 1)
+			_exit(4);
+		_exit(check_all(mem) ? 0 : 1);
+	}
+	ok &= check_all(mem);
+	ok &= child_ok(child);
+	return ok ? 0 : 1;
+}
+
+/* The fork event waits 50 ms between our read and our handling of it
+ * (pager.event.slow), while the prefetch copies into the parent: none
+ * of those copies may land before the child has its own list. */
+static void fork_while_prefetching(void **state)
+{
+	struct fx *f = *state;
+	struct pager_stats st;
+	int sock, status;
+	pid_t target;
+
+	setenv("CRYO_FAULT", "pager.event.slow", 1);
+	fault_reset();
+	target = start_target(f, early_fork_target_main, &sock);
+	assert_int_equal(pager_run(f->p, 30000, 1), 0);
+	assert_int_equal(let_go(f->p), 0);
+	unsetenv("CRYO_FAULT");
+	fault_reset();
+	assert_int_equal(write(sock, "c", 1), 1);
+	assert_int_equal(waitpid(target, &status, 0), target);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status))
+		fail_msg("the target or its child read wrong memory after the let-go (status %d)",
+			 WEXITSTATUS(status));
+	pager_get_stats(f->p, &st);
+	assert_int_equal(st.processes, 2);
+	assert_true(st.pages_prefetched > 0);
+	close(sock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +646,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(events_during_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(fork_child_is_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(fork_while_letting_go, setup, teardown),
+		cmocka_unit_test_setup_teardown(fork_while_prefetching, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
