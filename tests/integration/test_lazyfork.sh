@@ -1,10 +1,13 @@
 #!/bin/bash
 # A process that forks all the time (forkloop.py: 32 MiB it hashes, every
-# child checks its copy and exits with the result), melted lazily again and
-# again. The pager's let-go is widened (fault point pager.letgo.slow: for
-# 300 ms nothing is read once all is in), so the process forks into it: the
-# forking thread waits in the kernel for its fork event, and cannot stop
-# for ptrace until the pager reads it. Checked each round:
+# child checks its copy and exits with the result; between them quick
+# children every 5 ms that check a few pages), melted lazily again and
+# again. Two windows are widened by fault points: the let-go
+# (pager.letgo.slow: for 300 ms nothing is read once all is in), so the
+# process forks into it: the forking thread waits in the kernel for its
+# fork event, and cannot stop for ptrace until the pager reads it; and the
+# first event read while paging in (pager.event.slow: 50 ms between its
+# read and its handling, during which no copy may land). Checked each round:
 #   - the pager lets go (its state file goes) and no process holds a
 #     userfaultfd after;
 #   - the checks go on and no check, the children's included, fails;
@@ -17,7 +20,7 @@
 ROUNDS=3
 [ "${CRYO_LONG:-0}" = 1 ] && ROUNDS=10
 LOG=$T/checks
-setsid python3 "$(dirname "$0")/forkloop.py" "$LOG" 32 20 </dev/null >/dev/null 2>&1 &
+setsid python3 "$(dirname "$0")/forkloop.py" "$LOG" 32 20 5 </dev/null >/dev/null 2>&1 &
 R=$!
 disown
 trap 'kill -9 $R $(pgrep -P $R) 2>/dev/null; "$CRYO" daemon stop >/dev/null 2>&1; rm -rf "$T"' EXIT
@@ -61,7 +64,7 @@ round() {
 		fail "$2: still holding a userfaultfd:$held"
 }
 for i in $(seq $ROUNDS); do
-	round pager.letgo.slow "round $i, let-go widened"
+	round pager.letgo.slow,pager.event.slow "round $i, let-go and an event widened"
 done
 [ "$(late_forks)" -ge 1 ] && pass "the pager read $(late_forks) forks while letting go, over $ROUNDS rounds" ||
 	fail "no fork fell into the let-go in $ROUNDS rounds: $(grep 'all in' "$PLOG" | tail -2)"
