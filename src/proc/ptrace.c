@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "proc/inject.h"
 #include "proc/procfs.h"
+#include "proc/status.h"
 
 #define SEIZE_ROUNDS_MAX 1000
 #define SEIZE_EPERM_RETRIES 200  /* x 1 ms */
@@ -161,7 +162,8 @@ static unsigned long seize_options(const struct proc_ctl *ctl)
 
 /* ptrace_attach() says EPERM, not ESRCH, for a thread that is exiting.
  * Tell that apart from a real refusal (another tracer, no permission):
- * an exiting thread's task directory vanishes within moments. */
+ * an exiting thread's task directory vanishes within moments, or stays
+ * as a zombie's (a child exited, its parent not waiting yet). */
 static int seize_retry_eperm(struct proc_ctl *ctl, struct proc_thread *t)
 {
 	char path[64];
@@ -169,7 +171,10 @@ static int seize_retry_eperm(struct proc_ctl *ctl, struct proc_thread *t)
 	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)ctl->pid, (int)t->tid);
 	for (int i = 0; i < SEIZE_EPERM_RETRIES; i++) {
 		struct timespec ts = { 0, 1000000 };
-		if (access(path, F_OK))
+		struct proc_status st;
+
+		if (access(path, F_OK) ||
+		    (!proc_status_read(ctl->pid, t->tid, &st) && (st.state == 'Z' || st.state == 'X')))
 			return -ESRCH;
 		nanosleep(&ts, NULL);
 		if (ptrace(PTRACE_SEIZE, t->tid, 0, seize_options(ctl)) == 0)
