@@ -80,16 +80,30 @@ def reap(pid, st, n):
 
 
 def quick_forks(pid, n):
-    """Fork quick children until the hashing child pid ends: its status."""
-    while True:
-        done, st = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return st
+    """Fork quick children until the hashing child pid ends: its status.
+    They are reaped as they end, never waited for one by one: a child
+    the pager holds stopped a while must not stop the forks."""
+    kids, main_st = set(), None
+    while main_st is None or kids:
+        while True:
+            try:
+                done, st = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if not done:
+                break
+            if done == pid:
+                main_st = st
+            else:
+                kids.discard(done)
+                reap(done, st, n)
         time.sleep(quick_ms / 1000)
-        q = os.fork()
-        if q == 0:
-            quick_child(n)
-        reap(q, os.waitpid(q, 0)[1], n)
+        if main_st is None and len(kids) < 16:
+            q = os.fork()
+            if q == 0:
+                quick_child(n)
+            kids.add(q)
+    return main_st
 
 
 n = 0
