@@ -21,14 +21,15 @@
  * batch of messages and acts on its events under mu (read_proc), so a
  * copy never uses ranges older than the events the kernel let go of (a
  * copy racing an event not read yet is refused by the kernel: -EAGAIN;
- * one between the read and our handling would not be). What is in (done[], nwanted), gone and
- * the stats are atomics: a fault never waits for mu, so never for a copy
- * of the prefetch. The index is walked (collect_some) by the faults
- * thread before the others start. The queues of runs, the free buffers,
- * stop and the threads' error are under mu (with qcv). The store handle
- * is guarded by smu (and the owner's lock): index walks and plans take
- * it; reading page data (store_plan_fetch) does not, so no thread waits
- * for another's disk. Lock order: mu, then smu. */
+ * one between the read and our handling would not be). What is in
+ * (done[], nwanted), gone and the stats are atomics: a fault never
+ * waits for mu, so never for a copy of the prefetch. The index is
+ * walked (collect_some) by the faults thread before the others start.
+ * The queues of runs, the free buffers, stop and the threads' error are
+ * under mu (with qcv). The store handle is guarded by smu (and the
+ * owner's lock): index walks and plans take it; reading page data
+ * (store_plan_fetch) does not, so no thread waits for another's disk.
+ * Lock order: mu, then smu. */
 #define LOG_PREFIX "pager: "
 #include "pager/pager.h"
 #include "common/clock.h"

@@ -63,7 +63,8 @@ static int wait_stop(struct proc_thread *t, int flags)
 	}
 	if (!WIFSTOPPED(status))
 		return -EIO;
-	if (((status >> 16) & 0xff) == PTRACE_EVENT_EXIT) {
+	t->stop_event = (status >> 16) & 0xff;
+	if (t->stop_event == PTRACE_EVENT_EXIT) {
 		/* It is exiting (PTRACE_O_TRACEEXIT): let it go now, before
 		 * it is a zombie only its tracer sees. Its parent's wait and
 		 * pidfd then see the exit as if we were not there (a pidfd
@@ -76,7 +77,6 @@ static int wait_stop(struct proc_thread *t, int flags)
 	}
 	t->stopped = true;
 	t->stop_sig = WSTOPSIG(status);
-	t->stop_event = (status >> 16) & 0xff;
 	return 0;
 }
 
